@@ -1,0 +1,155 @@
+"""What plugins hand to the kernel: event types, projections (with migrations and
+handlers) and reactors. The kernel validates each when it is registered."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ._errors import ProjectionError, ReactorError
+
+if TYPE_CHECKING:
+    from ._access import ScopedConnection
+    from ._envelope import NewEvent, RecordedEvent
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENVELOPE_FIELDS = ("role", "step_id", "component_id", "status")
+
+Handler = Callable[["ScopedConnection", "RecordedEvent"], None]
+MigrationStep = Callable[["ScopedConnection"], None]
+React = Callable[["ScopedConnection", "RecordedEvent"], "Iterable[NewEvent] | None"]
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A declared event type.
+
+    :param name: the string stored in ``events.event_type``.
+    :param payload: an optional pydantic model; payloads are validated against it on append.
+    :param requires: envelope fields (``role``, ``step_id``, ``component_id``, ``status``)
+        that must be a non-empty string on every event of this type.
+    :param description: one line for ``evstore plugins``.
+    """
+
+    name: str
+    payload: type[BaseModel] | None = None
+    requires: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"an event type needs a non-empty string name, got {self.name!r}")
+        unknown = [f for f in self.requires if f not in _ENVELOPE_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"event type {self.name!r} requires unknown envelope fields {unknown}; "
+                f"choose from {list(_ENVELOPE_FIELDS)}"
+            )
+        if self.payload is not None and not (
+            isinstance(self.payload, type) and issubclass(self.payload, BaseModel)
+        ):
+            raise ValueError(f"event type {self.name!r}: payload must be a pydantic model class")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of a projection's schema: SQL (one or more statements) or a callable
+    receiving the projection's scoped connection. Applied once, in declaration order,
+    and recorded in the kernel's ledger under the projection's name."""
+
+    name: str
+    apply: str | MigrationStep
+
+
+@dataclass
+class Projection:
+    """A read model kept up to date from the log.
+
+    :param name: unique name; the ledger, ``evstore status`` and the CLI use it.
+    :param version: bump it when handlers change meaning: the store rebuilds the
+        projection from the log on its next open.
+    :param tables: every table the projection creates and writes; writing any other
+        table is refused.
+    :param migrations: the DDL, in order.
+    :param strict: when true a handler error rejects the whole append instead of
+        marking the projection failing.
+    """
+
+    name: str
+    version: int = 1
+    tables: Sequence[str] = ()
+    migrations: Sequence[Migration] = ()
+    strict: bool = False
+    description: str = ""
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _IDENTIFIER.match(self.name):
+            raise ProjectionError(
+                f"projection name {self.name!r} must be an identifier (letters, digits, _)"
+            )
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+            raise ProjectionError(
+                f"projection {self.name!r}: version must be an int >= 1, got {self.version!r}"
+            )
+        self.tables = tuple(self.tables)
+        for table in self.tables:
+            if not isinstance(table, str) or not _IDENTIFIER.match(table):
+                raise ProjectionError(
+                    f"projection {self.name!r}: table name {table!r} is not an identifier"
+                )
+            if table.lower().startswith(("evstore_", "sqlite_")) or table.lower() == "events":
+                raise ProjectionError(
+                    f"projection {self.name!r} may not own {table!r}: names starting with "
+                    "evstore_ or sqlite_ and the events table belong to the kernel"
+                )
+        self.migrations = tuple(self.migrations)
+        names = [m.name for m in self.migrations]
+        if len(set(names)) != len(names):
+            raise ProjectionError(f"projection {self.name!r} has duplicate migration names")
+
+    def on(self, *event_types: str) -> Callable[[Handler], Handler]:
+        """Decorator: ``@projection.on("step_started")`` registers a handler."""
+
+        def decorate(handler: Handler) -> Handler:
+            for event_type in event_types:
+                if event_type in self.handlers:
+                    raise ProjectionError(
+                        f"projection {self.name!r} has two handlers for {event_type!r}"
+                    )
+                self.handlers[event_type] = handler
+            return handler
+
+        return decorate
+
+    @property
+    def handled_types(self) -> frozenset[str]:
+        return frozenset(self.handlers)
+
+
+@dataclass(frozen=True)
+class Reactor:
+    """A policy that appends follow-up events in the same transaction as the event it
+    reacts to, during live appends only (never during catch-up or rebuild).
+
+    ``react(db, event)`` gets a read-only connection that sees the projections already
+    updated for ``event`` and returns the events to append (or ``None``)."""
+
+    name: str
+    handles: frozenset[str]
+    react: React
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ReactorError(f"a reactor needs a non-empty name, got {self.name!r}")
+        object.__setattr__(self, "handles", frozenset(self.handles))
+
+
+def describe(value: Any) -> str:
+    """A short name for a registered object, for error messages."""
+    return getattr(value, "name", None) or type(value).__name__

@@ -1,0 +1,157 @@
+"""The exception hierarchy: every error evstore raises on purpose is an ``EvstoreError``.
+
+Each message names the thing that was wrong, the value, what was expected and how to fix
+it. Where Python has a matching built-in category (``ValueError``, ``TypeError``) the
+class inherits it too, so callers that already catch those keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EvstoreError(Exception):
+    """Base class of every error evstore raises deliberately."""
+
+
+# --- bad input -------------------------------------------------------------------
+
+
+class InvalidArgumentError(EvstoreError, ValueError):
+    """An argument of a public call has the wrong type or value; nothing was written."""
+
+
+class InvalidEventError(EvstoreError, ValueError):
+    """An event envelope is malformed (missing ids, wrong field types); nothing was written."""
+
+
+class UnknownEventTypeError(InvalidEventError):
+    """The event type is declared by no loaded plugin and the store is not permissive."""
+
+    def __init__(self, event_type: str, close_matches: list[str]) -> None:
+        self.event_type = event_type
+        self.close_matches = close_matches
+        hint = f" Did you mean {', '.join(repr(m) for m in close_matches)}?" if close_matches else ""
+        super().__init__(
+            f"event type {event_type!r} is not declared by any loaded plugin.{hint} "
+            "Declare it with the evstore_register_event_types hook, load the plugin that "
+            "declares it, or open the store with permissive=True to accept any type."
+        )
+
+
+class PayloadValidationError(InvalidEventError):
+    """The payload does not match the pydantic model its event type declares."""
+
+
+class PayloadTooLargeError(InvalidEventError):
+    """The encoded payload (or metadata) exceeds the store's ``max_payload_bytes``."""
+
+
+class PayloadSerializationError(EvstoreError, TypeError):
+    """A payload or metadata value cannot be encoded as JSON; names the field path."""
+
+    def __init__(self, field: str, value: Any) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(
+            f"{field} has a value of type {type(value).__name__} ({value!r:.80}) that "
+            "cannot be stored as JSON. Supported: str, int, float, bool, None, list, "
+            "tuple, dict with str keys, datetime, date, UUID, Path and pydantic models. "
+            "Convert it (for a set, use a sorted list) before appending."
+        )
+
+
+# --- concurrency -----------------------------------------------------------------
+
+
+class ConcurrencyError(EvstoreError):
+    """The workflow's version is not the one the caller expected; nothing was written."""
+
+    def __init__(self, workflow_id: str, expected: object, actual: int) -> None:
+        self.workflow_id = workflow_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"workflow {workflow_id!r}: expected version {expected}, but it is at "
+            f"version {actual}. Another writer appended first: re-read the workflow, "
+            "decide again, and retry with the new version."
+        )
+
+
+class DuplicateEventError(EvstoreError):
+    """An ``event_id`` already stored is appended again with different content."""
+
+    def __init__(self, event_id: str, position: int, differences: list[str]) -> None:
+        self.event_id = event_id
+        self.position = position
+        self.differences = differences
+        super().__init__(
+            f"event_id {event_id} is already stored at position {position} with "
+            f"different content ({', '.join(differences)}). A retry must resend the "
+            "identical event; a new event needs a new event_id."
+        )
+
+
+class StoreBusyError(EvstoreError):
+    """The write lock could not be taken within the busy timeout and its retries."""
+
+
+# --- the store file ----------------------------------------------------------------
+
+
+class StoreOpenError(EvstoreError):
+    """The database path cannot be used (a directory, unwritable, not a SQLite file)."""
+
+
+class SchemaVersionError(StoreOpenError):
+    """The database was written by a newer evstore whose schema this one does not know."""
+
+
+class StoreClosedError(EvstoreError):
+    """The store was closed; open it again to use it."""
+
+
+class TransactionError(EvstoreError):
+    """A transaction was used wrongly (after it ended, or from another thread)."""
+
+
+# --- plugins, projections, reactors --------------------------------------------------
+
+
+class PluginError(EvstoreError):
+    """A plugin failed to load, validate or declare its contributions."""
+
+
+class ProjectionError(PluginError):
+    """A projection's declaration, migration or handler failed."""
+
+
+class ProjectionConflictError(ProjectionError):
+    """Two projections claim one table, or two plugins declare one name differently."""
+
+
+class ProjectionAccessError(ProjectionError):
+    """A projection tried to write a table it does not declare."""
+
+
+class ProjectionFailedError(ProjectionError):
+    """A strict projection's handler raised, so the whole append was rejected."""
+
+
+class MigrationError(ProjectionError):
+    """A projection's migration failed; its tables are as they were before."""
+
+
+class UnknownProjectionError(EvstoreError, KeyError):
+    """A projection name given to catch-up or rebuild is not loaded."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class ReactorError(PluginError):
+    """A reactor raised or returned something that is not a list of events."""
+
+
+class ReactorDepthError(ReactorError):
+    """Reactors kept appending follow-ups past the store's ``max_reactor_depth``."""

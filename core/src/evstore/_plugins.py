@@ -1,0 +1,243 @@
+"""Plugin discovery and the typed ``Hooks`` class the kernel calls.
+
+One ``pluggy.PluginManager`` per store (or per CLI run); nothing is loaded at import
+time. Installed plugins are found through the ``evstore`` entry-point group, read with
+``importlib_metadata`` and **sorted by entry-point name**, because discovery order
+otherwise follows directory listing order and would make start-up differ by machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import importlib_metadata
+import pluggy
+
+from . import hookspecs
+from ._errors import EvstoreError, PluginError
+
+if TYPE_CHECKING:
+    import click
+
+    from ._envelope import NewEvent, RecordedEvent
+    from ._store import EventStore
+
+ENTRY_POINT_GROUP = "evstore"
+ENV_ALLOW = "EVSTORE_PLUGINS"
+ENV_DENY = "EVSTORE_DISABLE_PLUGINS"
+ENV_NO_AUTOLOAD = "EVSTORE_DISABLE_PLUGIN_AUTOLOAD"
+
+log = logging.getLogger("evstore")
+
+
+@dataclass
+class PluginInfo:
+    """What ``evstore plugins`` reports about one registered plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    source: str  # "entry point" or "explicit"
+    hooks: list[str] = field(default_factory=list)
+    event_types: list[str] = field(default_factory=list)
+    projections: list[str] = field(default_factory=list)
+    reactors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.distribution:
+            return f"plugin {self.name!r} ({self.distribution} {self.version})"
+        return f"plugin {self.name!r}"
+
+    def how_to_disable(self) -> str:
+        if self.source == "entry point":
+            return f"disable it with {ENV_DENY}={self.name}"
+        return "remove it from the plugins=[...] passed to the store"
+
+
+def _env_names(variable: str) -> set[str] | None:
+    raw = os.environ.get(variable)
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _autoload_enabled(autoload: bool | None) -> bool:
+    if autoload is not None:
+        return autoload
+    return os.environ.get(ENV_NO_AUTOLOAD, "").strip().lower() not in {"1", "true", "yes"}
+
+
+def installed_entry_points() -> list[importlib_metadata.EntryPoint]:
+    """Entry points of the ``evstore`` group, sorted by name (see module docstring)."""
+    points = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return sorted(points, key=lambda ep: (ep.name, ep.value))
+
+
+class PluginSet:
+    """The plugins of one store: a pluggy manager plus what each plugin is."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("evstore")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+
+    def add(self, plugin: object, info: PluginInfo) -> None:
+        if info.name in self.infos:
+            raise PluginError(
+                f"two plugins are named {info.name!r}: {self.infos[info.name].describe()} and "
+                f"{info.describe()}. Uninstall one, or {info.how_to_disable()}."
+            )
+        try:
+            self.pm.register(plugin, name=info.name)
+        except (ValueError, pluggy.PluginValidationError) as error:
+            raise PluginError(
+                f"{info.describe()} has an invalid hook implementation: {error}. "
+                f"Fix the plugin, or {info.how_to_disable()}."
+            ) from error
+        info.hooks = sorted(
+            caller.name for caller in (self.pm.get_hookcallers(plugin) or [])
+        )
+        self.infos[info.name] = info
+
+    def check(self) -> None:
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as error:
+            name = getattr(error, "plugin_name", None) or "?"
+            info = self.infos.get(name)
+            described = info.describe() if info else f"plugin {name!r}"
+            fix = info.how_to_disable() if info else "remove it"
+            raise PluginError(
+                f"{described} implements a hook evstore does not define: {error}. Check "
+                f"the hook name against evstore.hookspecs, or {fix}."
+            ) from error
+
+    def info_for(self, plugin_name: str) -> PluginInfo:
+        return self.infos.get(plugin_name) or PluginInfo(plugin_name, None, None, "explicit")
+
+
+def _explicit_name(plugin: object) -> str:
+    return str(
+        getattr(plugin, "evstore_plugin_name", None)
+        or getattr(plugin, "__name__", None)
+        or type(plugin).__name__
+    )
+
+
+def load_plugins(plugins: Sequence[object] | None = None, autoload: bool | None = None) -> PluginSet:
+    """Register explicit ``plugins`` (always) and, unless autoload is off, installed ones
+    filtered by ``EVSTORE_PLUGINS`` (allowlist; empty means none) and
+    ``EVSTORE_DISABLE_PLUGINS`` (blocklist)."""
+    plugin_set = PluginSet()
+    for plugin in plugins or ():
+        plugin_set.add(plugin, PluginInfo(_explicit_name(plugin), None, None, "explicit"))
+    if _autoload_enabled(autoload):
+        allow, deny = _env_names(ENV_ALLOW), _env_names(ENV_DENY) or set()
+        for entry_point in installed_entry_points():
+            if (allow is not None and entry_point.name not in allow) or entry_point.name in deny:
+                continue
+            if entry_point.name in plugin_set.infos:
+                continue  # registered explicitly already: the explicit object wins
+            plugin_set.add(_load_entry_point(entry_point), _entry_point_info(entry_point))
+    plugin_set.check()
+    return plugin_set
+
+
+def _entry_point_info(entry_point: importlib_metadata.EntryPoint) -> PluginInfo:
+    dist = entry_point.dist
+    return PluginInfo(
+        entry_point.name,
+        dist.name if dist else None,
+        dist.version if dist else None,
+        "entry point",
+    )
+
+
+def _load_entry_point(entry_point: importlib_metadata.EntryPoint) -> object:
+    try:
+        return entry_point.load()
+    except Exception as error:
+        info = _entry_point_info(entry_point)
+        raise PluginError(
+            f"{info.describe()} failed to import ({entry_point.value}): "
+            f"{type(error).__name__}: {error}. Fix or reinstall the plugin, or "
+            f"{info.how_to_disable()} (or {ENV_ALLOW}= to load none)."
+        ) from error
+
+
+class Hooks:
+    """The kernel's only door to plugin hooks: one typed method per hook.
+
+    Contribution hooks are called implementation by implementation so that whatever is
+    registered, and any error raised, is attributed to the plugin that did it.
+    """
+
+    def __init__(self, plugins: PluginSet) -> None:
+        self._plugins = plugins
+        self._hook = plugins.pm.hook
+        self.has_before_append = bool(self._hook.evstore_before_append.get_hookimpls())
+        self.has_after_commit = bool(self._hook.evstore_after_commit.get_hookimpls())
+
+    def _each(self, hook: Any, **kwargs: Any) -> Iterable[tuple[PluginInfo, Callable[[], Any]]]:
+        for impl in hook.get_hookimpls():
+            arguments = {name: kwargs[name] for name in impl.argnames if name in kwargs}
+            yield self._plugins.info_for(impl.plugin_name), (
+                lambda impl=impl, arguments=arguments: impl.function(**arguments)
+            )
+
+    def _contribute(self, hook: Any, what: str, accept: Callable[[PluginInfo, Any], None]) -> None:
+        for impl in hook.get_hookimpls():
+            info = self._plugins.info_for(impl.plugin_name)
+
+            def register(item: Any, info: PluginInfo = info) -> None:
+                accept(info, item)
+
+            try:
+                impl.function(**({"register": register} if "register" in impl.argnames else {}))
+            except EvstoreError:
+                raise
+            except Exception as error:
+                raise PluginError(
+                    f"{info.describe()} failed while registering {what}: "
+                    f"{type(error).__name__}: {error}. Fix the plugin, or {info.how_to_disable()}."
+                ) from error
+
+    def register_event_types(self, accept: Callable[[PluginInfo, Any], None]) -> None:
+        self._contribute(self._hook.evstore_register_event_types, "event types", accept)
+
+    def register_projections(self, accept: Callable[[PluginInfo, Any], None]) -> None:
+        self._contribute(self._hook.evstore_register_projections, "projections", accept)
+
+    def register_reactors(self, accept: Callable[[PluginInfo, Any], None]) -> None:
+        self._contribute(self._hook.evstore_register_reactors, "reactors", accept)
+
+    def register_commands(self, cli: click.Group) -> list[str]:
+        """Returns one message per plugin whose commands could not be added."""
+        problems = []
+        for info, call in self._each(self._hook.evstore_register_commands, cli=cli):
+            try:
+                call()
+            except Exception as error:
+                problems.append(
+                    f"{info.describe()} failed to add its commands: {type(error).__name__}: "
+                    f"{error}. {info.how_to_disable().capitalize()}."
+                )
+        return problems
+
+    def before_append(self, store: EventStore, events: Sequence[NewEvent]) -> None:
+        self._hook.evstore_before_append(store=store, events=events)
+
+    def after_commit(self, store: EventStore, events: Sequence[RecordedEvent]) -> None:
+        for info, call in self._each(self._hook.evstore_after_commit, store=store, events=events):
+            try:
+                call()
+            except Exception:
+                log.exception(
+                    "%s raised in evstore_after_commit; the events are committed and the "
+                    "other after-commit hooks still ran",
+                    info.describe(),
+                )

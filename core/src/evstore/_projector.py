@@ -1,0 +1,366 @@
+"""Running projections: migrations, inline application, failure, catch-up, rebuild.
+
+All methods run inside a write transaction the caller holds (``BEGIN IMMEDIATE``), so
+a projection's rows and its recorded position always commit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from . import _json
+from ._access import Guard, ScopedConnection
+from ._declarations import Handler
+from ._envelope import COLUMNS, RecordedEvent
+from ._errors import EvstoreError, MigrationError, ProjectionError, ProjectionFailedError
+from ._plugins import ENV_DENY
+from ._registry import Registered, Registry
+
+log = logging.getLogger("evstore")
+REPLAY_BATCH = 2000
+
+
+@dataclass
+class Live:
+    """Per-transaction projection state: which projections receive events inline."""
+
+    live: set[str] = field(default_factory=set)
+    touched: bool = False  # an event was appended: positions must be recorded
+
+
+class ConnectionScopes:
+    """One SQLite connection with its scoped views: one per projection and reactor, and
+    a read-only one for queries."""
+
+    def __init__(self, conn: sqlite3.Connection, guard: Guard, registry: Registry) -> None:
+        self.conn = conn
+        self.projections = {
+            name: ScopedConnection(
+                conn, guard, f"projection:{name}", reg.projection.tables, reg.describe()
+            )
+            for name, reg in registry.projections.items()
+        }
+        self.reactors = {
+            name: ScopedConnection(
+                conn, guard, f"reactor:{name}", (), f"reactor {name!r} of {info.describe()}"
+            )
+            for name, (_, info) in registry.reactors.items()
+        }
+        self.reader = ScopedConnection(conn, guard, "reader", (), "a read-only query")
+
+
+class Projector:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.dispatch: dict[str, list[tuple[str, Handler, bool]]] = {}
+        for name in sorted(registry.projections):
+            projection = registry.projections[name].projection
+            for event_type, handler in projection.handlers.items():
+                self.dispatch.setdefault(event_type, []).append((name, handler, projection.strict))
+
+    # --- start-up ---------------------------------------------------------------------
+
+    def open_all(self, scopes: ConnectionScopes) -> None:
+        """Install new projections, rebuild those whose version changed, apply new
+        migrations and catch up those behind. Called inside the write lock."""
+        conn = scopes.conn
+        rows = {
+            row[0]: row[1:]
+            for row in conn.execute("SELECT name, version, position, status FROM evstore_projections")
+        }
+        for name in sorted(self.registry.projections):
+            registered = self.registry.projections[name]
+            recorded = rows.get(name)
+            if recorded is None:
+                self._install(scopes, registered)
+            elif recorded[0] != registered.projection.version:
+                log.info("projection %r: version %s -> %s, rebuilding", name, recorded[0],
+                         registered.projection.version)
+                self.rebuild(scopes, [name])
+            else:
+                self._migrate(scopes, registered)
+                if recorded[2] == "ok" and recorded[1] < head(conn):
+                    self.catch_up(scopes, [name])
+
+    def _install(self, scopes: ConnectionScopes, registered: Registered) -> None:
+        self._migrate(scopes, registered)
+        scopes.conn.execute(
+            "INSERT INTO evstore_projections (name, version, position, status, updated_at) "
+            "VALUES (?, ?, 0, 'ok', ?)",
+            (registered.projection.name, registered.projection.version, _json.utc_now()),
+        )
+        self.catch_up(scopes, [registered.projection.name])
+
+    def _migrate(self, scopes: ConnectionScopes, registered: Registered) -> None:
+        projection = registered.projection
+        conn = scopes.conn
+        applied = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM evstore_migrations WHERE projection = ?", (projection.name,)
+            )
+        }
+        pending = [m for m in projection.migrations if m.name not in applied]
+        if pending:
+            scoped = scopes.projections[projection.name]
+            conn.execute("SAVEPOINT evstore_migration")
+            try:
+                for migration in pending:
+                    with scoped:
+                        if isinstance(migration.apply, str):
+                            scoped.execute_script(migration.apply)
+                        else:
+                            migration.apply(scoped)
+                    conn.execute(
+                        "INSERT INTO evstore_migrations (projection, name, applied_at) VALUES (?, ?, ?)",
+                        (projection.name, migration.name, _json.utc_now()),
+                    )
+            except Exception as error:
+                conn.execute("ROLLBACK TO evstore_migration")
+                conn.execute("RELEASE evstore_migration")
+                raise MigrationError(
+                    f"{registered.describe()}: migration {migration.name!r} failed: "
+                    f"{type(error).__name__}: {error}. Its tables are unchanged. Fix the "
+                    f"migration, or disable the plugin with {ENV_DENY}={registered.plugin.name}."
+                ) from error
+            conn.execute("RELEASE evstore_migration")
+        missing = [t for t in projection.tables if not _table_exists(conn, t)]
+        if missing:
+            raise ProjectionError(
+                f"{registered.describe()} declares tables {missing} that its migrations do not "
+                "create. Add a migration creating them, or remove them from tables."
+            )
+
+    # --- live appends -----------------------------------------------------------------
+
+    def begin(self, scopes: ConnectionScopes) -> Live:
+        """At the start of a write transaction: find which projections are current.
+
+        Another process (perhaps with this projection disabled) may have appended since
+        we last looked; a projection that is behind is caught up first, so an inline
+        apply never skips an event.
+        """
+        conn = scopes.conn
+        state = Live()
+        if not self.registry.projections:
+            return state
+        current_head = head(conn)
+        behind = []
+        for name, position, status in conn.execute(
+            "SELECT name, position, status FROM evstore_projections"
+        ):
+            if name not in self.registry.projections or status != "ok":
+                continue
+            if position < current_head:
+                behind.append(name)
+            state.live.add(name)
+        if behind:
+            failed = self.catch_up(scopes, behind)
+            state.live.difference_update(failed)
+        return state
+
+    def apply(self, scopes: ConnectionScopes, state: Live, event: RecordedEvent) -> None:
+        """Apply one freshly appended event to every live projection that handles it,
+        each inside its own SAVEPOINT so one projection's failure undoes only its rows."""
+        state.touched = True
+        targets = self.dispatch.get(event.event_type)
+        if not targets:
+            return
+        conn = scopes.conn
+        for name, handler, strict in targets:
+            if name not in state.live:
+                continue
+            scoped = scopes.projections[name]
+            if strict:
+                try:
+                    with scoped:
+                        handler(scoped, event)
+                except Exception as error:
+                    raise ProjectionFailedError(
+                        self._failure_message(
+                            name, event, error,
+                            f"{name!r} is strict, so the append was rejected and nothing was written.",
+                        )
+                    ) from error
+                continue
+            conn.execute("SAVEPOINT evstore_projection")
+            try:
+                with scoped:
+                    handler(scoped, event)
+            except Exception as error:
+                conn.execute("ROLLBACK TO evstore_projection")
+                conn.execute("RELEASE evstore_projection")
+                state.live.discard(name)
+                self._mark_failing(conn, name, event, error, event.id - 1)
+            else:
+                conn.execute("RELEASE evstore_projection")
+
+    def finish(self, conn: sqlite3.Connection, state: Live) -> None:
+        """Record the live projections' position, in the appending transaction."""
+        if not state.touched or not state.live:
+            return
+        names = sorted(state.live)
+        conn.execute(
+            f"UPDATE evstore_projections SET position = (SELECT COALESCE(MAX(id), 0) FROM events), "
+            f"updated_at = ? WHERE name IN ({','.join('?' * len(names))})",
+            (_json.utc_now(), *names),
+        )
+
+    # --- failure --------------------------------------------------------------------
+
+    def _failure_message(self, name: str, event: RecordedEvent, error: BaseException, outcome: str) -> str:
+        plugin = self.registry.projections[name].plugin
+        where = (
+            f"projection {name!r} ({plugin.distribution} {plugin.version})"
+            if plugin.distribution
+            else f"projection {name!r} (plugin {plugin.name!r})"
+        )
+        return (
+            f"{where} failed on event {event.id} ({event.event_type}, workflow "
+            f"{event.workflow_id!r}): {type(error).__name__}: {error}. {outcome} "
+            f"Fix the plugin, or {plugin.how_to_disable()}."
+        )
+
+    def _mark_failing(
+        self, conn: sqlite3.Connection, name: str, event: RecordedEvent, error: BaseException, position: int
+    ) -> None:
+        message = self._failure_message(
+            name, event, error,
+            f"The event is stored; {name!r} is marked failing at position {position} and "
+            f"skipped until `evstore catch-up {name}` succeeds.",
+        )
+        log.error("%s", message)
+        conn.execute(
+            "UPDATE evstore_projections SET status = 'failing', position = ?, error = ?, "
+            "failed_event = ?, updated_at = ? WHERE name = ?",
+            (position, message, event.id, _json.utc_now(), name),
+        )
+
+    # --- catch-up and rebuild -------------------------------------------------------------
+
+    def catch_up(self, scopes: ConnectionScopes, names: Iterable[str]) -> list[str]:
+        """Replay events after each projection's position; returns those that failed.
+
+        Each projection catches up inside its own SAVEPOINT: a failure rolls back only
+        its replayed rows and leaves it failing at its old position.
+        """
+        conn = scopes.conn
+        failed = []
+        for name in names:
+            position = conn.execute(
+                "SELECT position FROM evstore_projections WHERE name = ?", (name,)
+            ).fetchone()[0]
+            conn.execute("SAVEPOINT evstore_catch_up")
+            try:
+                self._replay(scopes, [name], position)
+            except _ReplayError as failure:
+                conn.execute("ROLLBACK TO evstore_catch_up")
+                conn.execute("RELEASE evstore_catch_up")
+                self._mark_failing(conn, name, failure.event, failure.error, position)
+                failed.append(name)
+                continue
+            conn.execute(
+                "UPDATE evstore_projections SET status = 'ok', error = NULL, failed_event = NULL, "
+                "position = (SELECT COALESCE(MAX(id), 0) FROM events), updated_at = ? WHERE name = ?",
+                (_json.utc_now(), name),
+            )
+            conn.execute("RELEASE evstore_catch_up")
+        return failed
+
+    def rebuild(self, scopes: ConnectionScopes, names: Sequence[str]) -> int:
+        """Drop the projections' tables, re-run their migrations and replay the whole log
+        into them, all in the caller's transaction: readers see the old tables or the
+        new ones, never half. Returns the number of events replayed."""
+        conn = scopes.conn
+        for name in names:
+            registered = self.registry.projections[name]
+            for table in registered.projection.tables:
+                kind = conn.execute(
+                    "SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)
+                ).fetchone()
+                if kind is not None:
+                    conn.execute(f'DROP {"VIEW" if kind[0] == "view" else "TABLE"} "{table}"')
+            conn.execute("DELETE FROM evstore_migrations WHERE projection = ?", (name,))
+            self._migrate(scopes, registered)
+        try:
+            count = self._replay(scopes, names, 0)
+        except _ReplayError as failure:
+            raise ProjectionError(
+                self._failure_message(
+                    failure.name, failure.event, failure.error,
+                    "The rebuild was rolled back; the tables are as they were before it.",
+                )
+            ) from failure.error
+        now = _json.utc_now()
+        for name in names:
+            conn.execute(
+                "INSERT INTO evstore_projections (name, version, position, status, updated_at) "
+                "VALUES (?, ?, (SELECT COALESCE(MAX(id), 0) FROM events), 'ok', ?) "
+                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
+                "position = excluded.position, status = 'ok', error = NULL, "
+                "failed_event = NULL, updated_at = excluded.updated_at",
+                (name, self.registry.projections[name].projection.version, now),
+            )
+        return count
+
+    def _replay(self, scopes: ConnectionScopes, names: Sequence[str], after: int) -> int:
+        """Apply stored events after ``after`` to ``names``; no reactors run here."""
+        wanted = set(names)
+        targets = {
+            event_type: [(n, h) for n, h, _ in entries if n in wanted]
+            for event_type, entries in self.dispatch.items()
+        }
+        targets = {t: entries for t, entries in targets.items() if entries}
+        if not targets:
+            return 0
+        count = 0
+        for event in _events_after(scopes.conn, after, sorted(targets)):
+            for name, handler in targets[event.event_type]:
+                scoped = scopes.projections[name]
+                try:
+                    with scoped:
+                        handler(scoped, event)
+                except Exception as error:
+                    raise _ReplayError(name, event, error) from error
+            count += 1
+        return count
+
+
+class _ReplayError(EvstoreError):
+    def __init__(self, name: str, event: RecordedEvent, error: BaseException) -> None:
+        super().__init__(f"{name} failed on event {event.id}")
+        self.name, self.event, self.error = name, event, error
+
+
+def head(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+
+def _events_after(conn: sqlite3.Connection, after: int, types: Sequence[str]) -> Iterator[RecordedEvent]:
+    """Stored events of ``types`` after position ``after``, in position order, fetched in
+    batches so replaying a long log takes constant memory."""
+    marks = ",".join("?" * len(types))
+    sql = (
+        f"SELECT {COLUMNS} FROM events WHERE id > ? AND event_type IN ({marks}) "
+        f"ORDER BY id LIMIT {REPLAY_BATCH}"
+    )
+    while True:
+        rows = conn.execute(sql, (after, *types)).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield RecordedEvent(row)
+        after = rows[-1][0]
+
+
+def _table_exists(conn: sqlite3.Connection, table: str) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')",
+            (table,),
+        ).fetchone()
+        is not None
+    )

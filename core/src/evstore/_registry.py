@@ -1,0 +1,252 @@
+"""What the loaded plugins contributed, validated, and how an event is checked and
+encoded before it may be written."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+
+from . import _json
+from ._declarations import EventType, Projection, Reactor
+from ._envelope import NewEvent
+from ._errors import (
+    InvalidEventError,
+    PayloadTooLargeError,
+    PayloadValidationError,
+    PluginError,
+    ProjectionConflictError,
+    UnknownEventTypeError,
+)
+from ._plugins import PluginInfo
+
+MAX_ID_LENGTH = 512
+DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576
+
+# A prepared event: the column values of ``events`` except id and version, which are
+# only known inside the write transaction.
+#   (workflow_id, event_type, role, step_id, component_id, status,
+#    payload_json, timestamp, event_id, metadata_json)
+Prepared = tuple[str, str, "str | None", "str | None", "str | None", "str | None", str, str, str, str]
+
+
+@dataclass
+class Registered:
+    projection: Projection
+    plugin: PluginInfo
+
+    def describe(self) -> str:
+        return f"projection {self.projection.name!r} of {self.plugin.describe()}"
+
+
+class Registry:
+    """Event types, projections and reactors of one store, each with its plugin."""
+
+    def __init__(self, *, permissive: bool, max_payload_bytes: int) -> None:
+        self.permissive = permissive
+        self.max_payload_bytes = max_payload_bytes
+        self.event_types: dict[str, tuple[EventType, PluginInfo]] = {}
+        self.projections: dict[str, Registered] = {}
+        self.reactors: dict[str, tuple[Reactor, PluginInfo]] = {}
+        self.table_owners: dict[str, str] = {}
+
+    # --- accepting contributions ------------------------------------------------
+
+    def add_event_type(self, plugin: PluginInfo, declared: Any) -> None:
+        if not isinstance(declared, EventType):
+            raise PluginError(
+                f"{plugin.describe()} registered {declared!r} as an event type; pass "
+                "evstore.EventType(name, payload=Model) instead."
+            )
+        existing = self.event_types.get(declared.name)
+        if existing and existing[0] != declared:
+            raise ProjectionConflictError(
+                f"event type {declared.name!r} is declared differently by "
+                f"{existing[1].describe()} and {plugin.describe()}; one of them must "
+                f"rename it, or {plugin.how_to_disable()}."
+            )
+        if not existing:
+            self.event_types[declared.name] = (declared, plugin)
+            plugin.event_types.append(declared.name)
+
+    def add_projection(self, plugin: PluginInfo, projection: Any) -> None:
+        if not isinstance(projection, Projection):
+            raise PluginError(
+                f"{plugin.describe()} registered {projection!r} as a projection; pass an "
+                "evstore.Projection instead."
+            )
+        if projection.name in self.projections:
+            other = self.projections[projection.name]
+            raise ProjectionConflictError(
+                f"projection name {projection.name!r} is registered by {other.plugin.describe()} "
+                f"and by {plugin.describe()}; {plugin.how_to_disable()}."
+            )
+        for table in projection.tables:
+            owner = self.table_owners.get(table.lower())
+            if owner is not None:
+                raise ProjectionConflictError(
+                    f"table {table!r} is claimed by {self.projections[owner].describe()} and "
+                    f"by projection {projection.name!r} of {plugin.describe()}; a table has "
+                    f"one owner. Rename one, or {plugin.how_to_disable()}."
+                )
+        for table in projection.tables:
+            self.table_owners[table.lower()] = projection.name
+        self.projections[projection.name] = Registered(projection, plugin)
+        plugin.projections.append(projection.name)
+
+    def add_reactor(self, plugin: PluginInfo, reactor: Any) -> None:
+        if not isinstance(reactor, Reactor):
+            raise PluginError(
+                f"{plugin.describe()} registered {reactor!r} as a reactor; pass an "
+                "evstore.Reactor instead."
+            )
+        if reactor.name in self.reactors:
+            raise ProjectionConflictError(
+                f"reactor name {reactor.name!r} is registered twice (by "
+                f"{self.reactors[reactor.name][1].describe()} and {plugin.describe()})."
+            )
+        self.reactors[reactor.name] = (reactor, plugin)
+        plugin.reactors.append(reactor.name)
+
+    # --- checking and encoding an event -------------------------------------------
+
+    def prepare(self, event: Any) -> Prepared:
+        """Validate ``event`` and encode it; raises before anything is written."""
+        if not isinstance(event, NewEvent):
+            raise InvalidEventError(
+                f"expected an evstore.NewEvent, got {type(event).__name__}: build events "
+                "with NewEvent(workflow_id=..., event_type=..., payload={...})."
+            )
+        workflow_id = _identifier(event.workflow_id, "workflow_id", required=True)
+        event_type = _event_type_name(event.event_type)
+        declared = self.event_types.get(event_type)
+        if declared is None and not self.permissive:
+            raise UnknownEventTypeError(
+                event_type, difflib.get_close_matches(event_type, list(self.event_types), n=3)
+            )
+        role = _identifier(event.role, "role")
+        step_id = _identifier(event.step_id, "step_id")
+        component_id = _identifier(event.component_id, "component_id")
+        status = _identifier(event.status, "status")
+        if declared is not None:
+            _check_required(declared[0], event)
+        payload_json = self._payload_json(event, declared[0] if declared else None)
+        metadata_json = self._encode(event.metadata, "metadata")
+        return (
+            workflow_id,
+            event_type,
+            role,
+            step_id,
+            component_id,
+            status,
+            payload_json,
+            _timestamp(event.timestamp),
+            _event_id(event.event_id),
+            metadata_json,
+        )
+
+    def _payload_json(self, event: NewEvent, declared: EventType | None) -> str:
+        payload = event.payload
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
+        elif not isinstance(payload, Mapping):
+            raise InvalidEventError(
+                f"payload of {event.event_type!r} must be a dict or a pydantic model, got "
+                f"{type(payload).__name__}"
+            )
+        if declared is not None and declared.payload is not None:
+            try:
+                declared.payload.model_validate(payload)
+            except pydantic.ValidationError as error:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}"
+                    for e in error.errors()
+                )
+                raise PayloadValidationError(
+                    f"payload of {declared.name!r} does not match "
+                    f"{declared.payload.__name__}: {problems}"
+                ) from None
+        return self._encode(payload, "payload")
+
+    def _encode(self, value: Any, field: str) -> str:
+        if not isinstance(value, Mapping):
+            raise InvalidEventError(f"{field} must be a dict, got {type(value).__name__}")
+        text = _json.dumps(value, field) if value else "{}"
+        # UTF-8 takes at most 4 bytes a character: measure bytes only when it could matter.
+        if len(text) * 4 > self.max_payload_bytes:
+            size = len(text.encode())
+            if size > self.max_payload_bytes:
+                raise PayloadTooLargeError(
+                    f"{field} is {size} bytes encoded, over the store's limit of "
+                    f"{self.max_payload_bytes} bytes. Store large blobs elsewhere and put "
+                    "a reference in the event, or open the store with a larger "
+                    "max_payload_bytes."
+                )
+        return text
+
+
+def _identifier(value: Any, field: str, *, required: bool = False) -> Any:
+    if value is None and not required:
+        return None
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if not isinstance(value, str):
+        raise InvalidEventError(f"{field} must be a string, got {type(value).__name__} {value!r:.60}")
+    if required and not value.strip():
+        raise InvalidEventError(f"{field} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_ID_LENGTH or "\x00" in value:
+        raise InvalidEventError(
+            f"{field} must be at most {MAX_ID_LENGTH} characters without NUL bytes "
+            f"(got {len(value)} characters)"
+        )
+    return value
+
+
+def _event_type_name(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEventError(f"event_type must be a non-empty string, got {value!r:.60}")
+    return value
+
+
+def _check_required(declared: EventType, event: NewEvent) -> None:
+    for field in declared.requires:
+        value = getattr(event, field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise InvalidEventError(
+                f"event type {declared.name!r} requires {field}, but the event has "
+                f"{field}={value!r}; set it on the NewEvent."
+            )
+
+
+def _timestamp(value: Any) -> str:
+    if value is None:
+        return _json.utc_now()
+    if not isinstance(value, datetime):
+        raise InvalidEventError(f"timestamp must be a datetime, got {type(value).__name__}")
+    try:
+        return _json.format_timestamp(value)
+    except ValueError as error:
+        raise InvalidEventError(str(error)) from None
+
+
+def _event_id(value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise InvalidEventError(
+        f"event_id must be a UUID (or its string form), got {value!r:.60}; leave it out "
+        "to get a fresh one."
+    )

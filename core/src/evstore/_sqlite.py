@@ -1,0 +1,205 @@
+"""SQLite specifics: opening connections, the kernel schema, taking the write lock.
+
+Everything dialect-specific about the embedded backend lives here, so a second backend
+(PostgreSQL) replaces this module's role without touching the log or the projector.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+from ._access import Guard, install_guard
+from ._errors import SchemaVersionError, StoreBusyError, StoreOpenError
+
+SCHEMA_VERSION = 1
+DURABILITY_PRAGMAS = {"full": "FULL", "normal": "NORMAL"}
+
+KERNEL_SCHEMA = """
+CREATE TABLE events (
+    -- The global position. An INTEGER PRIMARY KEY is the rowid; positions are assigned
+    -- inside the write lock, so position order is commit order.
+    id INTEGER PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    role TEXT,
+    step_id TEXT,
+    component_id TEXT,
+    status TEXT,
+    payload JSON NOT NULL DEFAULT '{}',
+    timestamp TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    metadata JSON NOT NULL DEFAULT '{}',
+    CONSTRAINT events_version_unique UNIQUE (workflow_id, version),
+    CONSTRAINT events_event_id_unique UNIQUE (event_id)
+);
+-- The log is append-only: history is corrected by appending, never by rewriting.
+CREATE TRIGGER events_are_immutable BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are immutable: append a correcting event instead'); END;
+CREATE TRIGGER events_are_permanent BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are permanent: append a correcting event instead'); END;
+
+CREATE TABLE evstore_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE evstore_projections (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0,   -- every event <= position is applied
+    status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'failing')),
+    error TEXT,
+    failed_event INTEGER,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE evstore_migrations (
+    projection TEXT NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (projection, name)
+);
+"""
+
+_BUSY_RETRIES = 8
+
+
+def check_path(path: Path) -> None:
+    if path.is_dir():
+        raise StoreOpenError(
+            f"database path {str(path)!r} is a directory; pass a file path such as "
+            f"{str(path / 'store.db')!r}"
+        )
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreOpenError(
+            f"cannot create the folder {str(parent)!r} for the database: {error.strerror}. "
+            "Choose a writable location."
+        ) from None
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise StoreOpenError(
+            f"database path {str(path)!r} is not writable (SQLite also needs to create "
+            "its -wal and -shm files beside it). Fix the permissions or choose another path."
+        )
+
+
+def connect(path: Path, *, durability: str, busy_timeout: float) -> tuple[sqlite3.Connection, Guard]:
+    """One connection, configured. ``isolation_level=None``: we issue BEGIN ourselves,
+    so Python's sqlite3 never opens a DEFERRED transaction behind our back."""
+    try:
+        conn = sqlite3.connect(
+            path,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=True,
+            cached_statements=512,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute(f"PRAGMA synchronous = {DURABILITY_PRAGMAS[durability]}")
+        # WAL: readers never block the writer and see a consistent snapshot.
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        raise _open_error(path, error) from None
+    if str(mode).lower() != "wal":
+        conn.close()
+        raise StoreOpenError(f"{str(path)!r}: SQLite refused WAL mode (got {mode!r})")
+    return conn, install_guard(conn)
+
+
+def _open_error(path: Path, error: sqlite3.DatabaseError) -> StoreOpenError:
+    text = str(error)
+    if "not a database" in text or "malformed" in text:
+        return StoreOpenError(
+            f"{str(path)!r} is not a SQLite database (or is corrupt): {text}. Point the "
+            "store at an evstore database, or at a path that does not exist yet."
+        )
+    return StoreOpenError(f"cannot open {str(path)!r}: {text}")
+
+
+def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the kernel tables in a new database, or check an existing one's schema."""
+    try:
+        with write_lock(conn):
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if "evstore_meta" not in tables:
+                if tables - {"sqlite_sequence"}:
+                    raise StoreOpenError(
+                        f"{str(path)!r} has tables ({', '.join(sorted(tables)[:5])}) but is "
+                        "not an evstore store. To bring an original supervisor database "
+                        "over, use `evstore import-seed`; otherwise choose a new path."
+                    )
+                for statement in _statements(KERNEL_SCHEMA):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO evstore_meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                return
+            found = conn.execute(
+                "SELECT value FROM evstore_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            version = int(found[0]) if found else 0
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{str(path)!r} was written by a newer evstore (schema {version}; this "
+                    f"evstore knows up to {SCHEMA_VERSION}). Upgrade evstore to open it."
+                )
+    except sqlite3.DatabaseError as error:
+        raise _open_error(path, error) from None
+
+
+def _statements(script: str) -> list[str]:
+    from ._access import split_statements
+
+    return split_statements(script)
+
+
+class write_lock:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolling back on any error.
+
+    IMMEDIATE takes the write lock up front. A DEFERRED transaction that reads and then
+    writes must upgrade its lock, and in WAL mode an upgrade that finds another writer
+    fails at once with SQLITE_BUSY (the busy handler cannot help, the snapshot is stale):
+    that is the "database is locked" in the middle of a transaction we refuse to have.
+    Waiting happens only here, in the busy handler (``busy_timeout``); should even that
+    run out, we retry with jittered backoff before giving up with ``StoreBusyError``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        begin(self.conn)
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            rollback(self.conn)
+
+
+def begin(conn: sqlite3.Connection) -> None:
+    for attempt in range(_BUSY_RETRIES):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    raise StoreBusyError(
+        "could not take the database's write lock: another process kept it past the busy "
+        f"timeout {_BUSY_RETRIES} times. Look for a stuck writer, or open the store with a "
+        "longer busy_timeout."
+    )
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")

@@ -1,0 +1,288 @@
+"""The write path: one transaction groups any number of appends, their projection
+updates and their reactors' follow-ups, and commits or rolls back as one."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from . import _json
+from ._envelope import ANY, NO_STREAM, ExpectedVersion, NewEvent, RecordedEvent
+from ._errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    EvstoreError,
+    InvalidArgumentError,
+    InvalidEventError,
+    ReactorDepthError,
+    ReactorError,
+    TransactionError,
+)
+from ._projector import ConnectionScopes, Live, head
+from ._registry import Prepared
+
+if TYPE_CHECKING:
+    from ._store import EventStore
+
+_INSERT = (
+    "INSERT INTO events (id, workflow_id, event_type, role, step_id, component_id, status, "
+    "payload, timestamp, version, event_id, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_PROBE_CHUNK = 500
+_COMPARED = ("workflow_id", "event_type", "role", "step_id", "component_id", "status", "payload")
+
+
+def check_expected(expected: Any) -> ExpectedVersion | int:
+    if isinstance(expected, ExpectedVersion):
+        return expected
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
+        return expected
+    raise InvalidArgumentError(
+        f"expected_version must be ANY, NO_STREAM, EXISTS or an int >= 0, got {expected!r}"
+    )
+
+
+def _satisfied(expected: ExpectedVersion | int, current: int) -> bool:
+    if expected is ANY:
+        return True
+    if expected is NO_STREAM:
+        return current == 0
+    if isinstance(expected, ExpectedVersion):  # EXISTS
+        return current > 0
+    return current == expected
+
+
+class Transaction:
+    """A write transaction on one thread's connection. Use it through
+    ``store.transaction()``; ``tx.append`` and ``tx.append_many`` join it, and so does
+    ``store.append`` called on the same thread while it is open.
+
+    If an append fails after it started writing (a strict projection or a reactor
+    raised), the transaction can only be rolled back: later calls raise
+    ``TransactionError``. Failures found before writing (bad input, a version
+    conflict) leave it usable.
+    """
+
+    def __init__(self, store: EventStore, scopes: ConnectionScopes) -> None:
+        self._store = store
+        self._scopes = scopes
+        self._conn: sqlite3.Connection = scopes.conn
+        self._thread = threading.get_ident()
+        self._versions: dict[str, int] = {}
+        self._next_id = 0
+        self._live = Live()
+        self._committed: list[RecordedEvent] = []
+        self._keep_committed = store._hooks.has_after_commit
+        self._projector = store._projector
+        self._reactors = store._reactors_by_type
+        self._failed: BaseException | None = None
+        self.active = True
+
+    # --- lifecycle (driven by EventStore) ------------------------------------------------
+
+    def start(self) -> None:
+        self._live = self._projector.begin(self._scopes)
+        self._next_id = head(self._conn) + 1
+
+    def finish(self) -> list[RecordedEvent]:
+        self._projector.finish(self._conn, self._live)
+        return self._committed
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return (dict(self._versions), self._next_id, len(self._committed), set(self._live.live),
+                self._live.touched)
+
+    def restore(self, saved: tuple[Any, ...]) -> None:
+        versions, self._next_id, kept, live, self._live.touched = saved
+        self._versions = versions
+        del self._committed[kept:]
+        self._live.live = live
+
+    def _usable(self) -> None:
+        if not self.active:
+            raise TransactionError("this transaction has ended; start a new one with store.transaction()")
+        if threading.get_ident() != self._thread:
+            raise TransactionError("a transaction belongs to the thread that opened it")
+        if self._failed is not None:
+            raise TransactionError(
+                f"an earlier append in this transaction failed after writing "
+                f"({type(self._failed).__name__}: {self._failed}); it can only be rolled back: "
+                "leave the `with` block and retry the whole transaction"
+            ) from self._failed
+
+    # --- appending ------------------------------------------------------------------
+
+    def append(self, event: NewEvent, *, expected_version: ExpectedVersion | int = ANY) -> int:
+        """Append one event; returns its global position."""
+        return self.append_many([event], expected_version=expected_version)[0]
+
+    def append_many(
+        self, events: Iterable[NewEvent], *, expected_version: ExpectedVersion | int = ANY
+    ) -> list[int]:
+        """Append events atomically; returns their positions in order."""
+        self._usable()
+        batch = list(events) if not isinstance(events, list) else events
+        prepared = self._store._prepare_batch(batch, expected_version)
+        return self.append_prepared(batch, prepared, check_expected(expected_version))
+
+    def append_prepared(
+        self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int,
+        depth: int = 0,
+    ) -> list[int]:
+        if not prepared:
+            return []
+        store = self._store
+        if store._hooks.has_before_append:
+            store._hooks.before_append(store, events)
+        if len(prepared) > 1:
+            existing = self._existing(prepared)
+            if existing is not None:
+                return existing
+        try:
+            rows = self._assign(prepared, expected)
+        except _AlreadyStored as retried:
+            return retried.positions
+        try:
+            self._conn.executemany(_INSERT, rows)
+        except sqlite3.IntegrityError as error:
+            # Only a single event can get here (batches were probed above), and a failed
+            # statement leaves nothing behind, so the transaction stays usable.
+            if "event_id" not in str(error) or len(prepared) > 1:
+                raise
+            existing = self._existing(prepared)
+            if existing is None:
+                raise
+            return existing
+        self._next_id += len(rows)
+        for row in rows:
+            self._versions[row[1]] = row[9]
+        try:
+            self._after_insert(rows, depth)
+        except BaseException as error:
+            self._failed = error
+            raise
+        return [row[0] for row in rows]
+
+    def _assign(self, prepared: list[Prepared], expected: ExpectedVersion | int) -> list[tuple[Any, ...]]:
+        """Give each event its position and version. We hold the write lock (BEGIN
+        IMMEDIATE), so the versions read here cannot change before we insert."""
+        versions: dict[str, int] = {}
+        rows = []
+        position = self._next_id
+        for p in prepared:
+            workflow_id = p[0]
+            current = versions.get(workflow_id)
+            if current is None:
+                current = self._current_version(workflow_id)
+                if expected is not ANY and not _satisfied(expected, current):
+                    existing = self._existing(prepared)
+                    if existing is not None:  # a retry of an append that already succeeded
+                        raise _AlreadyStored(existing)
+                    raise ConcurrencyError(workflow_id, expected, current)
+            current += 1
+            versions[workflow_id] = current
+            rows.append((position, *p[:8], current, p[8], p[9]))
+            position += 1
+        return rows
+
+    def _current_version(self, workflow_id: str) -> int:
+        cached = self._versions.get(workflow_id)
+        if cached is not None:
+            return cached
+        found = self._conn.execute(
+            "SELECT MAX(version) FROM events WHERE workflow_id = ?", (workflow_id,)
+        ).fetchone()[0]
+        return int(found or 0)
+
+    def _after_insert(self, rows: list[tuple[Any, ...]], depth: int) -> None:
+        projector, reactors = self._projector, self._reactors
+        if not (projector.dispatch or reactors or self._keep_committed):
+            self._live.touched = True
+            return
+        recorded = [RecordedEvent(row) for row in rows]
+        if self._keep_committed:
+            self._committed.extend(recorded)
+        for event in recorded:
+            projector.apply(self._scopes, self._live, event)
+        if reactors:
+            for event in recorded:
+                for reactor, _plugin in reactors.get(event.event_type, ()):
+                    self._react(reactor, event, depth)
+
+    def _react(self, reactor: Any, event: RecordedEvent, depth: int) -> None:
+        scoped = self._scopes.reactors[reactor.name]
+        try:
+            with scoped:
+                produced = reactor.react(scoped, event)
+            follow_ups = list(produced or ())
+        except EvstoreError:
+            raise
+        except Exception as error:
+            raise ReactorError(
+                f"{scoped.describe_owner} failed on event {event.id} ({event.event_type}, "
+                f"workflow {event.workflow_id!r}): {type(error).__name__}: {error}. The append "
+                "was rolled back. Fix the plugin, or disable it."
+            ) from error
+        if not follow_ups:
+            return
+        if depth + 1 > self._store.max_reactor_depth:
+            raise ReactorDepthError(
+                f"{scoped.describe_owner} appended follow-ups {depth + 1} levels deep (limit "
+                f"{self._store.max_reactor_depth}) starting from event {event.id}: reactors are "
+                "probably triggering each other in a loop. The append was rolled back."
+            )
+        if not all(isinstance(e, NewEvent) for e in follow_ups):
+            raise ReactorError(f"{scoped.describe_owner} must return NewEvent objects, got {follow_ups!r:.200}")
+        correlation = event.metadata.get("correlation_id", event.event_id)
+        caused = [
+            replace(e, metadata={"causation_id": event.event_id, "correlation_id": correlation, **e.metadata})
+            for e in follow_ups
+        ]
+        prepared = self._store._prepare_batch(caused, ANY)
+        self.append_prepared(caused, prepared, ANY, depth + 1)
+
+    # --- idempotency ---------------------------------------------------------------
+
+    def _existing(self, prepared: list[Prepared]) -> list[int] | None:
+        """If these events' ids are already stored, return their positions (a retried
+        append) after checking the content matches; ``None`` when none is stored."""
+        ids = [p[8] for p in prepared]
+        found: dict[str, tuple[Any, ...]] = {}
+        for start in range(0, len(ids), _PROBE_CHUNK):
+            chunk = ids[start:start + _PROBE_CHUNK]
+            for row in self._conn.execute(
+                "SELECT id, workflow_id, event_type, role, step_id, component_id, status, payload, "
+                f"event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[row[8]] = row
+        if not found:
+            return None
+        positions = []
+        for p in prepared:
+            row = found.get(p[8])
+            if row is None:
+                raise InvalidEventError(
+                    f"some events of this batch are already stored (event_id {next(iter(found))} "
+                    f"at position {found[next(iter(found))][0]}) and others are not. A retry must "
+                    "resend exactly the batch that was appended; new events need new event_ids."
+                )
+            differences = [
+                name
+                for name, ours, theirs in zip(_COMPARED, (*p[:6], p[6]), row[1:8], strict=True)
+                if (ours != theirs if name != "payload" else _json.loads(ours) != _json.loads(theirs))
+            ]
+            if differences:
+                raise DuplicateEventError(p[8], row[0], differences)
+            positions.append(row[0])
+        return positions
+
+
+class _AlreadyStored(Exception):
+    """Raised inside ``_assign`` to leave early with the positions of a retried append."""
+
+    def __init__(self, positions: list[int]) -> None:
+        self.positions = positions

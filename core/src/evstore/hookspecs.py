@@ -1,0 +1,131 @@
+"""Every hook a plugin can implement, with when it is called and in which transaction.
+
+Implement a hook with ``evstore.hookimpl``::
+
+    from evstore import hookimpl, EventType
+
+    @hookimpl
+    def evstore_register_event_types(register):
+        register(EventType("order_placed"))
+
+Contribution hooks take a ``register`` callable: plugins hand objects to the kernel,
+which validates them and remembers which plugin gave what. Broadcast hooks are only for
+cross-cutting concerns. The reference documentation is generated from these docstrings,
+and ``tests/test_hookspecs.py`` fails when a hook lacks one of the sections below or a
+``test_hook_<name>`` test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from ._declarations import EventType, Projection, Reactor
+    from ._envelope import NewEvent, RecordedEvent
+    from ._store import EventStore
+
+hookspec = pluggy.HookspecMarker("evstore")
+hookimpl = pluggy.HookimplMarker("evstore")
+
+
+# --- contributions: called once per store, while it opens ---------------------------
+
+
+@hookspec
+def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
+    """Declare the event types this plugin understands.
+
+    Called once when a store opens (or ``evstore plugins`` runs), before any projection
+    is set up, outside any transaction.
+
+    :param register: call it once per :class:`evstore.EventType`; an optional pydantic
+        payload model is validated on every append of that type.
+    :returns: nothing; the return value is ignored.
+
+    Raising aborts opening the store with a ``PluginError`` naming the plugin, its
+    distribution and version. Declaring a type another plugin declared differently is
+    a ``ProjectionConflictError``.
+    """
+
+
+@hookspec
+def evstore_register_projections(register: Callable[[Projection], None]) -> None:
+    """Contribute projections: read models kept up to date from the log.
+
+    Called once when a store opens, after event types are registered and before any
+    migration runs, outside any transaction.
+
+    :param register: call it once per :class:`evstore.Projection`.
+    :returns: nothing; the return value is ignored.
+
+    Raising aborts opening the store with a ``PluginError`` naming the plugin. Two
+    projections claiming one table, or one name, is a ``ProjectionConflictError``.
+    """
+
+
+@hookspec
+def evstore_register_reactors(register: Callable[[Reactor], None]) -> None:
+    """Contribute reactors (policies) that append follow-up events.
+
+    Called once when a store opens, after projections are registered, outside any
+    transaction. The reactors themselves run inside the live append's transaction,
+    after the projections have applied the event, and never during catch-up or rebuild.
+
+    :param register: call it once per :class:`evstore.Reactor`.
+    :returns: nothing; the return value is ignored.
+
+    Raising aborts opening the store with a ``PluginError`` naming the plugin.
+    """
+
+
+@hookspec
+def evstore_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``evstore`` command line.
+
+    Called once when the CLI first lists or resolves its commands, outside any store and
+    any transaction.
+
+    :param cli: the root ``click.Group``; add commands with ``cli.add_command`` or
+        ``@cli.command()``.
+    :returns: nothing; the return value is ignored.
+
+    Raising is reported with the plugin's name and the command line goes on without
+    that plugin's commands.
+    """
+
+
+# --- broadcasts: called on every append ---------------------------------------------
+
+
+@hookspec
+def evstore_before_append(store: EventStore, events: Sequence[NewEvent]) -> None:
+    """Called for each live append call, inside its write transaction, after the events
+    were validated and before any of them is written.
+
+    :param store: the store being written.
+    :param events: the events of this call in append order; never empty. Reactor
+        follow-ups get a call of their own.
+    :returns: nothing; the return value is ignored.
+
+    Raising rejects the append: the transaction rolls back and the error reaches the
+    caller, so use it for policy checks (authorisation, quotas), not for logging.
+    """
+
+
+@hookspec
+def evstore_after_commit(store: EventStore, events: Sequence[RecordedEvent]) -> None:
+    """Called once per committed transaction, after COMMIT, outside any transaction.
+
+    :param store: the store that committed.
+    :param events: every event the transaction committed (reactor follow-ups included),
+        in position order; never empty.
+    :returns: nothing; the return value is ignored.
+
+    Raising does not undo the append (it is already durable); the error is logged with
+    the plugin's name and the remaining implementations still run.
+    """
