@@ -118,7 +118,7 @@ class ScopedConnection:
     executescript: the kernel owns the transaction.
     """
 
-    __slots__ = ("_conn", "_guard", "_tagged", "_writable", "describe_owner", "owner")
+    __slots__ = ("_conn", "_guard", "_standalone", "_tagged", "_writable", "describe_owner", "owner")
 
     def __init__(
         self,
@@ -127,8 +127,13 @@ class ScopedConnection:
         owner: str,
         writable: Iterable[str],
         describe_owner: str,
+        *,
+        standalone: bool = False,
     ) -> None:
         self._conn = conn
+        # A standalone scope (the store's reader) applies its restrictions on every
+        # call; the others are entered by the kernel around a handler or migration.
+        self._standalone = standalone
         self._guard = guard
         self.owner = owner
         self.describe_owner = describe_owner
@@ -161,6 +166,9 @@ class ScopedConnection:
         )
 
     def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        if self._standalone and self._guard.owner is None:
+            with self:
+                return self.execute(sql, parameters)
         try:
             return self._conn.execute(self._tag(sql), parameters)
         except sqlite3.DatabaseError as error:
@@ -169,6 +177,9 @@ class ScopedConnection:
     def executemany(
         self, sql: str, seq_of_parameters: Iterable[Sequence[Any] | dict[str, Any]]
     ) -> sqlite3.Cursor:
+        if self._standalone and self._guard.owner is None:
+            with self:
+                return self.executemany(sql, seq_of_parameters)
         try:
             return self._conn.executemany(self._tag(sql), seq_of_parameters)
         except sqlite3.DatabaseError as error:

@@ -71,6 +71,8 @@ class RecordedEvent:
     version: int
     event_id: str
     metadata_json: str
+    _payload: dict[str, Any] | None
+    _metadata: dict[str, Any] | None
 
     def __init__(self, row: tuple[Any, ...]) -> None:
         # The row's column order is COLUMNS below; one unpack is the cheapest decode.

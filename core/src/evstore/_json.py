@@ -70,7 +70,7 @@ def dumps(value: Any, field: str) -> str:
         return _encoder.encode(value)
     except (TypeError, ValueError):
         path, bad = _find_unencodable(value, field)
-        raise PayloadSerializationError(path, bad) from None
+        raise PayloadSerializationError(path or field, bad if path else value) from None
 
 
 def loads(text: str) -> Any:
@@ -84,7 +84,7 @@ _EXTRA = (datetime, date, UUID, PurePath, BaseModel)
 def _find_unencodable(value: Any, path: str) -> tuple[str, Any]:
     if isinstance(value, float):
         return (path, value) if not math.isfinite(value) else ("", None)
-    if isinstance(value, _PLAIN) or isinstance(value, _EXTRA):
+    if isinstance(value, (*_PLAIN, *_EXTRA)):
         return ("", None)
     if isinstance(value, dict):
         for key, item in value.items():

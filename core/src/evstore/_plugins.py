@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -185,9 +186,7 @@ class Hooks:
     def _each(self, hook: Any, **kwargs: Any) -> Iterable[tuple[PluginInfo, Callable[[], Any]]]:
         for impl in hook.get_hookimpls():
             arguments = {name: kwargs[name] for name in impl.argnames if name in kwargs}
-            yield self._plugins.info_for(impl.plugin_name), (
-                lambda impl=impl, arguments=arguments: impl.function(**arguments)
-            )
+            yield self._plugins.info_for(impl.plugin_name), partial(impl.function, **arguments)
 
     def _contribute(self, hook: Any, what: str, accept: Callable[[PluginInfo, Any], None]) -> None:
         for impl in hook.get_hookimpls():

@@ -49,7 +49,7 @@ class ConnectionScopes:
             )
             for name, (_, info) in registry.reactors.items()
         }
-        self.reader = ScopedConnection(conn, guard, "reader", (), "a read-only query")
+        self.reader = ScopedConnection(conn, guard, "reader", (), "a read-only query", standalone=True)
 
 
 class Projector:

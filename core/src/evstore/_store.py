@@ -242,7 +242,7 @@ class EventStore:
         or backwards from it (default: the latest), optionally only ``types``."""
         if not isinstance(workflow_id, str) or not workflow_id:
             raise InvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
-        clauses, params = ["workflow_id = ?"], [workflow_id]
+        clauses, params = ["workflow_id = ?"], [workflow_id]  # type: list[str], list[Any]
         if from_version is not None:
             _check_int("from_version", from_version, minimum=0)
             clauses.append("version <= ?" if backwards else "version >= ?")

@@ -88,6 +88,13 @@ class Transaction:
         self._next_id = head(self._conn) + 1
 
     def finish(self) -> list[RecordedEvent]:
+        if self._failed is not None:
+            # The caller caught the error and left the block normally; committing now
+            # would make the half-applied append durable.
+            raise TransactionError(
+                "the transaction was rolled back because an append in it failed after "
+                f"writing ({type(self._failed).__name__}: {self._failed})"
+            ) from self._failed
         self._projector.finish(self._conn, self._live)
         return self._committed
 
@@ -235,7 +242,9 @@ class Transaction:
                 "probably triggering each other in a loop. The append was rolled back."
             )
         if not all(isinstance(e, NewEvent) for e in follow_ups):
-            raise ReactorError(f"{scoped.describe_owner} must return NewEvent objects, got {follow_ups!r:.200}")
+            raise ReactorError(
+                f"{scoped.describe_owner} must return NewEvent objects, got {follow_ups!r:.200}"
+            )
         correlation = event.metadata.get("correlation_id", event.event_id)
         caused = [
             replace(e, metadata={"causation_id": event.event_id, "correlation_id": correlation, **e.metadata})
@@ -272,13 +281,21 @@ class Transaction:
                 )
             differences = [
                 name
-                for name, ours, theirs in zip(_COMPARED, (*p[:6], p[6]), row[1:8], strict=True)
-                if (ours != theirs if name != "payload" else _json.loads(ours) != _json.loads(theirs))
+                for name, ours, theirs in zip(_COMPARED, p[:7], row[1:8], strict=True)
+                if not _same(name, ours, theirs)
             ]
             if differences:
                 raise DuplicateEventError(p[8], row[0], differences)
             positions.append(row[0])
         return positions
+
+
+def _same(field: str, ours: Any, theirs: Any) -> bool:
+    # Payloads are compared decoded: the same dict may have been encoded with its keys
+    # in another order by the first attempt.
+    if field == "payload":
+        return bool(_json.loads(ours) == _json.loads(theirs))
+    return bool(ours == theirs)
 
 
 class _AlreadyStored(Exception):

@@ -1,0 +1,194 @@
+"""Appending: positions, versions, expected versions, idempotent retries, transactions."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kernel_support import balances, deposit
+
+from evstore import (
+    ANY,
+    EXISTS,
+    NO_STREAM,
+    ConcurrencyError,
+    DuplicateEventError,
+    EventStore,
+    InvalidArgumentError,
+    InvalidEventError,
+    NewEvent,
+    TransactionError,
+)
+
+
+def test_positions_are_global_and_versions_per_workflow(store: EventStore) -> None:
+    positions = [store.append(deposit(account, 1)) for account in ["a", "b", "a", "a", "b"]]
+    assert positions == [1, 2, 3, 4, 5]
+    assert [e.version for e in store.read("a")] == [1, 2, 3]
+    assert [e.version for e in store.read("b")] == [1, 2]
+    assert store.version("a") == 3 and store.version("nobody") == 0
+    assert store.head() == 5
+
+
+def test_append_many_is_atomic_and_returns_positions(store: EventStore) -> None:
+    positions = store.append_many([deposit("a", n) for n in range(1, 4)])
+    assert positions == [1, 2, 3]
+    with pytest.raises(InvalidEventError):
+        store.append_many([deposit("a", 1), NewEvent(workflow_id="", event_type="deposited")])
+    assert store.head() == 3
+
+
+@pytest.mark.parametrize(
+    ("expected", "current_events", "ok"),
+    [
+        (ANY, 0, True),
+        (ANY, 2, True),
+        (NO_STREAM, 0, True),
+        (NO_STREAM, 1, False),
+        (EXISTS, 0, False),
+        (EXISTS, 1, True),
+        (0, 0, True),
+        (2, 2, True),
+        (1, 2, False),
+        (3, 2, False),
+    ],
+)
+def test_expected_version(store: EventStore, expected: object, current_events: int, ok: bool) -> None:
+    for _ in range(current_events):
+        store.append(deposit("a", 1))
+    if ok:
+        store.append(deposit("a", 5), expected_version=expected)  # type: ignore[arg-type]
+        assert store.version("a") == current_events + 1
+    else:
+        with pytest.raises(ConcurrencyError) as caught:
+            store.append(deposit("a", 5), expected_version=expected)  # type: ignore[arg-type]
+        error = caught.value
+        assert (error.workflow_id, error.expected, error.actual) == ("a", expected, current_events)
+        assert "'a'" in str(error) and f"version {current_events}" in str(error)
+        assert store.version("a") == current_events
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True, None])
+def test_expected_version_must_be_a_version(store: EventStore, bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="expected_version"):
+        store.append(deposit("a", 1), expected_version=bad)  # type: ignore[arg-type]
+    assert store.head() == 0
+
+
+def test_expected_version_needs_one_workflow(store: EventStore) -> None:
+    with pytest.raises(InvalidArgumentError, match="one workflow"):
+        store.append_many([deposit("a", 1), deposit("b", 1)], expected_version=NO_STREAM)
+
+
+def test_retried_append_returns_the_original_position(store: EventStore) -> None:
+    event = deposit("a", 10)
+    first = store.append(event)
+    store.append(deposit("a", 1))
+    assert store.append(event) == first
+    # A retry that carries the expected version of its first attempt is still a retry.
+    retried = deposit("b", 3)
+    assert store.append(retried, expected_version=NO_STREAM) == 3
+    assert store.append(retried, expected_version=NO_STREAM) == 3
+    batch = [deposit("c", n) for n in (1, 2)]
+    assert store.append_many(batch) == store.append_many(batch) == [4, 5]
+    assert store.head() == 5
+    assert balances(store)[0][1] == 11  # 10 once, not twice, plus 1
+
+
+def test_same_event_id_with_other_content_is_refused(store: EventStore) -> None:
+    event_id = uuid.uuid4()
+    store.append(deposit("a", 1, event_id=event_id))
+    with pytest.raises(DuplicateEventError) as caught:
+        store.append(deposit("a", 2, event_id=event_id))
+    assert caught.value.differences == ["payload"]
+    assert str(event_id) in str(caught.value)
+    assert store.head() == 1
+
+
+def test_event_id_is_accepted_as_string_and_normalised(store: EventStore) -> None:
+    event_id = uuid.uuid4()
+    store.append(deposit("a", 1, event_id=str(event_id).upper()))
+    assert store.read("a")[0].event_id == str(event_id)
+
+
+def test_batch_with_repeated_event_id_is_refused(store: EventStore) -> None:
+    event_id = uuid.uuid4()
+    with pytest.raises(InvalidEventError, match="same event_id"):
+        store.append_many([deposit("a", 1, event_id=event_id), deposit("a", 2, event_id=event_id)])
+    assert store.head() == 0
+
+
+def test_partly_stored_batch_is_refused(store: EventStore) -> None:
+    stored = deposit("a", 1)
+    store.append(stored)
+    with pytest.raises(InvalidEventError, match="already stored"):
+        store.append_many([stored, deposit("a", 2)])
+    assert store.head() == 1
+
+
+def test_transaction_commits_all_or_nothing(store: EventStore) -> None:
+    with store.transaction() as tx:
+        tx.append(deposit("a", 1))
+        tx.append(deposit("b", 2))
+        store.append(deposit("a", 3))  # joins the open transaction on this thread
+        assert [e.version for e in tx_read(store, "a")] == [1, 2]
+    assert store.head() == 3
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.append(deposit("a", 4))
+        tx.append(deposit("c", 5))
+        raise RuntimeError("caller changed its mind")
+    assert store.head() == 3
+    assert [row[0] for row in balances(store)] == ["a", "b"]
+
+
+def tx_read(store: EventStore, workflow_id: str) -> list[object]:
+    return list(store.read(workflow_id))
+
+
+def test_concurrency_error_inside_a_transaction_leaves_it_usable(store: EventStore) -> None:
+    store.append(deposit("a", 1))
+    with store.transaction() as tx:
+        with pytest.raises(ConcurrencyError):
+            tx.append(deposit("a", 2), expected_version=NO_STREAM)
+        tx.append(deposit("a", 3), expected_version=1)
+    assert [e.payload["amount"] for e in store.read("a")] == [1, 3]
+
+
+def test_versions_within_a_transaction_see_earlier_appends(store: EventStore) -> None:
+    with store.transaction() as tx:
+        tx.append(deposit("a", 1), expected_version=NO_STREAM)
+        tx.append(deposit("a", 2), expected_version=1)
+        tx.append_many([deposit("a", 3), deposit("a", 4)], expected_version=2)
+    assert [e.version for e in store.read("a")] == [1, 2, 3, 4]
+
+
+def test_nested_transaction_is_a_savepoint(store: EventStore) -> None:
+    with store.transaction() as outer:
+        outer.append(deposit("a", 1))
+        with pytest.raises(ValueError), store.transaction() as inner:
+            inner.append(deposit("a", 100))
+            raise ValueError("inner block fails")
+        outer.append(deposit("a", 2))
+    events = store.read("a")
+    assert [(e.version, e.payload["amount"]) for e in events] == [(1, 1), (2, 2)]
+    assert [e.id for e in events] == [1, 2]
+    assert balances(store)[0][1] == 3
+
+
+def test_transaction_cannot_be_used_after_it_ended(store: EventStore) -> None:
+    with store.transaction() as tx:
+        tx.append(deposit("a", 1))
+    with pytest.raises(TransactionError, match="ended"):
+        tx.append(deposit("a", 2))
+
+
+def test_timestamps_are_aware_utc_with_microseconds(store: EventStore) -> None:
+    store.append(deposit("a", 1))
+    event = store.read("a")[0]
+    assert event.timestamp.tzinfo is not None and event.timestamp.utcoffset().total_seconds() == 0
+    assert event.timestamp_text.endswith("+00:00") and "." in event.timestamp_text
+
+
+def test_metadata_round_trips(store: EventStore) -> None:
+    store.append(deposit("a", 1, metadata={"correlation_id": "c-1", "user": "ann"}))
+    assert store.read("a")[0].metadata == {"correlation_id": "c-1", "user": "ann"}

@@ -1,0 +1,298 @@
+"""The projection runtime: inline apply, failure isolation, catch-up, rebuild, ownership."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kernel_support import LedgerPlugin, balances, deposit
+
+from evstore import (
+    EventStore,
+    EventType,
+    Migration,
+    MigrationError,
+    NewEvent,
+    Projection,
+    ProjectionAccessError,
+    ProjectionConflictError,
+    ProjectionError,
+    ProjectionFailedError,
+    TransactionError,
+    UnknownProjectionError,
+    hookimpl,
+)
+
+
+def status_of(store: EventStore, name: str = "balances") -> Any:
+    return next(s for s in store.projection_status() if s.name == name)
+
+
+def test_rows_and_position_commit_with_the_event(store: EventStore) -> None:
+    store.append(deposit("a", 5))
+    store.append_many([deposit("b", 1), deposit("a", 2)])
+    assert [(r[0], r[1]) for r in balances(store)] == [("a", 7), ("b", 1)]
+    status = status_of(store)
+    assert (status.position, status.lag, status.status) == (3, 0, "ok")
+
+
+def test_rolled_back_transaction_leaves_no_rows(store: EventStore) -> None:
+    with pytest.raises(KeyError), store.transaction() as tx:
+        tx.append(deposit("a", 5))
+        raise KeyError("abort")
+    assert balances(store) == [] and status_of(store).position == 0
+
+
+def test_failing_handler_is_isolated_and_marked(
+    store: EventStore, ledger: LedgerPlugin, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.append(deposit("a", 1))
+    ledger.fail_on.add(13)
+    with caplog.at_level(logging.ERROR, logger="evstore"):
+        position = store.append(deposit("a", 13))
+    assert position == 2 and store.head() == 2  # the event is stored
+    assert balances(store)[0][1] == 1  # the handler's partial write was rolled back
+    status = status_of(store)
+    assert (status.status, status.position) == ("failing", 1)
+    assert "projection 'balances'" in status.error and "event 2" in status.error
+    assert "evstore catch-up balances" in status.error and "RuntimeError" in status.error
+    assert "marked failing" in caplog.text
+    # Skipped while failing: later events are stored but not applied.
+    store.append(deposit("b", 4))
+    assert [r[0] for r in balances(store)] == ["a"]
+    # Fixed: catch-up replays from the failing position.
+    ledger.fail_on.clear()
+    assert store.catch_up(["balances"]) == []
+    assert [(r[0], r[1]) for r in balances(store)] == [("a", 14), ("b", 4)]
+    assert (status_of(store).status, status_of(store).position) == ("ok", 3)
+
+
+def test_catch_up_that_fails_again_stays_failing(store: EventStore, ledger: LedgerPlugin) -> None:
+    ledger.fail_on.add(13)
+    store.append(deposit("a", 13))
+    assert store.catch_up() == ["balances"]
+    assert status_of(store).status == "failing" and balances(store) == []
+
+
+def test_strict_projection_rejects_the_append(open_store: Any) -> None:
+    plugin = LedgerPlugin(strict=True)
+    store = open_store(plugin)
+    store.append(deposit("a", 1))
+    plugin.fail_on.add(13)
+    with pytest.raises(ProjectionFailedError, match="strict, so the append was rejected"):
+        store.append(deposit("a", 13))
+    assert store.head() == 1 and balances(store)[0][1] == 1 and status_of(store).status == "ok"
+
+
+def test_strict_failure_dooms_the_surrounding_transaction(open_store: Any) -> None:
+    plugin = LedgerPlugin(strict=True)
+    plugin.fail_on.add(13)
+    store = open_store(plugin)
+    with pytest.raises(TransactionError, match="can only be rolled back"), store.transaction() as tx:
+        tx.append(deposit("a", 1))
+        try:
+            tx.append(deposit("a", 13))
+        except ProjectionFailedError:
+            pass
+        tx.append(deposit("a", 2))  # refused: the transaction can only roll back
+    assert store.head() == 0
+
+
+def test_rebuild_reproduces_identical_rows(store: EventStore) -> None:
+    for n in range(1, 30):
+        store.append(deposit(f"acct-{n % 4}", n))
+    before = balances(store)
+    assert store.rebuild() == 29
+    assert balances(store) == before
+    assert store.rebuild(["balances"]) == 29
+
+
+def test_rebuild_error_keeps_the_old_tables(store: EventStore, ledger: LedgerPlugin) -> None:
+    store.append_many([deposit("a", 1), deposit("a", 13)])
+    before = balances(store)
+    ledger.fail_on.add(13)
+    with pytest.raises(ProjectionError, match="rebuild was rolled back"):
+        store.rebuild()
+    assert balances(store) == before
+
+
+def test_unknown_projection_name(store: EventStore) -> None:
+    with pytest.raises(UnknownProjectionError, match="no loaded projection is named 'nope'"):
+        store.rebuild(["nope"])
+    with pytest.raises(UnknownProjectionError):
+        store.catch_up("nope")
+
+
+def test_new_projection_catches_up_on_open(open_store: Any) -> None:
+    bare = open_store(permissive=True)
+    bare.append_many([deposit("a", 2), deposit("b", 3)])
+    bare.close()
+    store = open_store(LedgerPlugin())
+    assert [(r[0], r[1]) for r in balances(store)] == [("a", 2), ("b", 3)]
+
+
+def test_projection_behind_because_another_writer_lacked_it(open_store: Any) -> None:
+    with_ledger = open_store(LedgerPlugin())
+    with_ledger.append(deposit("a", 1))
+    without = open_store(permissive=True)
+    without.append(deposit("a", 10))  # the ledger projection is not loaded here
+    with_ledger.append(deposit("a", 100))  # must apply 10 before 100, never skip it
+    assert balances(with_ledger)[0][1] == 111
+    assert status_of(with_ledger).lag == 0
+
+
+def test_version_bump_rebuilds_on_open(open_store: Any, db_path: Path) -> None:
+    store = open_store(LedgerPlugin())
+    store.append(deposit("a", 4))
+    store.close()
+    with sqlite3.connect(db_path) as conn:  # simulate a stale row the new version must not keep
+        conn.execute("UPDATE balances SET amount = -1")
+    store = open_store(LedgerPlugin(version=2))
+    assert balances(store)[0][1] == 4 and status_of(store).version == 2
+
+
+def test_migrations_are_recorded_once_per_projection(open_store: Any, db_path: Path) -> None:
+    open_store(LedgerPlugin()).close()
+    open_store(LedgerPlugin()).close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT projection, name FROM evstore_migrations").fetchall() == [
+            ("balances", "0001_create")
+        ]
+
+
+def make_plugin(projection: Projection, *types: str, name: str = "custom") -> object:
+    class Plugin:
+        evstore_plugin_name = name
+
+        @hookimpl
+        def evstore_register_event_types(self, register: Any) -> None:
+            for event_type in types:
+                register(EventType(event_type))
+
+        @hookimpl
+        def evstore_register_projections(self, register: Any) -> None:
+            register(projection)
+
+    return Plugin()
+
+
+def test_writing_a_table_it_does_not_own_marks_the_projection_failing(open_store: Any) -> None:
+    intruder = Projection(
+        "intruder", tables=["mine"],
+        migrations=[Migration("1", "CREATE TABLE mine (x)")],
+    )
+
+    @intruder.on("poke")
+    def poke(db: Any, event: Any) -> None:
+        db.execute("INSERT INTO mine VALUES (1)")
+        db.execute("DELETE FROM balances")
+
+    ledger = LedgerPlugin()
+    store = open_store(ledger, make_plugin(intruder, "poke"))
+    store.append(deposit("a", 1))
+    store.append(NewEvent(workflow_id="a", event_type="poke"))
+    assert balances(store)[0][1] == 1
+    status = status_of(store, "intruder")
+    assert status.status == "failing" and "writing table 'balances'" in status.error
+    assert store.reader.fetchall("SELECT * FROM mine") == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO events (workflow_id) VALUES ('x')",
+        "UPDATE evstore_projections SET position = 0",
+        "COMMIT",
+        "CREATE TABLE sneaky (x)",
+        "DROP TABLE evstore_meta",
+        "ATTACH DATABASE ':memory:' AS other",
+        "PRAGMA synchronous = OFF",
+    ],
+)
+def test_forbidden_statements_in_handlers(open_store: Any, statement: str) -> None:
+    projection = Projection("p", tables=["mine"], strict=True, migrations=[Migration("1", "CREATE TABLE mine (x)")])
+
+    @projection.on("poke")
+    def poke(db: Any, event: Any) -> None:
+        db.execute(statement)
+
+    store = open_store(make_plugin(projection, "poke"))
+    with pytest.raises(ProjectionFailedError) as caught:
+        store.append(NewEvent(workflow_id="a", event_type="poke"))
+    assert isinstance(caught.value.__cause__, ProjectionAccessError)
+    assert "projection 'p'" in str(caught.value.__cause__)
+    assert store.head() == 0
+
+
+def test_migration_creating_an_undeclared_table_is_a_startup_error(open_store: Any, db_path: Path) -> None:
+    projection = Projection("p", tables=["mine"], migrations=[
+        Migration("1", "CREATE TABLE mine (x); CREATE TABLE not_mine (y);")
+    ])
+    with pytest.raises(MigrationError, match="writing table 'not_mine'") as caught:
+        open_store(make_plugin(projection))
+    assert "disable the plugin with EVSTORE_DISABLE_PLUGINS=custom" in str(caught.value)
+    with sqlite3.connect(db_path) as conn:  # all-or-nothing: 'mine' was not kept either
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "mine" not in tables and "not_mine" not in tables
+
+
+def test_declared_table_never_created_is_a_startup_error(open_store: Any) -> None:
+    projection = Projection("p", tables=["mine", "forgotten"], migrations=[Migration("1", "CREATE TABLE mine (x)")])
+    with pytest.raises(ProjectionError, match="forgotten"):
+        open_store(make_plugin(projection))
+
+
+def test_two_projections_claiming_one_table(open_store: Any) -> None:
+    clash = Projection("other", tables=["balances"], migrations=[])
+    with pytest.raises(ProjectionConflictError, match="table 'balances' is claimed by"):
+        open_store(LedgerPlugin(), make_plugin(clash))
+
+
+def test_callable_migration_and_new_migration_on_existing_store(open_store: Any) -> None:
+    def create(db: Any) -> None:
+        db.execute("CREATE TABLE t (x)")
+
+    first = Projection("p", tables=["t"], migrations=[Migration("1", create)])
+    open_store(make_plugin(first)).close()
+    second = Projection("p", tables=["t"], migrations=[
+        Migration("1", create), Migration("2", "CREATE INDEX t_x ON t (x)")
+    ])
+    store = open_store(make_plugin(second))
+    assert store.reader.fetchvalue("SELECT name FROM sqlite_master WHERE name = 't_x'") == "t_x"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"name": "has space"}, "identifier"),
+        ({"name": "p", "version": 0}, "version"),
+        ({"name": "p", "tables": ["events"]}, "belong to the kernel"),
+        ({"name": "p", "tables": ["evstore_x"]}, "belong to the kernel"),
+        ({"name": "p", "tables": ["bad-name"]}, "not an identifier"),
+        ({"name": "p", "migrations": [Migration("1", ""), Migration("1", "")]}, "duplicate migration"),
+    ],
+)
+def test_bad_projection_declarations(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ProjectionError, match=match):
+        Projection(**kwargs)
+
+
+def test_readers_cannot_write(store: EventStore) -> None:
+    with pytest.raises(ProjectionAccessError):
+        store.reader.execute("DELETE FROM balances")
+
+
+def test_swallowed_failure_cannot_commit(open_store: Any) -> None:
+    plugin = LedgerPlugin(strict=True)
+    plugin.fail_on.add(13)
+    store = open_store(plugin)
+    with pytest.raises(TransactionError, match="rolled back"), store.transaction() as tx:
+        tx.append(deposit("a", 1))
+        try:
+            tx.append(deposit("a", 13))
+        except ProjectionFailedError:
+            pass  # the caller ignores the failure and leaves the block normally
+    assert store.head() == 0
