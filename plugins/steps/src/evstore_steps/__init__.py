@@ -1,0 +1,61 @@
+"""evstore-steps: the ``steps`` table, projected from step events.
+
+Declares ``step_started`` (requires ``role`` and ``step_id``; payload ``gates``,
+``context``), ``step_applying``, ``step_completed`` (payload ``output``), ``step_failed``
+(payload ``error``) and ``step_retried`` (each requires ``step_id``), and keeps the
+original supervisor's ``steps(id, workflow_id, role, status, gates, context, output,
+error, created_at, updated_at)`` table (plus ``retry_count`` and ``created_position``)
+up to date from them. Read it with :func:`get_step` and :func:`list_steps`, or with
+raw SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from evstore import EventType, Projection, hookimpl
+
+from ._events import (
+    EVENT_TYPES,
+    STEP_APPLYING,
+    STEP_COMPLETED,
+    STEP_FAILED,
+    STEP_RETRIED,
+    STEP_STARTED,
+    StepCompleted,
+    StepFailed,
+    StepStarted,
+)
+from ._projection import PROJECTION_NAME, build_projection
+from ._queries import Step, StepStatus, get_step, list_steps
+
+evstore_plugin_name = "steps"
+
+__all__ = [
+    "PROJECTION_NAME",
+    "STEP_APPLYING",
+    "STEP_COMPLETED",
+    "STEP_FAILED",
+    "STEP_RETRIED",
+    "STEP_STARTED",
+    "Step",
+    "StepCompleted",
+    "StepFailed",
+    "StepStarted",
+    "StepStatus",
+    "evstore_register_event_types",
+    "evstore_register_projections",
+    "get_step",
+    "list_steps",
+]
+
+
+@hookimpl
+def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
+    for event_type in EVENT_TYPES:
+        register(event_type)
+
+
+@hookimpl
+def evstore_register_projections(register: Callable[[Projection], None]) -> None:
+    register(build_projection())

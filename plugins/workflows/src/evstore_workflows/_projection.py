@@ -1,0 +1,139 @@
+"""The ``workflows`` table and the handlers that keep it up to date.
+
+Table and column names are the original supervisor's, because its users run raw SQL
+against them. Two columns are added: ``error`` (the reason given by ``workflow_failed``)
+and ``created_position`` (the global position of the event that created the row, so
+listings follow creation order).
+
+Every value comes from the event being applied — times from its timestamp, positions
+from its id — never from the clock, so ``store.rebuild()`` reproduces the table exactly.
+
+No event is dropped for arriving "too early": every handler is an upsert, so a
+``workflow_completed``, ``workflow_failed`` or ``step_started`` for a workflow that has
+no ``workflow_started`` yet still creates its row:
+
+- ``workflow_started``: status ``active``; ``current_step`` = ``payload.initial_step``
+  (kept as it was when the payload has none, so a late start does not forget the step a
+  ``step_started`` already recorded); ``context`` replaced; ``error`` cleared.
+- ``workflow_completed``: status ``completed``, ``error`` cleared.
+- ``workflow_failed``: status ``failed``, ``error`` = ``payload.error``.
+- ``step_started``: ``current_step`` = the event's ``step_id``; a new row starts
+  ``active`` (a step is running), an existing row keeps its status.
+
+A new row takes ``created_at`` and ``created_position`` from the event that creates it,
+and keeps them; every handled event sets ``updated_at`` to its own timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from evstore import Migration, Projection, RecordedEvent, ScopedConnection
+
+from ._events import STEP_STARTED, WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_STARTED
+
+PROJECTION_NAME: Final = "workflows"
+
+_CREATE_WORKFLOWS = """
+CREATE TABLE workflows (
+    id TEXT PRIMARY KEY,
+    current_step TEXT,
+    status TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    error TEXT,
+    created_position INTEGER NOT NULL
+);
+CREATE INDEX workflows_by_status ON workflows (status, created_position);
+CREATE INDEX workflows_by_creation ON workflows (created_position);
+"""
+
+MIGRATIONS: Final = (Migration("0001_create_workflows", _CREATE_WORKFLOWS),)
+
+_INSERT = (
+    "INSERT INTO workflows (id, current_step, status, context, created_at, updated_at, error, "
+    "created_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+)
+_ON_STARTED = _INSERT + (
+    "current_step = COALESCE(excluded.current_step, workflows.current_step), "
+    "status = excluded.status, context = excluded.context, error = NULL, "
+    "updated_at = excluded.updated_at"
+)
+_ON_FINISHED = _INSERT + (
+    "status = excluded.status, error = excluded.error, updated_at = excluded.updated_at"
+)
+_ON_STEP_STARTED = _INSERT + (
+    "current_step = COALESCE(excluded.current_step, workflows.current_step), "
+    "updated_at = excluded.updated_at"
+)
+
+
+def build_projection() -> Projection:
+    """A fresh ``workflows`` projection (one per store: a Projection holds its handlers)."""
+    projection = Projection(
+        PROJECTION_NAME,
+        version=1,
+        tables=("workflows",),
+        migrations=MIGRATIONS,
+        description="one row per workflow: status, current step, context",
+    )
+    projection.on(WORKFLOW_STARTED)(_on_workflow_started)
+    projection.on(WORKFLOW_COMPLETED)(_on_workflow_completed)
+    projection.on(WORKFLOW_FAILED)(_on_workflow_failed)
+    projection.on(STEP_STARTED)(_on_step_started)
+    return projection
+
+
+def _on_workflow_started(db: ScopedConnection, event: RecordedEvent) -> None:
+    payload = event.payload
+    db.execute(
+        _ON_STARTED,
+        _row(event, "active", current_step=_text(payload, "initial_step"),
+             context=_json_object(payload, "context")),
+    )
+
+
+def _on_workflow_completed(db: ScopedConnection, event: RecordedEvent) -> None:
+    db.execute(_ON_FINISHED, _row(event, "completed"))
+
+
+def _on_workflow_failed(db: ScopedConnection, event: RecordedEvent) -> None:
+    db.execute(_ON_FINISHED, _row(event, "failed", error=_text(event.payload, "error")))
+
+
+def _on_step_started(db: ScopedConnection, event: RecordedEvent) -> None:
+    db.execute(_ON_STEP_STARTED, _row(event, "active", current_step=event.step_id))
+
+
+def _row(
+    event: RecordedEvent,
+    status: str,
+    *,
+    current_step: str | None = None,
+    context: str = "{}",
+    error: str | None = None,
+) -> tuple[Any, ...]:
+    """The parameters of ``_INSERT``: the row this event would create if it were first."""
+    moment = event.timestamp_text
+    return (event.workflow_id, current_step, status, context, moment, moment, error, event.id)
+
+
+# Payloads were validated on append, but an event appended while this plugin was not
+# loaded (a permissive store) never was. Such an event is still applied, reading only
+# the values that have the right type, rather than leaving the projection failing on
+# history that cannot be corrected (the log is append-only).
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _json_object(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, dict) or not value:
+        return "{}"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
