@@ -17,8 +17,9 @@ $(STAMP): $(BIN)/python requirements-dev.txt core/pyproject.toml $(wildcard plug
 
 install: $(STAMP)
 
+# Until the supervisor demo exists, the demo is the kernel quickstart.
 demo: install
-	$(BIN)/evstore demo
+	$(BIN)/python examples/quickstart.py
 
 test: install
 	$(BIN)/python -m pytest

@@ -75,3 +75,30 @@ def balances(store: EventStore) -> list[tuple[Any, ...]]:
     return list(store.reader.fetchall("SELECT * FROM balances ORDER BY account"))
 
 
+
+
+def append_worker(path: str, worker: int, count: int, shared_workflow: str, use_expected: bool) -> list[int]:
+    """Run in a child process: append ``count`` events, half to a shared workflow (with
+    optimistic concurrency when ``use_expected``) and half to its own; returns the
+    acknowledged positions."""
+    from evstore import ConcurrencyError, EventStore
+
+    acknowledged = []
+    conflicts = 0
+    with EventStore.open(path, plugins=[LedgerPlugin()], autoload=False, durability="normal") as store:
+        for n in range(count):
+            if n % 2:
+                acknowledged.append(store.append(deposit(f"own-{worker}", 1)))
+                continue
+            while True:
+                event = deposit(shared_workflow, 1, metadata={"worker": worker, "n": n})
+                try:
+                    if use_expected:
+                        seen = store.version(shared_workflow)
+                        acknowledged.append(store.append(event, expected_version=seen))
+                    else:
+                        acknowledged.append(store.append(event))
+                    break
+                except ConcurrencyError:
+                    conflicts += 1
+    return acknowledged

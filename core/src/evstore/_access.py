@@ -159,10 +159,15 @@ class ScopedConnection:
         if denied is None:
             return error
         self._guard.denied = None
+        if not self._writable:
+            return ProjectionAccessError(
+                f"{self.describe_owner} is not allowed {denied}: it is read-only. Reactors "
+                "return events to append instead of writing; queries only read."
+            )
         return ProjectionAccessError(
             f"{self.describe_owner} is not allowed {denied}: it may only write the tables "
-            f"it declares ({', '.join(sorted(self._writable)) or 'none'}). Declare the "
-            "table in the projection's tables, or read it instead of writing it."
+            f"it declares ({', '.join(sorted(self._writable))}). Declare the table in the "
+            "projection's tables, or read it instead of writing it."
         )
 
     def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:

@@ -108,7 +108,7 @@ class PluginSet:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as error:
-            name = getattr(error, "plugin_name", None) or "?"
+            name = self.pm.get_name(error.plugin) or "?"
             info = self.infos.get(name)
             described = info.describe() if info else f"plugin {name!r}"
             fix = info.how_to_disable() if info else "remove it"

@@ -87,13 +87,18 @@ def check_path(path: Path) -> None:
 
 def connect(path: Path, *, durability: str, busy_timeout: float) -> tuple[sqlite3.Connection, Guard]:
     """One connection, configured. ``isolation_level=None``: we issue BEGIN ourselves,
-    so Python's sqlite3 never opens a DEFERRED transaction behind our back."""
+    so Python's sqlite3 never opens a DEFERRED transaction behind our back.
+
+    ``check_same_thread=False`` only so that ``EventStore.close()`` can close every
+    thread's connection; the store hands each connection to its own thread alone
+    (thread-local), so no connection is ever used by two threads at once.
+    """
     try:
         conn = sqlite3.connect(
             path,
             timeout=busy_timeout,
             isolation_level=None,
-            check_same_thread=True,
+            check_same_thread=False,
             cached_statements=512,
         )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")

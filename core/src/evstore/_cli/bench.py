@@ -1,9 +1,124 @@
-"""``evstore bench`` (being written)."""
+"""``evstore bench``: measure the kernel against raw ``sqlite3`` and print the ratios."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .._bench import Progress as ProgressCallback
+from .._bench import Report, Result, Sizes, run_benchmark
 
 
 @click.command("bench")
-def bench_command() -> None:
-    """Benchmark against raw sqlite3."""
-    raise click.ClickException("not yet implemented")
+@click.option("--quick", is_flag=True, help="Smaller sizes (growth: 10k vs 100k stored); for CI.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no table, no progress).")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    hidden=True,
+    help="Multiply every size by this factor (the tests use 0.01).",
+)
+def bench_command(quick: bool, as_json: bool, scale: float) -> None:
+    """Benchmark the kernel against a hand-written sqlite3 event log.
+
+    Each workload runs in the same process on an EventStore (no plugins, permissive)
+    and on "raw" sqlite3, alternating round by round; the table shows the median rate
+    of each side and the ratio evstore/raw. Only ratios measured in one run mean
+    anything: never compare absolute rates across runs or machines.
+
+    "Raw" is what a competent hand-written log must do to keep the same invariants:
+    the kernel's own events table (same unique (workflow_id, version) and (event_id)
+    constraints, same triggers), WAL, the same synchronous setting and BEGIN IMMEDIATE
+    transactions; per event it computes the version inside the INSERT with
+    (SELECT COALESCE(MAX(version),0)+1 FROM events WHERE workflow_id=?), generates a
+    uuid4 event_id, json.dumps the payload and formats the timestamp as aware UTC
+    ISO-8601 with microseconds. Reads fetch the same columns and json.loads each
+    payload; evstore's reads touch every event's .payload, so decoding is counted.
+
+    Workloads: single-event appends at full and at normal durability; 100 events per
+    transaction; one bulk append of 100k events; reading one workflow of 10k events;
+    reading the whole log; the append rate with 10k versus 1M events already stored.
+    Durability is normal except where it says full. Exits 0 even when a target is
+    missed: this is a measurement, and the missed targets are listed.
+    """
+    sizes = Sizes.choose(quick=quick, scale=scale)
+    if as_json:
+        report = run_benchmark(sizes)
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    stderr = Console(stderr=True)
+    with _progress_bar(stderr) as progress:
+        report = run_benchmark(sizes, progress)
+    _print_report(report, Console())
+
+
+@contextmanager
+def _progress_bar(console: Console) -> Iterator[ProgressCallback]:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        yield update
+
+
+def _print_report(report: Report, console: Console) -> None:
+    sizes = report.sizes
+    title = f"evstore bench{' --quick' if sizes.quick else ''}: evstore vs raw sqlite3"
+    table = Table(title=title, caption=_caption(report))
+    for column, justify in [
+        ("workload", "left"), ("raw", "right"), ("evstore", "right"), ("ratio", "right"),
+        ("target", "right"), ("met?", "center"),
+    ]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for result in report.results:
+        table.add_row(*_row(result))
+    console.print(table)
+    missed = report.missed()
+    if not missed:
+        console.print("[green]All targets met.[/green]")
+        return
+    console.print(f"[bold red]{len(missed)} target(s) missed:[/bold red]")
+    for result in missed:
+        assert result.target is not None
+        console.print(f"  - {result.label}: {result.ratio:.2f}x (target ≥ {result.target:.2f}x)")
+
+
+def _row(result: Result) -> tuple[str, ...]:
+    if result.kind == "growth":
+        raw, evstore = f"{result.raw:.2f}x", f"{result.evstore:.2f}x"
+    else:
+        raw, evstore = _rate(result.raw), _rate(result.evstore)
+    target = "-" if result.target is None else f"≥ {result.target:.2f}x"
+    met = {None: "", True: "[green]yes[/green]", False: "[bold red]NO[/bold red]"}[result.met]
+    return (result.label, raw, evstore, f"{result.ratio:.2f}x", target, met)
+
+
+def _rate(events_per_second: float) -> str:
+    return f"{events_per_second:,.0f}/s"
+
+
+def _caption(report: Report) -> str:
+    env = report.to_json()
+    return (
+        f"Events/s, median of {report.sizes.rounds} interleaved rounds; ratio = evstore/raw, except\n"
+        "the last row: each side's rate with the large store / with the small one.\n"
+        "Appends at normal durability unless marked (full).\n"
+        f"evstore {env['evstore_version']}, Python {env['python_version']}, "
+        f"SQLite {env['sqlite_version']}, {report.seconds:.0f}s"
+    )

@@ -1,0 +1,5 @@
+"""``python -m evstore`` runs the command line."""
+
+from ._cli import main
+
+main()

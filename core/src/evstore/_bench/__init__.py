@@ -1,0 +1,52 @@
+"""``evstore bench``: the kernel against a hand-written ``sqlite3`` event log.
+
+``run_benchmark`` runs every workload on both sides in one process, interleaved, and
+returns a :class:`Report` of median rates and ratios. Nothing is asserted about time:
+missing a target is a finding to report, not an error.
+"""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from ._measure import Progress, Report, Result, Sizes
+from ._workloads import batch_appends, bulk_append, growth, reads, single_appends
+
+__all__ = ["Progress", "Report", "Result", "Sizes", "run_benchmark"]
+
+
+def _no_progress(label: str, done: int, total: int) -> None:
+    """The default progress callback: report nothing."""
+
+
+def run_benchmark(sizes: Sizes, progress: Progress = _no_progress, directory: Path | None = None) -> Report:
+    """Run every workload; databases live in a temporary folder removed afterwards."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="evstore-bench-", dir=directory) as name:
+        workdir = Path(name)
+        results = [
+            single_appends(sizes, workdir, progress, "full"),
+            single_appends(sizes, workdir, progress, "normal"),
+            batch_appends(sizes, workdir, progress),
+            bulk_append(sizes, workdir, progress),
+            *reads(sizes, workdir, progress),
+            *growth(sizes, workdir, progress),
+        ]
+    return Report(sizes, results, time.perf_counter() - started, _environment())
+
+
+def _environment() -> dict[str, str]:
+    from .. import __version__
+
+    return {
+        "evstore_version": __version__,
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "sqlite_version": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }

@@ -1,0 +1,180 @@
+"""Sizes, timing, interleaving and results of the benchmark.
+
+Machines running this are noisy (shared CI runners, laptops on battery), so absolute
+rates are never compared across runs: every figure that matters is a ratio of two
+rates measured in the same run, alternating the two sides round by round so that a
+slow patch of the machine hurts both, and taking medians so one bad round does not.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Called as (what is running, steps done, steps in total) while a workload runs.
+Progress = Callable[[str, int, int], None]
+# One side of a workload: runs round ``n`` and returns its rate (events per second).
+Side = Callable[[int], float]
+
+
+def _scaled(count: int, scale: float) -> int:
+    return max(1, round(count * scale))
+
+
+# (full run, --quick) for every count of ``Sizes``.
+_COUNTS: dict[str, tuple[int, int]] = {
+    "single_full": (1000, 400),
+    "single_normal": (5000, 3000),
+    "batch_transactions": (100, 40),
+    "bulk": (100_000, 30_000),
+    "workflow_events": (10_000, 5_000),
+    "log_events": (100_000, 30_000),
+    "reads_per_round": (5, 4),
+    "growth_small": (10_000, 10_000),
+    "growth_large": (1_000_000, 100_000),
+    "growth_transactions": (20, 15),
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each workload does. ``scale`` shrinks every count (tests use 0.01)."""
+
+    quick: bool
+    scale: float
+    rounds: int
+    single_full: int  # single-event appends per round, synchronous=FULL
+    single_normal: int  # single-event appends per round, synchronous=NORMAL
+    batch_transactions: int  # transactions of BATCH_SIZE events per round
+    bulk: int  # events of the one append_many per round
+    workflow_events: int  # events in the workflow read back
+    log_events: int  # events in the whole log (the workflow's included)
+    reads_per_round: int  # times the workflow is read per round
+    growth_small: int  # events stored before measuring the append rate...
+    growth_large: int  # ...and in the larger store it is compared with
+    growth_transactions: int  # transactions of BATCH_SIZE events per round and store
+
+    @classmethod
+    def choose(cls, *, quick: bool, scale: float = 1.0) -> Sizes:
+        counts = {name: _scaled(pair[1 if quick else 0], scale) for name, pair in _COUNTS.items()}
+        counts["log_events"] = max(counts["log_events"], counts["workflow_events"])
+        counts["growth_large"] = max(counts["growth_large"], counts["growth_small"] + 1)
+        return cls(quick, scale, 3 if quick else 5, **counts)
+
+
+def measure(count: int, action: Callable[[], object]) -> float:
+    """Run ``action`` once and return ``count`` divided by the seconds it took.
+
+    Garbage left by the previous round is collected first, so one side does not pay
+    for the other's allocations; collections triggered by the action itself are its own
+    cost and stay in the timing.
+    """
+    gc.collect()
+    start = time.perf_counter()
+    action()
+    elapsed = time.perf_counter() - start
+    return count / max(elapsed, 1e-9)
+
+
+def interleave(
+    sides: Sequence[Side], rounds: int, label: str, progress: Progress, done: int = 0
+) -> list[list[float]]:
+    """Run every side once per round, rotating which goes first, and collect their
+    rates. Rotating cancels any advantage of running first (a warm cache) or last."""
+    rates: list[list[float]] = [[] for _ in sides]
+    total = done + rounds
+    for round_number in range(rounds):
+        for offset in range(len(sides)):
+            index = (round_number + offset) % len(sides)
+            rates[index].append(sides[index](round_number))
+        progress(label, done + round_number + 1, total)
+    return rates
+
+
+@dataclass(frozen=True)
+class Result:
+    """One row of the report: the two sides' median rates and evstore's ratio to raw.
+
+    For ``kind == "growth"`` the "rates" are themselves ratios (the append rate with the
+    large store divided by the rate with the small one) and ``ratio`` is evstore's.
+    """
+
+    key: str
+    label: str
+    durability: str | None
+    size: dict[str, int]
+    rounds: int
+    raw: float
+    evstore: float
+    ratio: float
+    target: float | None
+    kind: str = "rate"
+    raw_rates: tuple[float, ...] = field(default=())
+    evstore_rates: tuple[float, ...] = field(default=())
+
+    @classmethod
+    def from_rates(
+        cls, key: str, label: str, durability: str | None, size: dict[str, int],
+        rates: Sequence[Sequence[float]], target: float | None,
+    ) -> Result:
+        raw_rates, evstore_rates = (tuple(r) for r in rates)
+        raw, evstore = statistics.median(raw_rates), statistics.median(evstore_rates)
+        return cls(
+            key, label, durability, size, len(raw_rates), raw, evstore, evstore / raw, target,
+            raw_rates=raw_rates, evstore_rates=evstore_rates,
+        )
+
+    @classmethod
+    def growth(cls, key: str, label: str, small: Result, large: Result, target: float) -> Result:
+        evstore = large.evstore / small.evstore
+        return cls(
+            key, label, small.durability, {"small": small.size["stored"], "large": large.size["stored"]},
+            small.rounds, large.raw / small.raw, evstore, evstore, target, kind="growth",
+        )
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.ratio >= self.target
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "kind": self.kind,
+            "unit": "ratio" if self.kind == "growth" else "events/s",
+            "durability": self.durability,
+            "size": self.size,
+            "rounds": self.rounds,
+            "raw": {"median": self.raw, "rounds": list(self.raw_rates)},
+            "evstore": {"median": self.evstore, "rounds": list(self.evstore_rates)},
+            "ratio": self.ratio,
+            "target": self.target,
+            "met": self.met,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    sizes: Sizes
+    results: list[Result]
+    seconds: float
+    environment: dict[str, str]
+
+    def missed(self) -> list[Result]:
+        return [result for result in self.results if result.met is False]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.environment,
+            "quick": self.sizes.quick,
+            "scale": self.sizes.scale,
+            "rounds": self.sizes.rounds,
+            "seconds": round(self.seconds, 3),
+            "results": [result.to_json() for result in self.results],
+            "missed": [result.key for result in self.missed()],
+            "all_targets_met": not self.missed(),
+        }

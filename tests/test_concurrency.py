@@ -1,0 +1,99 @@
+"""Several processes and threads writing one store: ordering and version invariants."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kernel_support import LedgerPlugin, append_worker, balances, deposit
+
+from evstore import EventStore
+
+
+def check_log(path: Path, acknowledged: list[int]) -> list[Any]:
+    with EventStore.open(path, plugins=[LedgerPlugin()], autoload=False) as store:
+        events = store.read_all()
+        positions = [e.id for e in events]
+        assert positions == sorted(set(positions)) == list(range(1, len(events) + 1))
+        assert sorted(acknowledged) == positions  # every acknowledged event, nothing else
+        by_workflow: dict[str, list[int]] = {}
+        for event in events:
+            by_workflow.setdefault(event.workflow_id, []).append(event.version)
+        for versions in by_workflow.values():
+            assert versions == list(range(1, len(versions) + 1))
+        assert sum(row[1] for row in balances(store)) == len(events)
+        status = store.projection_status()[0]
+        assert status.lag == 0 and status.status == "ok"
+        return events
+
+
+@pytest.mark.parametrize("use_expected", [False, True], ids=["any", "expected-version"])
+def test_processes_appending_to_shared_and_own_workflows(tmp_path: Path, use_expected: bool) -> None:
+    path = tmp_path / "s.db"
+    EventStore.open(path, plugins=[LedgerPlugin()], autoload=False).close()
+    context = multiprocessing.get_context("spawn")
+    workers = 4
+    with context.Pool(workers) as pool:
+        results = pool.starmap(
+            append_worker, [(str(path), w, 60, "shared", use_expected) for w in range(workers)]
+        )
+    acknowledged = [p for result in results for p in result]
+    assert len(acknowledged) == workers * 60
+    events = check_log(path, acknowledged)
+    assert sum(1 for e in events if e.workflow_id == "shared") == workers * 30
+
+
+def test_threads_share_a_store_with_a_connection_each(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = EventStore.open(path, plugins=[LedgerPlugin()], autoload=False, durability="normal")
+    acknowledged: list[int] = []
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        for _ in range(50):
+            position = store.append(deposit("shared" if worker % 2 else f"own-{worker}", 1))
+            with lock:
+                acknowledged.append(position)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+    check_log(path, acknowledged)
+
+
+def test_a_reader_sees_a_prefix_of_the_log(tmp_path: Path) -> None:
+    """Positions become visible in order: a reader polling the log never sees a gap
+    that is later filled (a tailer would otherwise skip an event)."""
+    path = tmp_path / "s.db"
+    writer = EventStore.open(path, permissive=True, autoload=False, durability="normal")
+    reader = EventStore.open(path, permissive=True, autoload=False)
+    done = threading.Event()
+
+    def write() -> None:
+        for n in range(300):
+            writer.append_many([deposit(f"w{n % 5}", 1), deposit("x", 1)])
+        done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    seen = 0
+    while not done.is_set() or seen < writer_head(path):
+        page = reader.read_all(after=seen, limit=50)
+        for event in page:
+            assert event.id == seen + 1
+            seen = event.id
+    thread.join()
+    assert seen == 600
+    writer.close()
+    reader.close()
+
+
+def writer_head(path: Path) -> int:
+    with EventStore.open(path, permissive=True, autoload=False) as store:
+        return store.head()

@@ -1,0 +1,147 @@
+"""Reactors append follow-ups in the same transaction, during live appends only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kernel_support import LedgerPlugin, balances, deposit
+
+from evstore import (
+    EventStore,
+    EventType,
+    NewEvent,
+    ProjectionAccessError,
+    Reactor,
+    ReactorDepthError,
+    ReactorError,
+    RecordedEvent,
+    ScopedConnection,
+    hookimpl,
+)
+
+
+class BonusPlugin:
+    """Every deposit of 100 or more earns a bonus deposit of 1 (itself below 100)."""
+
+    evstore_plugin_name = "bonus"
+
+    def __init__(self) -> None:
+        self.seen_balances: list[int] = []
+        self.explode = False
+
+    @hookimpl
+    def evstore_register_event_types(self, register: Any) -> None:
+        register(EventType("bonus_granted"))
+
+    @hookimpl
+    def evstore_register_reactors(self, register: Any) -> None:
+        def react(db: ScopedConnection, event: RecordedEvent) -> list[NewEvent]:
+            if self.explode:
+                raise ValueError("bonus service down")
+            # The projection has already applied the triggering event.
+            self.seen_balances.append(db.fetchvalue(
+                "SELECT amount FROM balances WHERE account = ?", (event.workflow_id,)))
+            if event.payload["amount"] < 100:
+                return []
+            return [
+                deposit(event.workflow_id, 1),
+                NewEvent(workflow_id=event.workflow_id, event_type="bonus_granted"),
+            ]
+
+        register(Reactor("bonus", frozenset({"deposited"}), react))
+
+
+@pytest.fixture
+def bonus() -> BonusPlugin:
+    return BonusPlugin()
+
+
+@pytest.fixture
+def store(open_store: Any, ledger: LedgerPlugin, bonus: BonusPlugin) -> EventStore:
+    return open_store(ledger, bonus)
+
+
+def test_follow_ups_are_appended_and_projected_in_the_same_transaction(
+    store: EventStore, bonus: BonusPlugin
+) -> None:
+    assert store.append(deposit("a", 150)) == 1
+    events = store.read("a")
+    assert [(e.id, e.event_type, e.version) for e in events] == [
+        (1, "deposited", 1), (2, "deposited", 2), (3, "bonus_granted", 3)
+    ]
+    assert balances(store)[0][1] == 151
+    assert bonus.seen_balances == [150, 151]
+    follow_up = events[1]
+    assert follow_up.metadata["causation_id"] == events[0].event_id
+    assert follow_up.metadata["correlation_id"] == events[0].event_id
+
+
+def test_follow_ups_roll_back_with_their_transaction(store: EventStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.append(deposit("a", 500))
+        raise RuntimeError("abort")
+    assert store.head() == 0 and balances(store) == []
+
+
+def test_reactor_error_rejects_the_append(store: EventStore, bonus: BonusPlugin) -> None:
+    store.append(deposit("a", 1))
+    bonus.explode = True
+    with pytest.raises(ReactorError, match="reactor 'bonus' of plugin 'bonus' failed on event 2"):
+        store.append(deposit("a", 200))
+    assert store.head() == 1 and balances(store)[0][1] == 1
+
+
+def test_rebuild_and_catch_up_never_run_reactors(store: EventStore, bonus: BonusPlugin) -> None:
+    store.append(deposit("a", 300))
+    before = (store.head(), balances(store))
+    bonus.seen_balances.clear()
+    store.rebuild()
+    store.catch_up()
+    assert (store.head(), balances(store)) == before
+    assert bonus.seen_balances == []
+
+
+def test_reactor_depth_is_bounded(open_store: Any, ledger: LedgerPlugin) -> None:
+    class Echo:
+        evstore_plugin_name = "echo"
+
+        @hookimpl
+        def evstore_register_reactors(self, register: Any) -> None:
+            register(Reactor("echo", frozenset({"deposited"}), lambda db, e: [deposit(e.workflow_id, 1)]))
+
+    store = open_store(ledger, Echo(), max_reactor_depth=3)
+    with pytest.raises(ReactorDepthError, match="4 levels deep"):
+        store.append(deposit("a", 1))
+    assert store.head() == 0
+
+
+def test_reactor_must_return_events(open_store: Any, ledger: LedgerPlugin) -> None:
+    class Wrong:
+        evstore_plugin_name = "wrong"
+
+        @hookimpl
+        def evstore_register_reactors(self, register: Any) -> None:
+            register(Reactor("wrong", frozenset({"deposited"}), lambda db, e: [{"not": "an event"}]))
+
+    store = open_store(ledger, Wrong())
+    with pytest.raises(ReactorError, match="must return NewEvent"):
+        store.append(deposit("a", 1))
+    assert store.head() == 0
+
+
+def test_reactor_cannot_write(open_store: Any, ledger: LedgerPlugin) -> None:
+    class Sneaky:
+        evstore_plugin_name = "sneaky"
+
+        @hookimpl
+        def evstore_register_reactors(self, register: Any) -> None:
+            def react(db: ScopedConnection, event: RecordedEvent) -> None:
+                db.execute("UPDATE balances SET amount = 0")
+
+            register(Reactor("sneaky", frozenset({"deposited"}), react))
+
+    store = open_store(ledger, Sneaky())
+    with pytest.raises(ProjectionAccessError, match="reactor 'sneaky' of plugin 'sneaky'.*read-only"):
+        store.append(deposit("a", 5))
+    assert store.head() == 0
