@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from evstore._bench import Report, Result, Sizes, run_benchmark
 from evstore._cli import cli
 
@@ -23,7 +22,14 @@ RATE_WORKLOADS = [
     "append_at_small",
     "append_at_large",
 ]
-TARGETS = {"single_full": 0.8, "single_normal": 0.5, "batch": 0.7, "bulk": 0.5, "read_workflow": 1.0, "growth": 0.8}
+TARGETS = {
+    "single_full": 0.8,
+    "single_normal": 0.5,
+    "batch": 0.7,
+    "bulk": 0.5,
+    "read_workflow": 1.0,
+    "growth": 0.8,
+}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +100,8 @@ def test_table_lists_missed_targets_and_still_exits_zero(monkeypatch: pytest.Mon
     sizes = Sizes.choose(quick=True)
     slow = Result.from_rates("bulk", "bulk append of 30k", "normal", {"events": 1}, [[100.0], [20.0]], 0.5)
     fine = Result.from_rates("read_log", "read whole log of 30k", None, {"events": 1}, [[10.0], [30.0]], None)
-    report = Report(sizes, [slow, fine], 1.0, {"evstore_version": "0", "python_version": "3", "sqlite_version": "3"})
+    environment = {"evstore_version": "0", "python_version": "3", "sqlite_version": "3"}
+    report = Report(sizes, [slow, fine], 1.0, environment)
     monkeypatch.setattr("evstore._cli.bench.run_benchmark", lambda *args, **kwargs: report)
     result = CliRunner().invoke(cli, ["bench", "--quick"])
     assert result.exit_code == 0, result.output

@@ -8,7 +8,14 @@ from contextlib import contextmanager
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from .._bench import Progress as ProgressCallback
@@ -81,11 +88,10 @@ def _print_report(report: Report, console: Console) -> None:
     sizes = report.sizes
     title = f"evstore bench{' --quick' if sizes.quick else ''}: evstore vs raw sqlite3"
     table = Table(title=title, caption=_caption(report))
-    for column, justify in [
-        ("workload", "left"), ("raw", "right"), ("evstore", "right"), ("ratio", "right"),
-        ("target", "right"), ("met?", "center"),
-    ]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("workload")
+    for column in ("raw", "evstore", "ratio", "target"):
+        table.add_column(column, justify="right")
+    table.add_column("met?", justify="center")
     for result in report.results:
         table.add_row(*_row(result))
     console.print(table)
