@@ -1,0 +1,234 @@
+"""The workflows projection: what each handled event does to the ``workflows`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from evstore import EventStore, NewEvent
+from evstore_workflows import WorkflowStatus, get_workflow
+
+StoreFactory = Callable[..., EventStore]
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+ORIGINAL_COLUMNS = ["id", "current_step", "status", "context", "created_at", "updated_at"]
+
+
+def event(event_type: str, workflow_id: str = "wf-1", at: datetime = T0, **fields: Any) -> NewEvent:
+    return NewEvent(workflow_id=workflow_id, event_type=event_type, timestamp=at, **fields)
+
+
+def column_names(store: EventStore) -> list[str]:
+    # Not PRAGMA table_info: the kernel's read-only guard refuses every PRAGMA with an
+    # argument, reads included.
+    return [column[0] for column in store.reader.execute("SELECT * FROM workflows LIMIT 0").description]
+
+
+def raw_row(store: EventStore, workflow_id: str) -> dict[str, Any]:
+    columns = column_names(store)
+    values = store.reader.fetchall("SELECT * FROM workflows WHERE id = ?", (workflow_id,))
+    assert len(values) == 1, f"expected one row for {workflow_id!r}, got {values}"
+    return dict(zip(columns, values[0], strict=True))
+
+
+def test_table_keeps_the_original_columns_first(store: EventStore) -> None:
+    columns = column_names(store)
+    assert columns[: len(ORIGINAL_COLUMNS)] == ORIGINAL_COLUMNS
+
+
+def test_workflow_started_creates_an_active_row(store: EventStore) -> None:
+    at = datetime(2025, 3, 1, 14, 30, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    store.append(
+        event(
+            "workflow_started", at=at,
+            payload={"initial_step": "plan", "context": {"ticket": "T-1", "files": ["a.py"]}},
+        )
+    )
+    row = raw_row(store, "wf-1")
+    assert row["status"] == "active"
+    assert row["current_step"] == "plan"
+    # Compact JSON text, as raw SQL users read it; times in UTC from the event.
+    assert row["context"] == '{"ticket":"T-1","files":["a.py"]}'
+    assert row["created_at"] == row["updated_at"] == "2025-03-01T12:30:00.000005+00:00"
+    assert row["error"] is None
+
+    workflow = get_workflow(store, "wf-1")
+    assert workflow is not None
+    assert workflow.status is WorkflowStatus.ACTIVE
+    assert workflow.context == {"ticket": "T-1", "files": ["a.py"]}
+    assert workflow.created_at == at
+    assert workflow.created_at.tzinfo is not None
+
+
+def test_workflow_started_without_payload_has_no_current_step_and_empty_context(
+    store: EventStore,
+) -> None:
+    store.append(event("workflow_started"))
+    row = raw_row(store, "wf-1")
+    assert (row["status"], row["current_step"], row["context"]) == ("active", None, "{}")
+
+
+def test_workflow_completed_sets_status_and_updated_at_only(store: EventStore) -> None:
+    store.append(event("workflow_started", payload={"initial_step": "plan", "context": {"k": 1}}))
+    store.append(event("workflow_completed", at=T0 + timedelta(minutes=5)))
+    workflow = get_workflow(store, "wf-1")
+    assert workflow is not None
+    assert workflow.status == "completed"
+    assert (workflow.current_step, workflow.context) == ("plan", {"k": 1})
+    assert workflow.created_at == T0
+    assert workflow.updated_at == T0 + timedelta(minutes=5)
+
+
+def test_workflow_failed_records_the_error(store: EventStore) -> None:
+    store.append(event("workflow_started"))
+    store.append(event("workflow_failed", at=T0 + timedelta(seconds=1), payload={"error": "gate failed"}))
+    workflow = get_workflow(store, "wf-1")
+    assert workflow is not None
+    assert (workflow.status, workflow.error) == (WorkflowStatus.FAILED, "gate failed")
+
+
+def test_restarting_a_failed_workflow_clears_its_error(store: EventStore) -> None:
+    store.append(event("workflow_failed", payload={"error": "boom"}))
+    store.append(event("workflow_started", payload={"context": {"attempt": 2}}))
+    workflow = get_workflow(store, "wf-1")
+    assert workflow is not None
+    assert (workflow.status, workflow.error, workflow.context) == ("active", None, {"attempt": 2})
+
+
+def test_completing_a_failed_workflow_clears_its_error(store: EventStore) -> None:
+    store.append(event("workflow_failed", payload={"error": "boom"}))
+    store.append(event("workflow_completed"))
+    workflow = get_workflow(store, "wf-1")
+    assert workflow is not None
+    assert (workflow.status, workflow.error) == ("completed", None)
+
+
+def test_completed_or_failed_without_a_start_still_projects_a_row(store: EventStore) -> None:
+    store.append(event("workflow_completed", workflow_id="wf-done", at=T0))
+    store.append(event("workflow_failed", workflow_id="wf-bad", at=T0, payload={"error": "x"}))
+    done = raw_row(store, "wf-done")
+    assert (done["status"], done["current_step"], done["context"]) == ("completed", None, "{}")
+    assert done["created_at"] == done["updated_at"] == "2025-03-01T12:00:00.123456+00:00"
+    bad = raw_row(store, "wf-bad")
+    assert (bad["status"], bad["error"]) == ("failed", "x")
+
+
+def test_step_started_sets_current_step_even_without_workflow_started(store: EventStore) -> None:
+    store.append(event("step_started", role="implementer", step_id="s-1"))
+    row = raw_row(store, "wf-1")
+    assert (row["status"], row["current_step"], row["context"]) == ("active", "s-1", "{}")
+
+    store.append(event("step_started", at=T0 + timedelta(seconds=3), role="reviewer", step_id="s-2"))
+    workflow = get_workflow(store, "wf-1")
+    assert workflow is not None
+    assert workflow.current_step == "s-2"
+    assert workflow.created_at == T0
+    assert workflow.updated_at == T0 + timedelta(seconds=3)
+
+
+def test_step_started_keeps_the_status_of_a_finished_workflow(store: EventStore) -> None:
+    store.append(event("workflow_completed"))
+    store.append(event("step_started", role="implementer", step_id="late"))
+    row = raw_row(store, "wf-1")
+    assert (row["status"], row["current_step"]) == ("completed", "late")
+
+
+def test_late_workflow_started_keeps_the_current_step_unless_it_names_one(store: EventStore) -> None:
+    store.append(event("step_started", role="implementer", step_id="s-1"))
+    store.append(event("workflow_started", payload={"context": {"a": 1}}))
+    assert raw_row(store, "wf-1")["current_step"] == "s-1"
+    store.append(event("workflow_started", payload={"initial_step": "plan"}))
+    assert raw_row(store, "wf-1")["current_step"] == "plan"
+
+
+def test_created_at_and_position_belong_to_the_first_event(store: EventStore) -> None:
+    first = store.append(event("workflow_started", at=T0))
+    store.append(event("workflow_started", at=T0 + timedelta(hours=1)))
+    row = raw_row(store, "wf-1")
+    assert row["created_position"] == first
+    assert row["created_at"] == "2025-03-01T12:00:00.123456+00:00"
+    assert row["updated_at"] == "2025-03-01T13:00:00.123456+00:00"
+
+
+def test_events_of_one_transaction_are_projected_in_order(store: EventStore) -> None:
+    with store.transaction() as tx:
+        tx.append(event("workflow_started", payload={"initial_step": "a"}))
+        tx.append(event("step_started", role="r", step_id="b"))
+        # Queries inside the transaction see its writes.
+        inside = get_workflow(store, "wf-1")
+        assert inside is not None and inside.current_step == "b"
+        tx.append(event("workflow_failed", payload={"error": "e"}))
+    workflow = get_workflow(store, "wf-1")
+    assert workflow is not None
+    assert (workflow.current_step, workflow.status, workflow.error) == ("b", "failed", "e")
+
+
+def test_a_rolled_back_transaction_leaves_no_row(store: EventStore) -> None:
+    try:
+        with store.transaction() as tx:
+            tx.append(event("workflow_started"))
+            raise RuntimeError("abandon")
+    except RuntimeError:
+        pass
+    assert get_workflow(store, "wf-1") is None
+
+
+def test_history_appended_before_the_plugin_was_installed_is_caught_up(open_store: StoreFactory) -> None:
+    """Events stored while the plugin was not loaded (so never validated) are applied on
+    its first open: nothing is dropped and the projection is not left failing."""
+    bare = open_store(plugins=[], permissive=True)
+    bare.append(event("workflow_started", payload={"initial_step": 7, "context": "not a dict"}))
+    bare.append(event("step_started", workflow_id="wf-2", step_id="s-9"))
+    bare.append(event("workflow_failed", workflow_id="wf-3", payload={"error": {"code": 1}}))
+    bare.close()
+
+    store = open_store()
+    [status] = [s for s in store.projection_status() if s.name == "workflows"]
+    assert (status.status, status.lag) == ("ok", 0)
+    assert raw_row(store, "wf-1")["current_step"] is None
+    assert raw_row(store, "wf-1")["context"] == "{}"
+    assert raw_row(store, "wf-2")["current_step"] == "s-9"
+    assert (raw_row(store, "wf-3")["status"], raw_row(store, "wf-3")["error"]) == ("failed", None)
+
+
+def test_late_install_gives_the_same_rows_as_projecting_live(
+    open_store: StoreFactory, tmp_path: Path
+) -> None:
+    live = open_store(path=tmp_path / "live.db")
+    live.append(event("workflow_started", payload={"initial_step": "p", "context": {"x": [1, 2]}}))
+    live.append(event("step_started", at=T0 + timedelta(seconds=1), role="r", step_id="s"))
+    live.append(event("workflow_completed", workflow_id="wf-2", at=T0 - timedelta(days=1)))
+    live.append(event("workflow_failed", at=T0 + timedelta(seconds=2), payload={"error": "e"}))
+
+    bare = open_store(plugins=[], path=tmp_path / "late.db", permissive=True)
+    for recorded in live.read_all():
+        bare.append(
+            NewEvent(
+                workflow_id=recorded.workflow_id, event_type=recorded.event_type,
+                role=recorded.role, step_id=recorded.step_id, payload=recorded.payload,
+                timestamp=recorded.timestamp, event_id=recorded.event_id,
+            )
+        )
+    bare.close()
+    late = open_store(path=tmp_path / "late.db")
+    query = "SELECT * FROM workflows ORDER BY id"
+    assert late.reader.fetchall(query) == live.reader.fetchall(query)
+
+
+def test_plugin_is_found_through_its_entry_point(
+    open_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVSTORE_PLUGINS", "workflows")
+    monkeypatch.delenv("EVSTORE_DISABLE_PLUGINS", raising=False)
+    store = open_store(plugins=[], autoload=True)
+    [info] = store.plugins
+    assert (info.name, info.distribution) == ("workflows", "evstore-workflows")
+    assert info.event_types == ["workflow_started", "workflow_completed", "workflow_failed"]
+    assert info.projections == ["workflows"]
+
+
+def test_explicit_registration_uses_the_entry_point_name(store: EventStore) -> None:
+    [info] = [info for info in store.plugins if info.projections == ["workflows"]]
+    assert info.name == "workflows"
