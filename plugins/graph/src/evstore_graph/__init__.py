@@ -1,0 +1,100 @@
+"""evstore-graph: event-sourced graph executions.
+
+Replaces the original supervisor's mutable graph tables (``graph_workflows``,
+``graph_executions``, ``node_executions``, ``execution_events``, ``loop_counters``) with
+a projection of events, and adds a command API, :class:`GraphEngine`, whose commands are
+race-free across processes (optimistic concurrency on each execution's stream)::
+
+    from evstore import EventStore
+    import evstore_graph
+
+    store = EventStore.open("state.db", plugins=[evstore_graph], autoload=False)
+    engine = evstore_graph.GraphEngine(store)
+    engine.save_graph("g", "build", {"nodes": [{"id": "a"}, {"id": "b"}],
+                                     "edges": [{"source": "a", "target": "b"}]})
+    engine.start_execution("x1", "g")
+    for node in engine.claim_ready_nodes("x1", worker_id="w1"):
+        engine.complete_node("x1", node.node_id, {"ok": True}, worker_id="w1")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from evstore import EventType, Projection, hookimpl
+
+from ._engine import DEFAULT_MAX_PARALLEL, GraphEngine
+from ._errors import (
+    ExecutionExistsError,
+    ExecutionNotFoundError,
+    GraphDefinitionError,
+    GraphError,
+    GraphNotFoundError,
+    InvalidStreamError,
+    InvalidTransitionError,
+    NodeNotFoundError,
+)
+from ._events import EVENT_TYPES, PAYLOADS, execution_stream, graph_stream
+from ._models import EdgeSpec, GraphDefinition, NodeSpec, OutputMatch
+from ._planner import ClaimedNode
+from ._projection import TABLES, projection
+from ._queries import (
+    GraphExecution,
+    GraphWorkflow,
+    NodeExecution,
+    get_execution,
+    get_execution_events,
+    get_graph,
+    get_loop_count,
+    get_node,
+    list_executions,
+    list_nodes,
+)
+
+evstore_plugin_name = "graph"
+
+__all__ = [
+    "DEFAULT_MAX_PARALLEL",
+    "EVENT_TYPES",
+    "PAYLOADS",
+    "TABLES",
+    "ClaimedNode",
+    "EdgeSpec",
+    "ExecutionExistsError",
+    "ExecutionNotFoundError",
+    "GraphDefinition",
+    "GraphDefinitionError",
+    "GraphEngine",
+    "GraphError",
+    "GraphExecution",
+    "GraphNotFoundError",
+    "GraphWorkflow",
+    "InvalidStreamError",
+    "InvalidTransitionError",
+    "NodeExecution",
+    "NodeNotFoundError",
+    "NodeSpec",
+    "OutputMatch",
+    "evstore_register_event_types",
+    "evstore_register_projections",
+    "execution_stream",
+    "get_execution",
+    "get_execution_events",
+    "get_graph",
+    "get_loop_count",
+    "get_node",
+    "graph_stream",
+    "list_executions",
+    "list_nodes",
+]
+
+
+@hookimpl
+def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
+    for event_type in EVENT_TYPES:
+        register(event_type)
+
+
+@hookimpl
+def evstore_register_projections(register: Callable[[Projection], None]) -> None:
+    register(projection)

@@ -1,0 +1,395 @@
+"""The ``graph`` projection: the original's graph tables, derived from events only.
+
+Every value comes from the event: times from ``event.timestamp_text``, ids from the
+stream name, the payload or the event's position (``execution_events.id``). The one
+id SQLite assigns, ``node_executions.id``, is still reproducible: node rows are only
+ever inserted (never deleted), all by ``execution_started``, in definition order, so a
+rebuild replaying the same events into an empty table assigns the same ids.
+
+The projection is strict: a handler that finds the transition illegal raises, and the
+whole append is rejected. The log therefore only ever holds valid histories, whoever
+appended them, and a rebuild cannot fail where the live append succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from evstore import Migration, Projection, RecordedEvent, ScopedConnection
+
+from ._errors import (
+    ExecutionExistsError,
+    ExecutionNotFoundError,
+    InvalidStreamError,
+    InvalidTransitionError,
+    NodeNotFoundError,
+)
+from ._events import (
+    EXECUTION_STREAM_PREFIX,
+    EXECUTION_TRANSITIONS,
+    GRAPH_STREAM_PREFIX,
+    NODE_EVENT_EXECUTION_STATUSES,
+    NODE_TRANSITIONS,
+)
+
+TABLES = ("graph_workflows", "graph_executions", "node_executions", "execution_events", "loop_counters")
+
+_SCHEMA = """
+CREATE TABLE graph_workflows (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE graph_executions (
+    id TEXT PRIMARY KEY,
+    workflow_id TEXT,
+    graph_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    completed_at TEXT,
+    error TEXT,
+    graph_version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    max_parallel INTEGER NOT NULL,
+    input_data TEXT,
+    stream_version INTEGER NOT NULL
+);
+CREATE INDEX graph_executions_by_workflow ON graph_executions (workflow_id);
+CREATE TABLE node_executions (
+    id INTEGER PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    node_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_data TEXT,
+    output_data TEXT,
+    error TEXT,
+    version INTEGER NOT NULL,
+    started_at TEXT,
+    completed_at TEXT,
+    claimed_by TEXT,
+    claimed_at TEXT,
+    UNIQUE (execution_id, node_id)
+);
+CREATE INDEX node_executions_by_status ON node_executions (execution_id, status);
+CREATE TABLE execution_events (
+    id INTEGER PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    node_id TEXT,
+    node_type TEXT,
+    event_type TEXT NOT NULL,
+    status TEXT,
+    payload TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX execution_events_by_execution ON execution_events (execution_id, id);
+CREATE TABLE loop_counters (
+    execution_id TEXT NOT NULL,
+    loop_key TEXT NOT NULL,
+    iteration_count INTEGER NOT NULL,
+    PRIMARY KEY (execution_id, loop_key)
+);
+"""
+
+projection = Projection(
+    "graph",
+    version=1,
+    tables=TABLES,
+    migrations=[Migration("0001_graph_tables", _SCHEMA)],
+    strict=True,
+    description="graph definitions, executions, node states, loop counters, execution events",
+)
+
+
+def _json(value: Any) -> str | None:
+    # The decoded payload's dicts keep the stored key order, so this text is the same on
+    # every replay.
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stream_id(event: RecordedEvent, prefix: str) -> str:
+    stream = event.workflow_id
+    if not stream.startswith(prefix) or len(stream) == len(prefix):
+        raise InvalidStreamError(
+            f"{event.event_type!r} events belong on the stream '{prefix}<id>', but this one "
+            f"was appended to workflow_id {stream!r}; append it to '{prefix}<id>'"
+        )
+    return stream[len(prefix):]
+
+
+def _execution(
+    db: ScopedConnection, event: RecordedEvent, execution_id: str, accepted: frozenset[str]
+) -> Any:
+    row = db.fetchone(
+        "SELECT status, max_parallel FROM graph_executions WHERE id = ?", (execution_id,)
+    )
+    if row is None:
+        raise ExecutionNotFoundError(
+            f"{event.event_type!r} names execution {execution_id!r}, which was never started; "
+            "append execution_started first"
+        )
+    if row[0] not in accepted:
+        raise InvalidTransitionError(
+            f"{event.event_type!r} is not accepted by execution {execution_id!r} while it is "
+            f"{row[0]} (accepted while {' or '.join(sorted(accepted))})"
+        )
+    return row
+
+
+def _record(
+    db: ScopedConnection,
+    event: RecordedEvent,
+    execution_id: str,
+    *,
+    node_id: str | None = None,
+    node_type: str | None = None,
+    status: str | None = None,
+    version: int = 0,
+    event_type: str | None = None,
+    payload: str | None = None,
+) -> None:
+    """The event's ``execution_events`` row, and the execution's stream version (the
+    version the engine passes as ``expected_version`` for its next append)."""
+    db.execute(
+        "INSERT INTO execution_events (id, execution_id, node_id, node_type, event_type, status, "
+        "payload, version, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.id, execution_id, node_id, node_type, event_type or event.event_type, status,
+            event.payload_json if payload is None else payload, version, event.timestamp_text,
+        ),
+    )
+    db.execute(
+        "UPDATE graph_executions SET stream_version = ? WHERE id = ?", (event.version, execution_id)
+    )
+
+
+@projection.on("graph_saved")
+def _graph_saved(db: ScopedConnection, event: RecordedEvent) -> None:
+    graph_id = _stream_id(event, GRAPH_STREAM_PREFIX)
+    payload = event.payload
+    db.execute(
+        "INSERT INTO graph_workflows (id, name, definition, version, created_at, updated_at) "
+        "VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+        "definition = excluded.definition, version = graph_workflows.version + 1, "
+        "updated_at = excluded.updated_at",
+        (graph_id, payload["name"], _json(payload["definition"]), event.timestamp_text,
+         event.timestamp_text),
+    )
+
+
+@projection.on("execution_started")
+def _execution_started(db: ScopedConnection, event: RecordedEvent) -> None:
+    execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
+    status = db.fetchvalue("SELECT status FROM graph_executions WHERE id = ?", (execution_id,))
+    if status is not None:
+        raise ExecutionExistsError(
+            f"execution {execution_id!r} was already started (it is {status}); start a new "
+            "execution under a new id"
+        )
+    payload = event.payload
+    definition = payload["definition"]
+    db.execute(
+        "INSERT INTO graph_executions (id, workflow_id, graph_id, status, started_at, graph_version, "
+        "definition, max_parallel, input_data, stream_version) "
+        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+        (
+            execution_id, payload.get("workflow_id"), payload["graph_id"], event.timestamp_text,
+            payload["graph_version"], _json(definition), payload["max_parallel"],
+            _json(payload.get("input")), event.version,
+        ),
+    )
+    db.executemany(
+        "INSERT INTO node_executions (execution_id, node_id, node_type, status, version) "
+        "VALUES (?, ?, ?, 'pending', 0)",
+        [(execution_id, node["id"], node.get("type", "task")) for node in definition["nodes"]],
+    )
+    _record(db, event, execution_id, status="running")
+
+
+def _transition_node(
+    db: ScopedConnection,
+    event: RecordedEvent,
+    assignments: str = "",
+    values: Sequence[Any] = (),
+) -> None:
+    """Move the event's node along ``NODE_TRANSITIONS``, bump its version, and apply
+    ``assignments`` (a fixed SQL fragment such as ``", output_data = ?"``) with ``values``."""
+    execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
+    allowed_from, new_status = NODE_TRANSITIONS[event.event_type]
+    execution = _execution(db, event, execution_id, NODE_EVENT_EXECUTION_STATUSES[event.event_type])
+    node_id = event.payload["node_id"]
+    status, node_type, version = _node(db, event, execution_id, node_id)
+    if status not in allowed_from:
+        raise InvalidTransitionError(
+            f"{event.event_type!r}: node {node_id!r} of execution {execution_id!r} is {status}, "
+            f"but this transition needs it {' or '.join(sorted(allowed_from))}"
+        )
+    if event.event_type == "node_claimed":
+        running = db.fetchvalue(
+            "SELECT COUNT(*) FROM node_executions WHERE execution_id = ? AND status = 'running'",
+            (execution_id,),
+        )
+        if running >= execution[1]:
+            raise InvalidTransitionError(
+                f"node_claimed: execution {execution_id!r} already runs {running} nodes, its "
+                f"max_parallel; claim again once one finishes"
+            )
+    db.execute(
+        f"UPDATE node_executions SET status = ?, version = version + 1{assignments} "
+        "WHERE execution_id = ? AND node_id = ?",
+        (new_status, *values, execution_id, node_id),
+    )
+    _record(db, event, execution_id, node_id=node_id, node_type=node_type, status=new_status,
+            version=version + 1)
+
+
+def _node(db: ScopedConnection, event: RecordedEvent, execution_id: str, node_id: str) -> Any:
+    row = db.fetchone(
+        "SELECT status, node_type, version FROM node_executions WHERE execution_id = ? AND node_id = ?",
+        (execution_id, node_id),
+    )
+    if row is None:
+        raise NodeNotFoundError(
+            f"{event.event_type!r} names node {node_id!r}, which execution {execution_id!r}'s "
+            "graph does not have"
+        )
+    return row
+
+
+@projection.on("node_ready")
+def _node_ready(db: ScopedConnection, event: RecordedEvent) -> None:
+    _transition_node(db, event, ", input_data = ?", (_json(event.payload.get("input")),))
+
+
+@projection.on("node_claimed")
+def _node_claimed(db: ScopedConnection, event: RecordedEvent) -> None:
+    at = event.timestamp_text
+    _transition_node(
+        db, event, ", started_at = ?, claimed_by = ?, claimed_at = ?",
+        (at, event.payload["worker_id"], at),
+    )
+
+
+@projection.on("node_completed")
+def _node_completed(db: ScopedConnection, event: RecordedEvent) -> None:
+    _transition_node(
+        db, event, ", output_data = ?, completed_at = ?",
+        (_json(event.payload.get("output")), event.timestamp_text),
+    )
+
+
+@projection.on("node_failed")
+def _node_failed(db: ScopedConnection, event: RecordedEvent) -> None:
+    _transition_node(
+        db, event, ", error = ?, completed_at = ?", (event.payload["error"], event.timestamp_text)
+    )
+
+
+@projection.on("node_skipped")
+def _node_skipped(db: ScopedConnection, event: RecordedEvent) -> None:
+    _transition_node(db, event, ", completed_at = ?", (event.timestamp_text,))
+
+
+@projection.on("node_reclaimed")
+def _node_reclaimed(db: ScopedConnection, event: RecordedEvent) -> None:
+    _transition_node(db, event, ", started_at = NULL, claimed_by = NULL, claimed_at = NULL")
+
+
+@projection.on("loop_iterated")
+def _loop_iterated(db: ScopedConnection, event: RecordedEvent) -> None:
+    execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
+    _execution(db, event, execution_id, NODE_EVENT_EXECUTION_STATUSES["loop_iterated"])
+    payload = event.payload
+    loop_key, iteration = payload["loop_key"], payload["iteration"]
+    counted = db.fetchvalue(
+        "SELECT iteration_count FROM loop_counters WHERE execution_id = ? AND loop_key = ?",
+        (execution_id, loop_key),
+    ) or 0
+    if iteration != counted + 1:
+        raise InvalidTransitionError(
+            f"loop_iterated: loop {loop_key!r} of execution {execution_id!r} has run {counted} "
+            f"times, so the next iteration is {counted + 1}, not {iteration}"
+        )
+    reset: list[str] = payload["reset_nodes"]
+    source = payload["node_id"]
+    _check_resettable(db, event, execution_id, [source, payload["target_node_id"], *reset], reset)
+    source_type, source_version = _node(db, event, execution_id, source)[1:]
+    db.executemany(
+        "UPDATE node_executions SET status = 'pending', version = version + 1, input_data = NULL, "
+        "output_data = NULL, error = NULL, started_at = NULL, completed_at = NULL, "
+        "claimed_by = NULL, claimed_at = NULL WHERE execution_id = ? AND node_id = ?",
+        [(execution_id, node_id) for node_id in reset],
+    )
+    db.execute(
+        "INSERT INTO loop_counters (execution_id, loop_key, iteration_count) VALUES (?, ?, ?) "
+        "ON CONFLICT (execution_id, loop_key) DO UPDATE SET iteration_count = excluded.iteration_count",
+        (execution_id, loop_key, iteration),
+    )
+    _record(db, event, execution_id, node_id=source, node_type=source_type, status="pending",
+            version=source_version + 1)
+
+
+def _check_resettable(
+    db: ScopedConnection, event: RecordedEvent, execution_id: str, named: list[str], reset: list[str]
+) -> None:
+    statuses = {
+        node_id: _node(db, event, execution_id, node_id)[0] for node_id in dict.fromkeys(named)
+    }
+    if len(set(reset)) != len(reset) or any(n not in reset for n in named[:2]):
+        raise InvalidTransitionError(
+            f"loop_iterated: reset_nodes {reset} must list each node once and include the loop's "
+            f"source {named[0]!r} and target {named[1]!r}"
+        )
+    running = [node_id for node_id in reset if statuses[node_id] == "running"]
+    if running:
+        raise InvalidTransitionError(
+            f"loop_iterated would reset nodes {running} of execution {execution_id!r} while they "
+            "are running; their workers must finish first"
+        )
+
+
+def _execution_transition(db: ScopedConnection, event: RecordedEvent, assignments: str = "",
+                          values: Sequence[Any] = ()) -> None:
+    execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
+    allowed_from, new_status = EXECUTION_TRANSITIONS[event.event_type]
+    _execution(db, event, execution_id, allowed_from)
+    db.execute(
+        f"UPDATE graph_executions SET status = ?{assignments} WHERE id = ?",
+        (new_status, *values, execution_id),
+    )
+    _record(db, event, execution_id, status=new_status)
+
+
+@projection.on("execution_completed", "execution_cancelled")
+def _execution_ended(db: ScopedConnection, event: RecordedEvent) -> None:
+    _execution_transition(db, event, ", completed_at = ?", (event.timestamp_text,))
+
+
+@projection.on("execution_failed")
+def _execution_failed(db: ScopedConnection, event: RecordedEvent) -> None:
+    _execution_transition(
+        db, event, ", completed_at = ?, error = ?", (event.timestamp_text, event.payload["error"])
+    )
+
+
+@projection.on("execution_interrupted", "execution_resumed")
+def _execution_paused_or_resumed(db: ScopedConnection, event: RecordedEvent) -> None:
+    _execution_transition(db, event)
+
+
+@projection.on("execution_event_recorded")
+def _execution_event_recorded(db: ScopedConnection, event: RecordedEvent) -> None:
+    execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
+    payload: Mapping[str, Any] = event.payload
+    _record(
+        db, event, execution_id,
+        node_id=payload.get("node_id"), node_type=payload.get("node_type"),
+        status=payload.get("status"), version=payload.get("version", 0),
+        event_type=payload["event_type"], payload=_json(payload.get("payload") or {}),
+    )
