@@ -296,3 +296,10 @@ def test_swallowed_failure_cannot_commit(open_store: Any) -> None:
         except ProjectionFailedError:
             pass  # the caller ignores the failure and leaves the block normally
     assert store.head() == 0
+
+
+def test_readers_may_introspect_the_schema(store: EventStore) -> None:
+    columns = [row[1] for row in store.reader.fetchall("PRAGMA table_info(balances)")]
+    assert columns == ["account", "amount", "last_position", "updated_at"]
+    with pytest.raises(ProjectionAccessError, match="setting PRAGMA"):
+        store.reader.execute("PRAGMA journal_mode = DELETE")

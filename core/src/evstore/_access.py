@@ -49,6 +49,11 @@ _ALWAYS_DENIED = {
     sqlite3.SQLITE_CREATE_VTABLE: "virtual tables",
     sqlite3.SQLITE_DROP_VTABLE: "virtual tables",
 }
+# Pragmas that take an argument but only read (schema introspection).
+_READ_PRAGMAS = {
+    "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
+    "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+}
 # SQLite reports its own bookkeeping writes (a CREATE TABLE inserts into sqlite_master);
 # the statement that causes them has already been checked.
 _INTERNAL = {"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_sequence"}
@@ -71,7 +76,7 @@ class Guard:
             return sqlite3.SQLITE_OK
         if action in _ALWAYS_DENIED:
             return self._deny(_ALWAYS_DENIED[action])
-        if action == sqlite3.SQLITE_PRAGMA and arg2 is not None:
+        if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 not in _READ_PRAGMAS:
             return self._deny(f"setting PRAGMA {arg1}")
         if action in _TABLE_IN_ARG1:
             table = arg1

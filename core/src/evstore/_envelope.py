@@ -9,6 +9,7 @@ workflow), ``event_id`` (UUID, the idempotency key) and ``metadata``.
 from __future__ import annotations
 
 import enum
+import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,20 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from . import _json
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID in canonical text form.
+
+    Same randomness source as ``uuid.uuid4()`` (``os.urandom``, so forked processes never
+    repeat each other's ids) but several times faster, since it skips building a UUID
+    object only to format it again.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,7 +49,7 @@ class NewEvent:
     status: str | None = None
     payload: Mapping[str, Any] | BaseModel = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    event_id: uuid.UUID | str = field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID | str = field(default_factory=new_event_id)
     timestamp: datetime | None = None
 
 

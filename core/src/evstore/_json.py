@@ -14,6 +14,7 @@ from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
+import pydantic_core
 from pydantic import BaseModel
 
 from ._errors import PayloadSerializationError
@@ -73,8 +74,10 @@ def dumps(value: Any, field: str) -> str:
         raise PayloadSerializationError(path or field, bad if path else value) from None
 
 
-def loads(text: str) -> Any:
-    return json.loads(text)
+def loads(text: str | bytes) -> Any:
+    # pydantic-core's parser is about three times faster than json.loads on typical
+    # payloads, and reading is where events are decoded by the thousand.
+    return pydantic_core.from_json(text)
 
 
 _PLAIN = (str, int, bool, type(None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -238,7 +239,12 @@ def _timestamp(value: Any) -> str:
         raise InvalidEventError(str(error)) from None
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _event_id(value: Any) -> str:
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str):
