@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_support import LedgerPlugin
 
 from evstore import EventStore
+
+from kernel_support import LedgerPlugin
 
 StoreFactory = Callable[..., EventStore]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from kernel_support import balances, deposit
 
 from evstore import (
     ANY,
@@ -19,6 +18,8 @@ from evstore import (
     NewEvent,
     TransactionError,
 )
+
+from kernel_support import balances, deposit
 
 
 def test_positions_are_global_and_versions_per_workflow(store: EventStore) -> None:

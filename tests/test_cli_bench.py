@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from evstore._bench import Report, Result, Sizes, run_benchmark
 from evstore._cli import cli
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_support import LedgerPlugin, append_worker, balances, deposit
 
 from evstore import EventStore
+
+from kernel_support import LedgerPlugin, append_worker, balances, deposit
 
 
 def check_log(path: Path, acknowledged: list[int]) -> list[Any]:

@@ -8,9 +8,10 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from kernel_support import LedgerPlugin, balances, deposit
 
 from evstore import EventStore, EventType, NewEvent, Reactor, RecordedEvent, hookimpl
+
+from kernel_support import LedgerPlugin, balances, deposit
 
 
 def test_hook_evstore_register_event_types(open_store: Any) -> None:

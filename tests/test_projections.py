@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_support import LedgerPlugin, balances, deposit
 
 from evstore import (
     EventStore,
@@ -25,6 +24,8 @@ from evstore import (
     UnknownProjectionError,
     hookimpl,
 )
+
+from kernel_support import LedgerPlugin, balances, deposit
 
 
 def status_of(store: EventStore, name: str = "balances") -> Any:

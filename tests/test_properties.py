@@ -8,9 +8,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_support import LedgerPlugin, balances, deposit
 
 from evstore import ConcurrencyError, EventStore
+
+from kernel_support import LedgerPlugin, balances, deposit
 
 WORKFLOWS = st.sampled_from(["a", "b", "c", "d"])
 AMOUNTS = st.integers(min_value=1, max_value=50)

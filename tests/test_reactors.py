@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kernel_support import LedgerPlugin, balances, deposit
 
 from evstore import (
     EventStore,
@@ -19,6 +18,8 @@ from evstore import (
     ScopedConnection,
     hookimpl,
 )
+
+from kernel_support import LedgerPlugin, balances, deposit
 
 
 class BonusPlugin:
@@ -142,6 +143,6 @@ def test_reactor_cannot_write(open_store: Any, ledger: LedgerPlugin) -> None:
             register(Reactor("sneaky", frozenset({"deposited"}), react))
 
     store = open_store(ledger, Sneaky())
-    with pytest.raises(ProjectionAccessError, match="reactor 'sneaky' of plugin 'sneaky'.*read-only"):
+    with pytest.raises(ProjectionAccessError, match=r"reactor 'sneaky' of plugin 'sneaky'.*read-only"):
         store.append(deposit("a", 5))
     assert store.head() == 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from kernel_support import deposit
 
 from evstore import EventStore, InvalidArgumentError, NewEvent
+
+from kernel_support import deposit
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_support import LedgerPlugin, deposit
 
 from evstore import (
     EventStore,
@@ -25,6 +24,8 @@ from evstore import (
     StoreOpenError,
     UnknownEventTypeError,
 )
+
+from kernel_support import LedgerPlugin, deposit
 
 
 def event(**fields: Any) -> NewEvent:

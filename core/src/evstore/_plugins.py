@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import importlib_metadata
