@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import evstore_workflows
 import pytest
+
+import evstore_workflows
 from evstore import EventStore, EventType, hookimpl
 
 StoreFactory = Callable[..., EventStore]

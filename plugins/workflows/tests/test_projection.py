@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from evstore import EventStore, NewEvent
 from evstore_workflows import WorkflowStatus, get_workflow
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from evstore import EventStore, InvalidArgumentError, NewEvent, UnknownProjectionError
 from evstore_workflows import Workflow, WorkflowStatus, get_workflow, list_workflows
 

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from evstore import EventStore, NewEvent
-from evstore_workflows import list_workflows
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from evstore import EventStore, NewEvent
+from evstore_workflows import list_workflows
 
 WORKFLOW_IDS = ["wf-1", "wf-2", "wf-10"]
 STEP_IDS = ["s-1", "s-2", "s-10"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from evstore import EventStore, NewEvent, PayloadValidationError
 from evstore_workflows import get_workflow, list_workflows
 

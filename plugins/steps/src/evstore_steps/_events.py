@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from evstore import EventType
 from pydantic import BaseModel, Field
+
+from evstore import EventType
 
 STEP_STARTED: Final = "step_started"
 STEP_APPLYING: Final = "step_applying"

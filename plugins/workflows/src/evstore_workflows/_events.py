@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from evstore import EventType
 from pydantic import BaseModel, Field
+
+from evstore import EventType
 
 WORKFLOW_STARTED: Final = "workflow_started"
 WORKFLOW_COMPLETED: Final = "workflow_completed"

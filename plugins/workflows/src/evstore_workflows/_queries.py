@@ -7,8 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from evstore import EventStore, InvalidArgumentError, UnknownProjectionError
 from pydantic import BaseModel, ConfigDict
+
+from evstore import EventStore, InvalidArgumentError, UnknownProjectionError
 
 from ._projection import PROJECTION_NAME
 
