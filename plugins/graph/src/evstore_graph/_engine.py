@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pydantic
+
 from evstore import (
     ANY,
     ConcurrencyError,

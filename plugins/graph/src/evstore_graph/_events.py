@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from evstore import EventType
 from pydantic import BaseModel, ConfigDict, Field
+
+from evstore import EventType
 
 from ._models import GraphDefinition
 

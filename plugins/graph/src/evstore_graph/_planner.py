@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from evstore import NewEvent
 from pydantic import BaseModel
+
+from evstore import NewEvent
 
 from ._errors import InvalidTransitionError, NodeNotFoundError
 from ._events import (

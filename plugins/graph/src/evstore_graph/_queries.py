@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from evstore import EventStore, InvalidArgumentError
 from pydantic import BaseModel, ConfigDict
+
+from evstore import EventStore, InvalidArgumentError
 
 from ._errors import ExecutionNotFoundError, GraphNotFoundError, NodeNotFoundError
 from ._models import ExecutionStatus, GraphDefinition, NodeStatus
