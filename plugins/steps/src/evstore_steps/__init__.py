@@ -43,8 +43,6 @@ __all__ = [
     "StepFailed",
     "StepStarted",
     "StepStatus",
-    "evstore_register_event_types",
-    "evstore_register_projections",
     "get_step",
     "list_steps",
 ]

@@ -36,8 +36,6 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowStarted",
     "WorkflowStatus",
-    "evstore_register_event_types",
-    "evstore_register_projections",
     "get_workflow",
     "list_workflows",
 ]
