@@ -304,3 +304,7 @@ def test_readers_may_introspect_the_schema(store: EventStore) -> None:
     assert columns == ["account", "amount", "last_position", "updated_at"]
     with pytest.raises(ProjectionAccessError, match="setting PRAGMA"):
         store.reader.execute("PRAGMA journal_mode = DELETE")
+
+
+def test_has_projection(store: EventStore) -> None:
+    assert store.has_projection("balances") and not store.has_projection("nope")

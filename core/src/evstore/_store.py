@@ -306,6 +306,10 @@ class EventStore:
     def registry(self) -> Registry:
         return self._registry
 
+    def has_projection(self, name: str) -> bool:
+        """Whether a projection of that name is loaded in this store."""
+        return name in self._registry.projections
+
     def projection_status(self) -> list[ProjectionStatus]:
         conn = self._state().scopes.conn
         current = head(conn)
