@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import evstore_features
 import pytest
+
+import evstore_features
 from evstore import EventStore
 
 Rows = dict[str, list[tuple[Any, ...]]]

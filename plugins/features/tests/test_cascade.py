@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import evstore_features as ef
 import pytest
+
+import evstore_features as ef
 from evstore import EventStore, NewEvent
 
 CASCADE_TYPES = ("phase_completed", "phase_failed", "feature_completed", "feature_failed")

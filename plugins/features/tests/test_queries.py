@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import evstore_features as ef
 import pytest
+
+import evstore_features as ef
 from evstore import NO_STREAM, ConcurrencyError, EventStore
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import evstore_features as ef
 import pytest
+
+import evstore_features as ef
 from evstore import EventStore, InvalidEventError, NewEvent, PayloadValidationError
 
 Rows = dict[str, list[tuple[Any, ...]]]

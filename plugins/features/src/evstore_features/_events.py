@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from evstore import EventType
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from evstore import EventType
 
 from ._models import ComponentStatus, FeatureStatus, Interface, PhaseStatus
 
