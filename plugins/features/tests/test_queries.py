@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -191,7 +192,7 @@ def test_create_component_with_a_feature_id_needs_no_phase_lookup(store: EventSt
 
 def test_commands_on_unknown_ids_raise_and_append_nothing(store: EventStore) -> None:
     head = store.head()
-    for call in (
+    calls: list[Callable[[], int]] = [
         lambda: ef.start_component(store, "nope"),
         lambda: ef.complete_component(store, "nope"),
         lambda: ef.fail_component(store, "nope"),
@@ -199,7 +200,8 @@ def test_commands_on_unknown_ids_raise_and_append_nothing(store: EventStore) -> 
         lambda: ef.set_component_dependencies(store, "nope", []),
         lambda: ef.update_phase_status(store, "nope", "completed"),
         lambda: ef.update_feature_status(store, "nope", "completed"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ValueError, match="'nope' not found"):
             call()
     assert store.head() == head
