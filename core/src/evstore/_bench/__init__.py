@@ -7,14 +7,16 @@ missing a target is a finding to report, not an error.
 
 from __future__ import annotations
 
+import os
 import platform
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ._measure import Progress, Report, Result, Sizes
-from ._workloads import batch_appends, bulk_append, growth, reads, single_appends
+from ._workloads import batch_appends, bulk_append, growth, reads, single_full, single_normal
 
 __all__ = ["Progress", "Report", "Result", "Sizes", "run_benchmark"]
 
@@ -25,18 +27,23 @@ def _no_progress(label: str, done: int, total: int) -> None:
 
 def run_benchmark(sizes: Sizes, progress: Progress = _no_progress, directory: Path | None = None) -> Report:
     """Run every workload; databases live in a temporary folder removed afterwards."""
+    workloads: list[tuple[str, Callable[[Sizes, Path, Progress], list[Result]]]] = [
+        ("single_full", single_full),
+        ("single_normal", single_normal),
+        ("batch", batch_appends),
+        ("bulk", bulk_append),
+        ("reads", reads),
+        ("growth", growth),
+    ]
+    results: list[Result] = []
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="evstore-bench-", dir=directory) as name:
-        workdir = Path(name)
-        results = [
-            single_appends(sizes, workdir, progress, "full"),
-            single_appends(sizes, workdir, progress, "normal"),
-            batch_appends(sizes, workdir, progress),
-            bulk_append(sizes, workdir, progress),
-            *reads(sizes, workdir, progress),
-            *growth(sizes, workdir, progress),
-        ]
-    return Report(sizes, results, time.perf_counter() - started, _environment())
+        for key, workload in workloads:
+            begun = time.perf_counter()
+            results.extend(workload(sizes, Path(name), progress))
+            seconds[key] = round(time.perf_counter() - begun, 3)
+    return Report(sizes, results, time.perf_counter() - started, _environment(), seconds)
 
 
 def _environment() -> dict[str, str]:
@@ -49,4 +56,5 @@ def _environment() -> dict[str, str]:
         "sqlite_version": sqlite3.sqlite_version,
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu_count": str(os.cpu_count()),
     }
