@@ -50,7 +50,7 @@ class BonusPlugin:
                 NewEvent(workflow_id=event.workflow_id, event_type="bonus_granted"),
             ]
 
-        register(Reactor("bonus", frozenset({"deposited"}), react))
+        register(Reactor("bonus", frozenset({"deposited"}), react, reads=frozenset({"balances"})))
 
 
 @pytest.fixture
@@ -146,3 +146,24 @@ def test_reactor_cannot_write(open_store: Any, ledger: LedgerPlugin) -> None:
     with pytest.raises(ProjectionAccessError, match=r"reactor 'sneaky' of plugin 'sneaky'.*read-only"):
         store.append(deposit("a", 5))
     assert store.head() == 0
+
+
+def test_reactor_refuses_to_decide_from_a_failing_projection(store: EventStore, ledger: LedgerPlugin) -> None:
+    store.append(deposit("a", 1))
+    ledger.fail_on.add(7)
+    # The projection fails on this event, so the reactor that reads it would decide from
+    # stale tables: the append is rejected instead, and nothing is stored.
+    with pytest.raises(ReactorError, match=r"decides from projection 'balances', which is failing"):
+        store.append(deposit("a", 7))
+    assert store.head() == 1
+    assert [s.status for s in store.projection_status()] == ["ok"]
+    ledger.fail_on.clear()
+    store.append(deposit("a", 150))
+    assert balances(store)[0][1] == 152
+
+
+def test_reactor_reading_a_projection_nobody_provides(open_store: Any, bonus: BonusPlugin) -> None:
+    from evstore import PluginError
+
+    with pytest.raises(PluginError, match="reads projection 'balances', which no loaded plugin provides"):
+        open_store(bonus)

@@ -137,17 +137,25 @@ class Reactor:
     reacts to, during live appends only (never during catch-up or rebuild).
 
     ``react(db, event)`` gets a read-only connection that sees the projections already
-    updated for ``event`` and returns the events to append (or ``None``)."""
+    updated for ``event`` and returns the events to append (or ``None``).
+
+    ``reads`` names the projections whose tables the reactor decides from. While one of
+    them is failing (so its tables are stale) an append that would run the reactor is
+    rejected rather than letting it decide on stale state, because catch-up never runs
+    reactors and a follow-up missed now would be missed for good.
+    """
 
     name: str
     handles: frozenset[str]
     react: React
     description: str = ""
+    reads: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ReactorError(f"a reactor needs a non-empty name, got {self.name!r}")
         object.__setattr__(self, "handles", frozenset(self.handles))
+        object.__setattr__(self, "reads", frozenset(self.reads))
 
 
 def describe(value: Any) -> str:

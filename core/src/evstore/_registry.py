@@ -116,6 +116,17 @@ class Registry:
         self.reactors[reactor.name] = (reactor, plugin)
         plugin.reactors.append(reactor.name)
 
+    def check_reactor_reads(self) -> None:
+        """After every plugin registered: each projection a reactor reads must be loaded."""
+        for reactor, plugin in self.reactors.values():
+            missing = sorted(reactor.reads - set(self.projections))
+            if missing:
+                raise PluginError(
+                    f"reactor {reactor.name!r} of {plugin.describe()} reads projection "
+                    f"{', '.join(map(repr, missing))}, which no loaded plugin provides. Load "
+                    f"the plugin that provides it, or {plugin.how_to_disable()}."
+                )
+
     # --- checking and encoding an event -------------------------------------------
 
     def prepare(self, event: Any) -> Prepared:

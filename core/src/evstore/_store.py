@@ -85,6 +85,7 @@ class EventStore:
         self._hooks.register_event_types(self._registry.add_event_type)
         self._hooks.register_projections(self._registry.add_projection)
         self._hooks.register_reactors(self._registry.add_reactor)
+        self._registry.check_reactor_reads()
         self._projector = Projector(self._registry)
         self._reactors_by_type: dict[str, list[tuple[Reactor, PluginInfo]]] = {}
         for name in sorted(self._registry.reactors):

@@ -221,6 +221,14 @@ class Transaction:
 
     def _react(self, reactor: Any, event: RecordedEvent, depth: int) -> None:
         scoped = self._scopes.reactors[reactor.name]
+        stale = sorted(reactor.reads - self._live.live)
+        if stale:
+            raise ReactorError(
+                f"{scoped.describe_owner} decides from projection {', '.join(map(repr, stale))}, "
+                f"which is failing, so the append of event {event.event_type!r} (workflow "
+                f"{event.workflow_id!r}) was rejected rather than decided on stale tables. Fix "
+                f"the projection and run `evstore catch-up {' '.join(stale)}`."
+            )
         try:
             with scoped:
                 produced = reactor.react(scoped, event)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from evstore import NewEvent, Reactor, RecordedEvent, ScopedConnection
 
 from . import _events as ev
+from ._projection import PROJECTION_NAME
 
 REACTOR_NAME = "features_cascade"
 
@@ -95,4 +96,7 @@ CASCADE = Reactor(
     frozenset(_COMPONENT_EVENTS + _PHASE_EVENTS),
     _react,
     description="appends phase_/feature_ completed or failed when every child has ended",
+    # It decides from the features projection's tables: while that projection is
+    # failing, the kernel rejects appends that would run the cascade on stale rows.
+    reads=frozenset({PROJECTION_NAME}),
 )
