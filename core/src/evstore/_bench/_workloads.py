@@ -247,7 +247,7 @@ def _read_workflow(sizes: Sizes, raw: RawLog, store: EventStore, size: int, prog
     repeats = sizes.reads_per_round
 
     def raw_side(_round: int) -> float:
-        return measure(size * repeats, lambda: [raw.read_workflow(READ_WORKFLOW) for _ in range(repeats)])
+        return measure(size * repeats, each(raw.read_workflow, [READ_WORKFLOW] * repeats))
 
     def evstore_side(_round: int) -> float:
         def run() -> None:
@@ -283,7 +283,7 @@ def _read_log(sizes: Sizes, raw: RawLog, store: EventStore, size: int, progress:
 
 
 def growth(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
-    """The append rate ({BATCH_SIZE} per transaction) with a small and a large log
+    """The append rate (BATCH_SIZE per transaction) with a small and a large log
     already stored, all four stores measured in the same rounds."""
     label = f"appending with {_short(sizes.growth_small)} vs {_short(sizes.growth_large)} stored"
     steps = 2

@@ -50,8 +50,9 @@ def bench_command(quick: bool, as_json: bool, scale: float) -> None:
     payload; evstore's reads touch every event's .payload, so decoding is counted.
 
     Workloads: single-event appends at full and at normal durability; 100 events per
-    transaction; one bulk append of 100k events; reading one workflow of 10k events;
-    reading the whole log; the append rate with 10k versus 1M events already stored.
+    transaction (each transaction to one workflow); one bulk append of 100k events over
+    100 workflows; reading one workflow of 10k events; reading the whole log; the rate
+    of 100-event transactions with 10k versus 1M events already stored (--quick: 100k).
     Durability is normal except where it says full. Exits 0 even when a target is
     missed: this is a measurement, and the missed targets are listed.
     """
