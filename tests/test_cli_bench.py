@@ -120,4 +120,4 @@ def test_help_says_what_raw_means() -> None:
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
     assert "(SELECT COALESCE(MAX(version),0)+1 FROM events WHERE workflow_id=?)" in text
-    assert "uuid4" in text and "BEGIN IMMEDIATE" in text and "--scale" not in text
+    assert "UUIDv7" in text and "BEGIN IMMEDIATE" in text and "--scale" not in text

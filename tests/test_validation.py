@@ -39,7 +39,11 @@ class Opaque:
     pass
 
 
+CYCLE: dict[str, Any] = {}
+CYCLE["self"] = CYCLE
+
 BAD_EVENTS = [
+    (event(event_type="account_opened", payload=CYCLE), PayloadSerializationError, "contains itself"),
     (event(workflow_id=""), InvalidEventError, "workflow_id"),
     (event(workflow_id="   "), InvalidEventError, "workflow_id"),
     (event(workflow_id=7), InvalidEventError, "workflow_id must be a string"),

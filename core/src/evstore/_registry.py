@@ -143,14 +143,27 @@ class Registry:
             raise UnknownEventTypeError(
                 event_type, difflib.get_close_matches(event_type, list(self.event_types), n=3)
             )
-        role = _identifier(event.role, "role")
-        step_id = _identifier(event.step_id, "step_id")
-        component_id = _identifier(event.component_id, "component_id")
-        status = _identifier(event.status, "status")
+        role, step_id, component_id, status = event.role, event.step_id, event.component_id, event.status
+        # This runs for every event appended, so the common case (None, or a short plain
+        # string) is checked inline; anything else takes the slow path, which converts
+        # str enums or raises.
+        if role is not None and (type(role) is not str or len(role) > MAX_ID_LENGTH or "\x00" in role):
+            role = _identifier(role, "role")
+        if step_id is not None and (
+            type(step_id) is not str or len(step_id) > MAX_ID_LENGTH or "\x00" in step_id
+        ):
+            step_id = _identifier(step_id, "step_id")
+        if component_id is not None and (
+            type(component_id) is not str or len(component_id) > MAX_ID_LENGTH or "\x00" in component_id
+        ):
+            component_id = _identifier(component_id, "component_id")
+        if status is not None and (type(status) is not str or len(status) > MAX_ID_LENGTH or "\x00" in status):
+            status = _identifier(status, "status")
         if declared is not None:
             _check_required(declared[0], event)
         payload_json = self._payload_json(event, declared[0] if declared else None)
-        metadata_json = self._encode(event.metadata, "metadata")
+        metadata = event.metadata
+        metadata_json = "{}" if type(metadata) is dict and not metadata else self._encode(metadata, "metadata")
         return (
             workflow_id,
             event_type,
@@ -166,6 +179,8 @@ class Registry:
 
     def _payload_json(self, event: NewEvent, declared: EventType | None) -> str:
         payload = event.payload
+        if type(payload) is dict and (declared is None or declared.payload is None):
+            return self._encode(payload, "payload")
         if isinstance(payload, BaseModel):
             payload = payload.model_dump(mode="json")
         elif not isinstance(payload, Mapping):

@@ -21,15 +21,15 @@ from ._errors import (
     ReactorError,
     TransactionError,
 )
-from ._projector import ConnectionScopes, Live, head
+from ._projector import ConnectionScopes, Live
 from ._registry import Prepared
 
 if TYPE_CHECKING:
     from ._store import EventStore
 
 _INSERT = (
-    "INSERT INTO events (id, workflow_id, event_type, role, step_id, component_id, status, "
-    "payload, timestamp, version, event_id, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO events (workflow_id, event_type, role, step_id, component_id, status, "
+    "payload, timestamp, version, event_id, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
 _PROBE_CHUNK = 500
 _COMPARED = ("workflow_id", "event_type", "role", "step_id", "component_id", "status", "payload")
@@ -72,12 +72,14 @@ class Transaction:
         self._conn: sqlite3.Connection = scopes.conn
         self._thread = threading.get_ident()
         self._versions: dict[str, int] = {}
-        self._next_id = 0
         self._live = Live()
         self._committed: list[RecordedEvent] = []
         self._keep_committed = store._hooks.has_after_commit
         self._projector = store._projector
         self._reactors = store._reactors_by_type
+        # Does anything look at appended events (projections, reactors, after-commit
+        # hooks)? If not, appends skip building RecordedEvent objects altogether.
+        self._consumers = bool(self._projector.dispatch or self._reactors or self._keep_committed)
         self._failed: BaseException | None = None
         self.active = True
 
@@ -85,7 +87,6 @@ class Transaction:
 
     def start(self) -> None:
         self._live = self._projector.begin(self._scopes)
-        self._next_id = head(self._conn) + 1
 
     def finish(self) -> list[RecordedEvent]:
         if self._failed is not None:
@@ -99,11 +100,10 @@ class Transaction:
         return self._committed
 
     def snapshot(self) -> tuple[Any, ...]:
-        return (dict(self._versions), self._next_id, len(self._committed), set(self._live.live),
-                self._live.touched)
+        return (dict(self._versions), len(self._committed), set(self._live.live), self._live.touched)
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        versions, self._next_id, kept, live, self._live.touched = saved
+        versions, kept, live, self._live.touched = saved
         self._versions = versions
         del self._committed[kept:]
         self._live.live = live
@@ -124,7 +124,11 @@ class Transaction:
 
     def append(self, event: NewEvent, *, expected_version: ExpectedVersion | int = ANY) -> int:
         """Append one event; returns its global position."""
-        return self.append_many([event], expected_version=expected_version)[0]
+        if self._failed is not None or not self.active or threading.get_ident() != self._thread:
+            self._usable()
+        expected = expected_version if expected_version is ANY else check_expected(expected_version)
+        prepared = [self._store._registry.prepare(event)]
+        return self.append_prepared((event,), prepared, expected)[0]
 
     def append_many(
         self, events: Iterable[NewEvent], *, expected_version: ExpectedVersion | int = ANY
@@ -149,11 +153,11 @@ class Transaction:
             if existing is not None:
                 return existing
         try:
-            rows = self._assign(prepared, expected)
+            values = self._assign(prepared, expected)
         except _AlreadyStored as retried:
             return retried.positions
         try:
-            self._conn.executemany(_INSERT, rows)
+            rows = self._insert(values)
         except sqlite3.IntegrityError as error:
             # Only a single event can get here (batches were probed above), and a failed
             # statement leaves nothing behind, so the transaction stays usable.
@@ -163,27 +167,49 @@ class Transaction:
             if existing is None:
                 raise
             return existing
-        self._next_id += len(rows)
+        versions = self._versions
         for row in rows:
-            self._versions[row[1]] = row[9]
-        try:
-            self._after_insert(rows, depth)
-        except BaseException as error:
-            self._failed = error
-            raise
+            versions[row[1]] = row[9]
+        if self._consumers:
+            try:
+                self._after_insert(rows, depth)
+            except BaseException as error:
+                self._failed = error
+                raise
+        else:
+            self._live.touched = True
         return [row[0] for row in rows]
 
+    def _insert(self, values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Insert and return the full rows (position first, in ``COLUMNS`` order).
+
+        SQLite gives each new row max(rowid) + 1 (the log is never deleted from, and we
+        hold the write lock), so the rows of one executemany get consecutive positions
+        ending at last_insert_rowid(). Reading them back this way avoids looking up the
+        head before every transaction.
+        """
+        if len(values) == 1:
+            last = self._conn.execute(_INSERT, values[0]).lastrowid
+        else:
+            self._conn.executemany(_INSERT, values)
+            last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        assert last is not None
+        first = last - len(values) + 1
+        return [(first + offset, *value) for offset, value in enumerate(values)]
+
     def _assign(self, prepared: list[Prepared], expected: ExpectedVersion | int) -> list[tuple[Any, ...]]:
-        """Give each event its position and version. We hold the write lock (BEGIN
-        IMMEDIATE), so the versions read here cannot change before we insert."""
+        """Give each event its version. We hold the write lock (BEGIN IMMEDIATE), so the
+        versions read here cannot change before we insert."""
         versions: dict[str, int] = {}
         rows = []
-        position = self._next_id
+        known = self._versions
         for p in prepared:
             workflow_id = p[0]
             current = versions.get(workflow_id)
             if current is None:
-                current = self._current_version(workflow_id)
+                current = known.get(workflow_id)
+                if current is None:
+                    current = self._stored_version(workflow_id)
                 if expected is not ANY and not _satisfied(expected, current):
                     existing = self._existing(prepared)
                     if existing is not None:  # a retry of an append that already succeeded
@@ -191,14 +217,10 @@ class Transaction:
                     raise ConcurrencyError(workflow_id, expected, current)
             current += 1
             versions[workflow_id] = current
-            rows.append((position, *p[:8], current, p[8], p[9]))
-            position += 1
+            rows.append((*p[:8], current, p[8], p[9]))
         return rows
 
-    def _current_version(self, workflow_id: str) -> int:
-        cached = self._versions.get(workflow_id)
-        if cached is not None:
-            return cached
+    def _stored_version(self, workflow_id: str) -> int:
         found = self._conn.execute(
             "SELECT MAX(version) FROM events WHERE workflow_id = ?", (workflow_id,)
         ).fetchone()[0]
@@ -206,9 +228,6 @@ class Transaction:
 
     def _after_insert(self, rows: list[tuple[Any, ...]], depth: int) -> None:
         projector, reactors = self._projector, self._reactors
-        if not (projector.dispatch or reactors or self._keep_committed):
-            self._live.touched = True
-            return
         recorded = [RecordedEvent(row) for row in rows]
         if self._keep_committed:
             self._committed.extend(recorded)

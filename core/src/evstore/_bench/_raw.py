@@ -4,7 +4,8 @@ It keeps the kernel's invariants with the kernel's own DDL for ``events`` (read 
 ``KERNEL_SCHEMA``, so the unique indexes and triggers can never drift apart), the same
 journal mode (WAL), the same ``synchronous`` setting and ``BEGIN IMMEDIATE``
 transactions. Per event it computes the workflow's next version inside the INSERT with
-a subquery, generates a uuid4 ``event_id``, ``json.dumps`` the payload and formats the
+a subquery, generates a time-ordered (UUIDv7) ``event_id`` as the kernel does, ``json.dumps``
+the payload and formats the
 timestamp as aware UTC ISO-8601 with microseconds. It does nothing else: no validation,
 no idempotent retries, no expected-version checks, no projections.
 """
@@ -14,13 +15,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._envelope import COLUMNS
+from .._envelope import COLUMNS, new_event_id
 from .._sqlite import DURABILITY_PRAGMAS, KERNEL_SCHEMA
 
 # What the benchmark appends: (workflow_id, event_type, role, step_id, payload).
@@ -60,7 +60,7 @@ def _row(spec: Spec) -> tuple[Any, ...]:
         json.dumps(payload),
         datetime.now(UTC).isoformat(timespec="microseconds"),
         workflow_id,
-        str(uuid.uuid4()),
+        new_event_id(),
     )
 
 

@@ -45,8 +45,8 @@ def bench_command(quick: bool, as_json: bool, scale: float) -> None:
     constraints, same triggers), WAL, the same synchronous setting and BEGIN IMMEDIATE
     transactions; per event it computes the version inside the INSERT with
     (SELECT COALESCE(MAX(version),0)+1 FROM events WHERE workflow_id=?), generates a
-    uuid4 event_id, json.dumps the payload and formats the timestamp as aware UTC
-    ISO-8601 with microseconds. Reads fetch the same columns and json.loads each
+    time-ordered (UUIDv7) event_id like the kernel's default, json.dumps the payload
+    and formats the timestamp as aware UTC ISO-8601 with microseconds. Reads fetch the same columns and json.loads each
     payload; evstore's reads touch every event's .payload, so decoding is counted.
 
     Workloads: single-event appends at full and at normal durability; 100 events per
