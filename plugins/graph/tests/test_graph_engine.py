@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import evstore_graph
-from evstore import ConcurrencyError, EventStore, InvalidArgumentError, NewEvent, hookimpl
+from evstore import ConcurrencyError, EventStore, InvalidArgumentError, NewEvent, StoreBusyError, hookimpl
 from evstore_graph import (
     ExecutionExistsError,
     ExecutionNotFoundError,
@@ -421,10 +421,39 @@ def test_a_conflicting_append_is_retried_from_fresh_state(
     assert engine.get_node("x", "n00").claimed_by == "rival"  # type: ignore[union-attr]
 
 
+def test_after_lock_after_lost_races_the_decision_is_made_under_the_write_lock(
+    engine: GraphEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fan_out(engine, width=6, max_parallel=6)
+    patient = GraphEngine(engine.store, lock_after=2)
+    # The rival has its own store, hence its own connection, as another process would.
+    rival_store = EventStore.open(tmp_path / "s.db", plugins=[evstore_graph], autoload=False,
+                                  busy_timeout=0.05)
+    rival = GraphEngine(rival_store, lock_after=None, max_attempts=1)
+    original = Plan.claim
+    outcomes: list[str] = []
+
+    def rival_appends_whenever_it_can(plan: Plan, worker_id: str, limit: int | None) -> Any:
+        result = original(plan, worker_id, limit)
+        if worker_id == "me":
+            try:
+                rival.claim_ready_nodes("x", "rival", limit=1)
+                outcomes.append("rival won")
+            except StoreBusyError:
+                outcomes.append("rival locked out")
+        return result
+
+    monkeypatch.setattr(Plan, "claim", rival_appends_whenever_it_can)
+    mine = patient.claim_ready_nodes("x", "me", limit=1)
+    assert outcomes == ["rival won", "rival won", "rival locked out"]
+    assert [c.node_id for c in mine] == ["n02"]
+    rival_store.close()
+
+
 def test_conflicts_beyond_max_attempts_are_reported(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = GraphEngine(store, max_attempts=1)
+    engine = GraphEngine(store, max_attempts=1, lock_after=None)
     _fan_out(engine, width=3, max_parallel=3)
     original = Plan.claim
 
@@ -466,3 +495,17 @@ def test_execution_events_are_ordered_pageable_and_include_free_form_rows(
     assert engine.get_execution_events("x", since_id=ids[1], limit=2) == rows[2:4]
     assert engine.get_execution_events("x", since_id=note) == []
     assert evstore_graph.get_execution_events(engine.store, "other") == []
+
+
+def test_a_stream_the_projection_has_not_fully_applied_is_reported_not_retried_forever(
+    tmp_path: Path, chain: dict[str, Any]
+) -> None:
+    store = EventStore.open(tmp_path / "s.db", plugins=[evstore_graph], autoload=False, permissive=True)
+    engine = GraphEngine(store, lock_after=1)
+    engine.save_graph("g", "build", chain)
+    engine.start_execution("x", "g")
+    store.append(NewEvent(workflow_id="execution:x", event_type="stray_type_nobody_handles"))
+    with pytest.raises(ConcurrencyError, match="expected version 2, but it is at version 3"):
+        engine.claim_ready_nodes("x", "w")
+    assert engine.list_nodes("x", status="running") == []
+    store.close()

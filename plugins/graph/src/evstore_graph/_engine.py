@@ -4,9 +4,10 @@ Every execution command follows one pattern: read the execution's state and its 
 version from the tables, decide (``Plan``), and append all the resulting events in one
 ``append_many`` with ``expected_version`` set to the version read. If another worker or
 process appended in between, the append raises ``ConcurrencyError`` and writes nothing;
-the engine reads again and decides again, a bounded number of times. Two workers can
-therefore never claim the same node, nor together exceed ``max_parallel``: whichever
-appends second was deciding from a state that no longer exists.
+the engine reads again and decides again. Two workers can therefore never claim the
+same node, nor together exceed ``max_parallel``: whichever appends second was deciding
+from a state that no longer exists. After a few lost races a command decides while
+holding the write lock instead, so no worker starves (see ``GraphEngine._retrying``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ T = TypeVar("T")
 
 DEFAULT_MAX_PARALLEL = 4
 DEFAULT_MAX_ATTEMPTS = 32
+DEFAULT_LOCK_AFTER = 3
 
 
 class GraphEngine:
@@ -62,18 +64,30 @@ class GraphEngine:
     :param auto_finish: when a command leaves every node of a running execution
         finished (completed, failed or skipped), append ``execution_completed`` (or
         ``execution_failed`` if a node failed with no failure edge) in the same batch.
-    :param max_attempts: how many times a command re-reads and retries after a
-        ``ConcurrencyError`` before raising it.
+    :param max_attempts: how many times a command decides before it gives up and
+        raises the ``ConcurrencyError`` of the race it lost last.
+    :param lock_after: after this many lost races, decide while holding the store's
+        write lock, which cannot lose (``0``: always; ``None``: never, purely optimistic).
     """
 
     def __init__(
-        self, store: EventStore, *, auto_finish: bool = True, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+        self,
+        store: EventStore,
+        *,
+        auto_finish: bool = True,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        lock_after: int | None = DEFAULT_LOCK_AFTER,
     ) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise InvalidArgumentError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
+        if lock_after is not None and (
+            isinstance(lock_after, bool) or not isinstance(lock_after, int) or lock_after < 0
+        ):
+            raise InvalidArgumentError(f"lock_after must be None or an int >= 0, got {lock_after!r}")
         self.store = store
         self.auto_finish = auto_finish
         self.max_attempts = max_attempts
+        self.lock_after = lock_after
 
     # --- graph definitions ------------------------------------------------------------
 
@@ -116,7 +130,8 @@ class GraphEngine:
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
             raise InvalidArgumentError(f"max_parallel must be an int >= 1, got {max_parallel!r}")
         stream = execution_stream(execution_id)
-        for attempt in range(self.max_attempts):
+
+        def attempt() -> None:
             # Free-form execution events may precede the start, so expect the stream's
             # current version (read first) rather than NO_STREAM.
             version = self.store.version(stream)
@@ -137,15 +152,10 @@ class GraphEngine:
                          payload=_payload(NodeReady, node_id=node_id, input=input))
                 for node_id in graph.definition.shape().entry_nodes
             ]
-            try:
-                self.store.append_many(events, expected_version=version)
-            except ConcurrencyError:
-                if attempt + 1 == self.max_attempts:
-                    raise
-                _back_off(attempt)
-                continue
-            return _queries.require_execution(self.store, execution_id)
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.store.append_many(events, expected_version=version)
+
+        self._retrying(attempt)
+        return _queries.require_execution(self.store, execution_id)
 
     def claim_ready_nodes(
         self, execution_id: str, worker_id: str, limit: int | None = None
@@ -280,20 +290,35 @@ class GraphEngine:
         return _queries.require_execution(self.store, execution_id)
 
     def _decide(self, execution_id: str, decide: Callable[[Plan], T]) -> T:
-        """Read, decide, append with the version read; on a conflict, read again."""
-        for attempt in range(self.max_attempts):
+        def attempt() -> T:
             plan = Plan(_queries.load_state(self.store, execution_id), auto_finish=self.auto_finish)
             result = decide(plan)
-            if not plan.events:
-                return result
-            try:
+            if plan.events:
                 self.store.append_many(plan.events, expected_version=plan.expected_version)
-            except ConcurrencyError:
-                if attempt + 1 == self.max_attempts:
-                    raise
-                _back_off(attempt)
-                continue
             return result
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` (read, decide, append with the version read) until it does not
+        lose a race. The first ``lock_after`` attempts hold no lock, so deciders do not
+        block other writers. Optimism alone can starve a worker whose rivals append
+        faster than it decides; later attempts therefore decide while holding the
+        store's write lock (BEGIN IMMEDIATE), where nobody can append in between. Such an
+        attempt still conflicts if the stream holds events the projection has not
+        applied (it is failing, or something else writes to the stream): retrying
+        cannot fix that, so the error is raised at once."""
+        for number in range(self.max_attempts):
+            locked = self.lock_after is not None and number >= self.lock_after
+            try:
+                if not locked:
+                    return attempt()
+                with self.store.transaction():
+                    return attempt()
+            except ConcurrencyError:
+                if locked or number + 1 == self.max_attempts:
+                    raise
+                _back_off(number)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

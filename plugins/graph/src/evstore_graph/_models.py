@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 NodeStatus = Literal["pending", "ready", "running", "completed", "failed", "skipped"]
 ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
@@ -118,19 +118,25 @@ class GraphDefinition(BaseModel):
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
     entry_nodes: list[str] | None = None
+    _shape: GraphShape | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_shape(self) -> GraphDefinition:
-        GraphShape(self)  # raises ValueError, which pydantic reports as a validation error
+        # Raises ValueError, which pydantic reports as a validation error. Kept: the
+        # model is frozen, so the adjacency stays right for its lifetime.
+        self._shape = GraphShape(self)
         return self
 
     def shape(self) -> GraphShape:
-        return GraphShape(self)
+        """The adjacency (entry nodes, edges by node, loop bodies) of this definition."""
+        if self._shape is None:  # pragma: no cover - the validator always sets it
+            self._shape = GraphShape(self)
+        return self._shape
 
 
 class GraphShape:
-    """Adjacency of a definition, with the checks that need it. Built per command: the
-    graphs are small and building is linear in their size."""
+    """Adjacency of a definition, with the checks that need it; built once per
+    validated definition (linear in its size)."""
 
     def __init__(self, definition: GraphDefinition) -> None:
         self.definition = definition
