@@ -22,6 +22,8 @@ def test_defaults_fill_in_type_config_join_and_condition() -> None:
     assert (node.type, node.config, node.join) == ("task", {}, "all")
     assert definition.edges[0].condition == "success"
     assert definition.shape().entry_nodes == ["a"]
+    # Equal definitions compare equal (the cached adjacency does not take part).
+    assert definition == GraphDefinition.model_validate_json(definition.model_dump_json())
 
 
 def test_entry_nodes_default_to_roots_in_definition_order() -> None:
@@ -129,3 +131,13 @@ def test_loop_body_is_every_node_between_target_and_source() -> None:
 def test_edge_conditions(condition: Any, status: str, output: Any, holds: bool) -> None:
     edge = EdgeSpec.model_validate({"source": "a", "target": "b", "condition": condition})
     assert edge.holds(status, output) is holds
+
+
+def test_the_plugin_is_installed_under_the_graph_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    import evstore_graph
+
+    [entry_point] = [ep for ep in entry_points(group="evstore") if ep.name == "graph"]
+    assert entry_point.load() is evstore_graph
+    assert evstore_graph.evstore_plugin_name == "graph"

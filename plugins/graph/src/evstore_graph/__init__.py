@@ -15,6 +15,14 @@ race-free across processes (optimistic concurrency on each execution's stream)::
     engine.start_execution("x1", "g")
     for node in engine.claim_ready_nodes("x1", worker_id="w1"):
         engine.complete_node("x1", node.node_id, {"ok": True}, worker_id="w1")
+
+Event types (payload models in ``PAYLOADS``): ``graph_saved`` on stream ``graph:<id>``;
+``execution_started``, ``node_ready``, ``node_claimed``, ``node_completed``,
+``node_failed``, ``node_skipped``, ``node_reclaimed``, ``loop_iterated``,
+``execution_completed``, ``execution_failed``, ``execution_cancelled``,
+``execution_interrupted``, ``execution_resumed`` and ``execution_event_recorded`` on
+stream ``execution:<id>``. The definition format and its semantics are described in
+:class:`GraphDefinition`'s module, ``evstore_graph._models``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from collections.abc import Callable
 
 from evstore import EventType, Projection, hookimpl
 
-from ._engine import DEFAULT_MAX_PARALLEL, GraphEngine
+from ._engine import DEFAULT_MAX_PARALLEL, GraphEngine, append_execution_event
 from ._errors import (
     ExecutionExistsError,
     ExecutionNotFoundError,
@@ -75,8 +83,7 @@ __all__ = [
     "NodeNotFoundError",
     "NodeSpec",
     "OutputMatch",
-    "evstore_register_event_types",
-    "evstore_register_projections",
+    "append_execution_event",
     "execution_stream",
     "get_execution",
     "get_execution_events",

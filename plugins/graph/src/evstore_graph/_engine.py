@@ -251,17 +251,9 @@ class GraphEngine:
         payload: dict[str, Any] | None = None,
         version: int = 0,
     ) -> int:
-        """Record a free-form row of ``execution_events`` (the original's method of the
-        same name); returns its id, the event's position. It changes no state, so it is
-        accepted in any status, even before the execution starts."""
-        _check_id("execution_id", execution_id)
-        recorded = _payload(
-            ExecutionEventRecorded, event_type=event_type, node_id=node_id, node_type=node_type,
-            status=status, payload=payload, version=version,
-        )
-        return self.store.append(
-            NewEvent(workflow_id=execution_stream(execution_id), event_type="execution_event_recorded",
-                     payload=recorded)
+        """See :func:`append_execution_event`."""
+        return append_execution_event(
+            self.store, execution_id, event_type, node_id, node_type, status, payload, version
         )
 
     # --- queries -------------------------------------------------------------------------
@@ -320,6 +312,31 @@ class GraphEngine:
                     raise
                 _back_off(number)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def append_execution_event(
+    store: EventStore,
+    execution_id: str,
+    event_type: str,
+    node_id: str | None = None,
+    node_type: str | None = None,
+    status: str | None = None,
+    payload: dict[str, Any] | None = None,
+    version: int = 0,
+) -> int:
+    """Record a free-form row of ``execution_events`` (the original's method of the same
+    name) as an ``execution_event_recorded`` event; returns its id, the event's position.
+    It changes no state, so it is accepted in any status, even before the execution
+    starts."""
+    _check_id("execution_id", execution_id)
+    recorded = _payload(
+        ExecutionEventRecorded, event_type=event_type, node_id=node_id, node_type=node_type,
+        status=status, payload=payload, version=version,
+    )
+    return store.append(
+        NewEvent(workflow_id=execution_stream(execution_id), event_type="execution_event_recorded",
+                 payload=recorded)
+    )
 
 
 def _back_off(attempt: int) -> None:

@@ -43,9 +43,10 @@ still cover every such node, since nothing else could ever make them ready.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NodeStatus = Literal["pending", "ready", "running", "completed", "failed", "skipped"]
 ExecutionStatus = Literal["running", "completed", "failed", "cancelled", "interrupted"]
@@ -118,20 +119,22 @@ class GraphDefinition(BaseModel):
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
     entry_nodes: list[str] | None = None
-    _shape: GraphShape | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_shape(self) -> GraphDefinition:
-        # Raises ValueError, which pydantic reports as a validation error. Kept: the
-        # model is frozen, so the adjacency stays right for its lifetime.
-        self._shape = GraphShape(self)
+        self.shape()  # raises ValueError, which pydantic reports as a validation error
         return self
 
     def shape(self) -> GraphShape:
-        """The adjacency (entry nodes, edges by node, loop bodies) of this definition."""
-        if self._shape is None:  # pragma: no cover - the validator always sets it
-            self._shape = GraphShape(self)
-        return self._shape
+        """The adjacency (entry nodes, edges by node, loop bodies) of this definition,
+        built once: the model is frozen, so it stays right for the model's lifetime."""
+        return self._adjacency
+
+    @cached_property
+    def _adjacency(self) -> GraphShape:
+        # A cached_property, not a private attribute: pydantic's == compares private
+        # attributes, and two equal definitions have two distinct GraphShape objects.
+        return GraphShape(self)
 
 
 class GraphShape:

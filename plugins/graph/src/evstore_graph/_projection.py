@@ -9,6 +9,18 @@ rebuild replaying the same events into an empty table assigns the same ids.
 The projection is strict: a handler that finds the transition illegal raises, and the
 whole append is rejected. The log therefore only ever holds valid histories, whoever
 appended them, and a rebuild cannot fail where the live append succeeded.
+
+Every event on an ``execution:<id>`` stream adds one ``execution_events`` row:
+
+- ``id``: the event's position; ``timestamp``: the event's; ``payload``: its payload JSON.
+- node events (``node_*``): ``node_id``/``node_type`` of the node, ``status`` its new
+  status, ``version`` its new version.
+- ``loop_iterated``: the loop's source node, ``status`` pending, its new version (every
+  reset node's version is bumped too).
+- execution events (``execution_*``): no node, ``status`` the execution's new status,
+  ``version`` 0.
+- ``execution_event_recorded``: exactly the fields it carries (``payload`` its inner
+  payload, ``{}`` if none), ``event_type`` the recorded type.
 """
 
 from __future__ import annotations
