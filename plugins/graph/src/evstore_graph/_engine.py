@@ -178,8 +178,10 @@ class GraphEngine:
         result is refused if another worker holds the node (it was reclaimed)."""
         _check_id("node_id", node_id)
         payload = _payload(NodeCompleted, node_id=node_id, output=output)
+        # Decide on the output as it will be stored (JSON), as later decisions will see it.
+        stored = payload.model_dump(mode="json")["output"]
         self._decide(execution_id, lambda plan: plan.finish_node(
-            "node_completed", node_id, payload, output=output, worker_id=worker_id))
+            "node_completed", node_id, payload, output=stored, worker_id=worker_id))
         return _queries.require_node(self.store, execution_id, node_id)
 
     def fail_node(
