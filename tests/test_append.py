@@ -193,3 +193,33 @@ def test_timestamps_are_aware_utc_with_microseconds(store: EventStore) -> None:
 def test_metadata_round_trips(store: EventStore) -> None:
     store.append(deposit("a", 1, metadata={"correlation_id": "c-1", "user": "ann"}))
     assert store.read("a")[0].metadata == {"correlation_id": "c-1", "user": "ann"}
+
+
+def test_raw_sql_insert_written_for_the_original_still_works(store: EventStore, db_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    store.append(deposit("a", 1))
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "INSERT INTO events (workflow_id, event_type, payload) VALUES (?, ?, ?)",
+            ("a", "deposited", '{"amount": 5}'),
+        )
+        conn.execute("INSERT INTO events (workflow_id, event_type) VALUES ('b', 'account_opened')")
+    raw = store.read("a")[1]
+    assert (raw.id, raw.version, raw.payload) == (2, 2, {"amount": 5})
+    assert uuid.UUID(raw.event_id).version == 4
+    assert raw.timestamp.tzinfo is not None and raw.timestamp_text.endswith("+00:00")
+    assert store.read("b")[0].version == 1
+    # The projection catches up with what raw SQL appended at the next write.
+    store.append(deposit("a", 10))
+    assert balances(store)[0][1] == 16
+
+
+def test_events_cannot_be_changed_or_deleted(store: EventStore, db_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    store.append(deposit("a", 1))
+    with sqlite3.connect(db_path) as conn:
+        for statement in ("UPDATE events SET payload = '{}'", "DELETE FROM events"):
+            with pytest.raises(sqlite3.IntegrityError, match="append a correcting event"):
+                conn.execute(statement)

@@ -30,15 +30,32 @@ CREATE TABLE events (
     component_id TEXT,
     status TEXT,
     payload JSON NOT NULL DEFAULT '{}',
-    timestamp TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
+    -- The defaults and the trigger below serve raw SQL written for the original
+    -- supervisor (INSERT INTO events (workflow_id, event_type, payload) ...); the kernel
+    -- always supplies every column itself.
+    timestamp TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')),
+    version INTEGER,
+    event_id TEXT NOT NULL DEFAULT (
+        lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'
+        || substr(lower(hex(randomblob(2))), 2) || '-'
+        || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)
+        || '-' || lower(hex(randomblob(6)))
+    ),
     metadata JSON NOT NULL DEFAULT '{}',
     CONSTRAINT events_version_unique UNIQUE (workflow_id, version),
     CONSTRAINT events_event_id_unique UNIQUE (event_id)
 );
--- The log is append-only: history is corrected by appending, never by rewriting.
-CREATE TRIGGER events_are_immutable BEFORE UPDATE ON events
+-- A raw INSERT without a version gets the workflow's next one, in the same statement's
+-- transaction (raw writers hold the write lock too, so versions stay gap-free).
+CREATE TRIGGER events_raw_insert_version AFTER INSERT ON events WHEN NEW.version IS NULL
+BEGIN
+    UPDATE events SET version = (
+        SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE workflow_id = NEW.workflow_id
+    ) WHERE id = NEW.id;
+END;
+-- The log is append-only: history is corrected by appending, never by rewriting. (The
+-- only update allowed is the one above, filling in a raw insert's version.)
+CREATE TRIGGER events_are_immutable BEFORE UPDATE ON events WHEN OLD.version IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'events are immutable: append a correcting event instead'); END;
 CREATE TRIGGER events_are_permanent BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are permanent: append a correcting event instead'); END;
