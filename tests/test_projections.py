@@ -308,3 +308,29 @@ def test_readers_may_introspect_the_schema(store: EventStore) -> None:
 
 def test_has_projection(store: EventStore) -> None:
     assert store.has_projection("balances") and not store.has_projection("nope")
+
+
+def test_rebuild_and_catch_up_report_progress(store: EventStore) -> None:
+    store.append_many([deposit(f"acct-{n % 7}", n) for n in range(1, 4501)])
+    seen: list[int] = []
+    assert store.rebuild(progress=seen.append) == 4500
+    assert seen == [2000, 4000]
+
+
+def test_snapshot_reads_are_consistent(store: EventStore, open_store: Any) -> None:
+    store.append(deposit("a", 1))
+    other = open_store(LedgerPlugin())
+    with store.snapshot() as reader:
+        assert store.head() == 1
+        other.append(deposit("a", 2))  # another connection commits meanwhile
+        assert store.head() == 1 and len(store.read_all()) == 1
+        assert reader.fetchvalue("SELECT amount FROM balances") == 1
+    assert store.head() == 2
+
+
+def test_transaction_exposes_its_connection(store: EventStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.append(deposit("a", 1))
+        assert tx.connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+        raise RuntimeError
+    assert store.head() == 0

@@ -167,3 +167,9 @@ def test_reactor_reading_a_projection_nobody_provides(open_store: Any, bonus: Bo
 
     with pytest.raises(PluginError, match="reads projection 'balances', which no loaded plugin provides"):
         open_store(bonus)
+
+
+def test_reactors_can_be_switched_off_for_imports(open_store: Any, ledger: LedgerPlugin, bonus: BonusPlugin) -> None:
+    store = open_store(ledger, bonus, reactors=False)
+    store.append(deposit("a", 500))
+    assert store.head() == 1 and bonus.seen_balances == []

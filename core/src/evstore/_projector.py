@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from . import _json
@@ -21,6 +21,7 @@ from ._registry import Registered, Registry
 
 log = logging.getLogger("evstore")
 REPLAY_BATCH = 2000
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -241,7 +242,9 @@ class Projector:
 
     # --- catch-up and rebuild -------------------------------------------------------------
 
-    def catch_up(self, scopes: ConnectionScopes, names: Iterable[str]) -> list[str]:
+    def catch_up(
+        self, scopes: ConnectionScopes, names: Iterable[str], progress: Progress | None = None
+    ) -> list[str]:
         """Replay events after each projection's position; returns those that failed.
 
         Each projection catches up inside its own SAVEPOINT: a failure rolls back only
@@ -255,7 +258,7 @@ class Projector:
             ).fetchone()[0]
             conn.execute("SAVEPOINT evstore_catch_up")
             try:
-                self._replay(scopes, [name], position)
+                self._replay(scopes, [name], position, progress)
             except _ReplayError as failure:
                 conn.execute("ROLLBACK TO evstore_catch_up")
                 conn.execute("RELEASE evstore_catch_up")
@@ -270,7 +273,7 @@ class Projector:
             conn.execute("RELEASE evstore_catch_up")
         return failed
 
-    def rebuild(self, scopes: ConnectionScopes, names: Sequence[str]) -> int:
+    def rebuild(self, scopes: ConnectionScopes, names: Sequence[str], progress: Progress | None = None) -> int:
         """Drop the projections' tables, re-run their migrations and replay the whole log
         into them, all in the caller's transaction: readers see the old tables or the
         new ones, never half. Returns the number of events replayed."""
@@ -286,7 +289,7 @@ class Projector:
             conn.execute("DELETE FROM evstore_migrations WHERE projection = ?", (name,))
             self._migrate(scopes, registered)
         try:
-            count = self._replay(scopes, names, 0)
+            count = self._replay(scopes, names, 0, progress)
         except _ReplayError as failure:
             raise ProjectionError(
                 self._failure_message(
@@ -306,8 +309,11 @@ class Projector:
             )
         return count
 
-    def _replay(self, scopes: ConnectionScopes, names: Sequence[str], after: int) -> int:
-        """Apply stored events after ``after`` to ``names``; no reactors run here."""
+    def _replay(
+        self, scopes: ConnectionScopes, names: Sequence[str], after: int, progress: Progress | None = None
+    ) -> int:
+        """Apply stored events after ``after`` to ``names``; no reactors run here.
+        ``progress(position)`` is called after each batch with the last position applied."""
         wanted = set(names)
         targets = {
             event_type: [(n, h) for n, h, _ in entries if n in wanted]
@@ -326,6 +332,8 @@ class Projector:
                 except Exception as error:
                     raise _ReplayError(name, event, error) from error
             count += 1
+            if progress is not None and count % REPLAY_BATCH == 0:
+                progress(event.id)
         return count
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,14 +70,16 @@ class EventStore:
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_reactor_depth: int = DEFAULT_MAX_REACTOR_DEPTH,
+        reactors: bool = True,
     ) -> None:
         self.path = _check_path_argument(path)
         self.durability = _check_choice("durability", durability, _sqlite.DURABILITY_PRAGMAS)
         self.busy_timeout = _check_number("busy_timeout", busy_timeout, minimum=0.0)
         self.max_reactor_depth = int(_check_number("max_reactor_depth", max_reactor_depth, minimum=1))
         max_payload = int(_check_number("max_payload_bytes", max_payload_bytes, minimum=1))
-        if not isinstance(permissive, bool):
-            raise InvalidArgumentError(f"permissive must be True or False, got {permissive!r}")
+        for flag, value in (("permissive", permissive), ("reactors", reactors)):
+            if not isinstance(value, bool):
+                raise InvalidArgumentError(f"{flag} must be True or False, got {value!r}")
         _sqlite.check_path(self.path)
         self._plugins: PluginSet = load_plugins(plugins, autoload)
         self._hooks = Hooks(self._plugins)
@@ -88,7 +90,9 @@ class EventStore:
         self._registry.check_reactor_reads()
         self._projector = Projector(self._registry)
         self._reactors_by_type: dict[str, list[tuple[Reactor, PluginInfo]]] = {}
-        for name in sorted(self._registry.reactors):
+        # reactors=False is for replaying a log that already holds the follow-ups (an
+        # import): running the reactors again would append them twice.
+        for name in sorted(self._registry.reactors) if reactors else ():
             reactor, plugin = self._registry.reactors[name]
             for event_type in sorted(reactor.handles):
                 self._reactors_by_type.setdefault(event_type, []).append((reactor, plugin))
@@ -112,7 +116,8 @@ class EventStore:
         process crash), ``plugins`` (explicit plugin objects), ``autoload`` (load
         installed plugins; default unless EVSTORE_DISABLE_PLUGIN_AUTOLOAD=1),
         ``permissive`` (accept undeclared event types), ``busy_timeout`` (seconds),
-        ``max_payload_bytes`` and ``max_reactor_depth``."""
+        ``max_payload_bytes``, ``max_reactor_depth`` and ``reactors`` (False: appends run
+        no reactor, for importing a log that already holds their follow-ups)."""
         return cls(path, **options)
 
     # --- connections ---------------------------------------------------------------
@@ -341,23 +346,50 @@ class EventStore:
             )
         return chosen
 
-    def catch_up(self, names: Iterable[str] | None = None) -> list[str]:
+    def catch_up(
+        self, names: Iterable[str] | None = None, *, progress: Callable[[int], None] | None = None
+    ) -> list[str]:
         """Replay what the named projections (default: all) have not applied yet, failing
-        ones included. Returns the names that are still failing."""
+        ones included. Returns the names that are still failing. ``progress(position)``
+        is called every few thousand events (for progress bars)."""
         chosen = self._names(names)
         state = self._state()
         self._no_open_transaction(state)
         with _sqlite.write_lock(state.scopes.conn):
-            return self._projector.catch_up(state.scopes, chosen)
+            return self._projector.catch_up(state.scopes, chosen, progress)
 
-    def rebuild(self, names: Iterable[str] | None = None) -> int:
+    def rebuild(
+        self, names: Iterable[str] | None = None, *, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Drop and rebuild the named projections (default: all) from the whole log in
-        one transaction. Returns the number of events replayed."""
+        one transaction. Returns the number of events replayed. ``progress(position)`` is
+        called every few thousand events."""
         chosen = self._names(names)
         state = self._state()
         self._no_open_transaction(state)
         with _sqlite.write_lock(state.scopes.conn):
-            return self._projector.rebuild(state.scopes, chosen)
+            return self._projector.rebuild(state.scopes, chosen, progress)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[ScopedConnection]:
+        """Read several times from one consistent snapshot of the database.
+
+        Outside a transaction each read is its own snapshot, so two reads may straddle
+        another process's commit. Inside this block every read on this thread (the
+        store's read methods and the yielded read-only connection) sees the database as
+        it was when the block's first read ran. Inside an open write transaction it just
+        yields (that transaction is already one snapshot).
+        """
+        state = self._state()
+        conn = state.scopes.conn
+        if state.transaction is not None or conn.in_transaction:
+            yield state.scopes.reader
+            return
+        conn.execute("BEGIN DEFERRED")  # a read transaction: WAL keeps its snapshot stable
+        try:
+            yield state.scopes.reader
+        finally:
+            _sqlite.rollback(conn)
 
     def _no_open_transaction(self, state: _ThreadState) -> None:
         if state.transaction is not None:

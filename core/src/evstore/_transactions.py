@@ -83,6 +83,14 @@ class Transaction:
         self._failed: BaseException | None = None
         self.active = True
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection this transaction runs on, for SQL that must commit or roll
+        back with it (the supervisor facade's ``transaction()`` hands it to callers).
+        Statements on it bypass table ownership: never COMMIT or ROLLBACK on it, and
+        write projection tables only if you accept that a rebuild replaces them."""
+        return self._conn
+
     # --- lifecycle (driven by EventStore) ------------------------------------------------
 
     def start(self) -> None:
