@@ -58,8 +58,10 @@ class TodoPlugin:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        with EventStore.open(Path(folder) / "state.db", plugins=[TodoPlugin()], autoload=False) as store:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        EventStore.open(Path(folder) / "state.db", plugins=[TodoPlugin()], autoload=False) as store,
+    ):
             first = NewEvent(workflow_id="groceries", event_type="task_added", step_id="t1",
                              payload={"title": "milk"})
             print("appended at position", store.append(first, expected_version=NO_STREAM))

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import evstore_checkpoints
 import pytest
+
+import evstore_checkpoints
 from evstore import EventStore, InvalidEventError, NewEvent, PayloadValidationError
 from evstore_checkpoints import (
     CHECKPOINT_CREATED,

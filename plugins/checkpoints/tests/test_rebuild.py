@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import evstore_checkpoints
 from evstore import EventStore, NewEvent
 from evstore_checkpoints import (
@@ -17,8 +20,6 @@ from evstore_checkpoints import (
     get_latest_checkpoint,
     restore_checkpoint,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 WORKFLOWS = ("wf-a", "wf-b", "wf-c")
 BASE = datetime(2024, 1, 1, tzinfo=UTC)

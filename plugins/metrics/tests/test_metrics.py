@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import evstore_metrics
 import pytest
+
+import evstore_metrics
 from evstore import EventStore, InvalidEventError, NewEvent, PayloadValidationError
 from evstore_metrics import (
     COLUMNS,

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import evstore_metrics
 from evstore import EventStore, NewEvent
 from evstore_metrics import METRIC_RECORDED, best_cli, compare_clis, get_metrics, recent_failures, role_stats
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 NOW = datetime(2024, 6, 30, tzinfo=UTC)
 ROLES = ("implementer", "reviewer", "x' OR '1'='1")

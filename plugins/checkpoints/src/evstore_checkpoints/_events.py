@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from evstore import EventType
 from pydantic import BaseModel, ConfigDict, Field
+
+from evstore import EventType
 
 CHECKPOINT_CREATED: Final = "checkpoint_created"
 CHECKPOINT_RESTORED: Final = "checkpoint_restored"

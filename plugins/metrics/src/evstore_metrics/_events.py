@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from evstore import EventType
 from pydantic import BaseModel, ConfigDict, Field
+
+from evstore import EventType
 
 METRIC_RECORDED: Final = "metric_recorded"
 DEFAULT_TASK_TYPE: Final = "other"

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from evstore import EventStore
 from pydantic import BaseModel, ConfigDict
+
+from evstore import EventStore
 
 from ._arguments import count, optional_text, required_text, window_start
 
