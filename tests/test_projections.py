@@ -234,7 +234,7 @@ def test_migration_creating_an_undeclared_table_is_a_startup_error(open_store: A
     ])
     with pytest.raises(MigrationError, match="writing table 'not_mine'") as caught:
         open_store(make_plugin(projection))
-    assert "disable the plugin with EVSTORE_DISABLE_PLUGINS=custom" in str(caught.value)
+    assert "remove it from the plugins=[...] passed to the store" in str(caught.value)
     with sqlite3.connect(db_path) as conn:  # all-or-nothing: 'mine' was not kept either
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "mine" not in tables and "not_mine" not in tables

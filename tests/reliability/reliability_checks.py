@@ -18,7 +18,7 @@ def projection_tables(store: EventStore) -> list[str]:
 
 def table_rows(path: Path, tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
     with sqlite3.connect(path) as conn:
-        return {t: conn.execute(f'SELECT * FROM "{t}" ORDER BY 1, 2').fetchall() for t in tables}
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
 
 
 def check_log(store: EventStore, acknowledged: list[dict[str, Any]]) -> int:

@@ -16,7 +16,6 @@ from ._access import Guard, ScopedConnection
 from ._declarations import Handler
 from ._envelope import COLUMNS, RecordedEvent
 from ._errors import EvstoreError, MigrationError, ProjectionError, ProjectionFailedError
-from ._plugins import ENV_DENY
 from ._registry import Registered, Registry
 
 log = logging.getLogger("evstore")
@@ -125,7 +124,7 @@ class Projector:
                 raise MigrationError(
                     f"{registered.describe()}: migration {migration.name!r} failed: "
                     f"{type(error).__name__}: {error}. Its tables are unchanged. Fix the "
-                    f"migration, or disable the plugin with {ENV_DENY}={registered.plugin.name}."
+                    f"migration, or {registered.plugin.how_to_disable()}."
                 ) from error
             conn.execute("RELEASE evstore_migration")
         missing = [t for t in projection.tables if not _table_exists(conn, t)]
