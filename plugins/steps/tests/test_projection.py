@@ -238,6 +238,7 @@ def test_plugin_is_found_through_its_entry_point(
     assert (info.name, info.distribution) == ("steps", "evstore-steps")
     assert info.event_types == [
         "step_started", "step_applying", "step_completed", "step_failed", "step_retried",
+        "step_status_changed",
     ]
     assert info.projections == ["steps"]
 

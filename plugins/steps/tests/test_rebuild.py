@@ -19,7 +19,8 @@ from evstore_steps import list_steps
 WORKFLOW_IDS = ["wf-1", "wf-2"]
 STEP_IDS = ["s-1", "s-2", "s-10", "s-3"]
 ROLES = ["implementer", "reviewer"]
-KINDS = ["step_started", "step_applying", "step_completed", "step_failed", "step_retried"]
+KINDS = ["step_started", "step_applying", "step_completed", "step_failed", "step_retried", "step_status_changed"]
+STATUSES = ["pending", "in_progress", "completed", "failed", "blocked", "awaiting_approval", "applying"]
 ZONES = [UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-3, minutes=-30))]
 
 moments = st.datetimes(
@@ -48,6 +49,12 @@ def step_events(draw: st.DrawFn) -> NewEvent:
         payload["output"] = draw(st.none() | json_objects)
     if kind == "step_failed" and draw(st.booleans()):
         payload["error"] = draw(st.none() | st.text(max_size=10))
+    if kind == "step_status_changed":
+        payload["status"] = draw(st.sampled_from(STATUSES))
+        if draw(st.booleans()):
+            payload["output"] = draw(st.none() | json_objects)
+        if draw(st.booleans()):
+            payload["error"] = draw(st.none() | st.text(max_size=10))
     return NewEvent(
         workflow_id=draw(st.sampled_from(WORKFLOW_IDS)), event_type=kind,
         step_id=draw(st.sampled_from(STEP_IDS)), role=role, payload=payload, timestamp=draw(moments),
@@ -91,6 +98,8 @@ def expected_steps(history: list[NewEvent]) -> dict[str, ExpectedStep]:
             row.status, row.output = "completed", payload.get("output")
         elif kind == "step_failed":
             row.status, row.error = "failed", payload.get("error")
+        elif kind == "step_status_changed":
+            row.status, row.output, row.error = payload["status"], payload.get("output"), payload.get("error")
         else:
             row.status, row.retry_count = "in_progress", row.retry_count + 1
     return rows

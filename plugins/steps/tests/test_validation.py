@@ -9,7 +9,9 @@ import pytest
 from evstore import EventStore, InvalidEventError, NewEvent, PayloadValidationError
 from evstore_steps import get_step, list_steps
 
-STEP_TYPES = ["step_started", "step_applying", "step_completed", "step_failed", "step_retried"]
+STEP_TYPES = [
+    "step_started", "step_applying", "step_completed", "step_failed", "step_retried", "step_status_changed",
+]
 
 
 @pytest.fixture

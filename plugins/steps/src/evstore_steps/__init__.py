@@ -2,11 +2,12 @@
 
 Declares ``step_started`` (requires ``role`` and ``step_id``; payload ``gates``,
 ``context``), ``step_applying``, ``step_completed`` (payload ``output``), ``step_failed``
-(payload ``error``) and ``step_retried`` (each requires ``step_id``), and keeps the
+(payload ``error``), ``step_retried`` and ``step_status_changed`` (payload ``status``,
+``output``, ``error``; each requires ``step_id``), and keeps the
 original supervisor's ``steps(id, workflow_id, role, status, gates, context, output,
 error, created_at, updated_at)`` table (plus ``retry_count`` and ``created_position``)
 up to date from them. Read it with :func:`get_step` and :func:`list_steps`, or with
-raw SQL.
+raw SQL; set a step's status with :func:`update_step`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from evstore import EventType, Projection, hookimpl
 
+from ._commands import update_step
 from ._events import (
     EVENT_TYPES,
     STEP_APPLYING,
@@ -22,12 +24,15 @@ from ._events import (
     STEP_FAILED,
     STEP_RETRIED,
     STEP_STARTED,
+    STEP_STATUS_CHANGED,
     StepCompleted,
     StepFailed,
     StepStarted,
+    StepStatusChanged,
 )
 from ._projection import PROJECTION_NAME, build_projection
-from ._queries import Step, StepStatus, get_step, list_steps
+from ._queries import Step, get_step, list_steps
+from ._status import StepStatus
 
 evstore_plugin_name = "steps"
 
@@ -38,13 +43,16 @@ __all__ = [
     "STEP_FAILED",
     "STEP_RETRIED",
     "STEP_STARTED",
+    "STEP_STATUS_CHANGED",
     "Step",
     "StepCompleted",
     "StepFailed",
     "StepStarted",
     "StepStatus",
+    "StepStatusChanged",
     "get_step",
     "list_steps",
+    "update_step",
 ]
 
 

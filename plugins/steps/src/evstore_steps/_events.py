@@ -14,11 +14,14 @@ from pydantic import BaseModel, Field
 
 from evstore import EventType
 
+from ._status import StepStatus
+
 STEP_STARTED: Final = "step_started"
 STEP_APPLYING: Final = "step_applying"
 STEP_COMPLETED: Final = "step_completed"
 STEP_FAILED: Final = "step_failed"
 STEP_RETRIED: Final = "step_retried"
+STEP_STATUS_CHANGED: Final = "step_status_changed"
 
 
 class StepStarted(BaseModel):
@@ -44,6 +47,19 @@ class StepFailed(BaseModel):
     """Why the step failed; stored in ``steps.error``."""
 
 
+class StepStatusChanged(BaseModel):
+    """Payload of ``step_status_changed``: the status, output and error a step has from
+    now on, exactly as given (``None`` clears), as the original's
+    ``update_step(step_id, status, output=None, error=None)`` wrote them."""
+
+    status: StepStatus
+    """Any ``StepStatus``; a string such as ``"blocked"`` is accepted and checked."""
+    output: dict[str, Any] | None = None
+    """Stored as JSON in ``steps.output``; ``None`` clears it."""
+    error: str | None = None
+    """Stored in ``steps.error``; ``None`` clears it."""
+
+
 _STEP: Final = ("step_id",)
 
 EVENT_TYPES: Final = (
@@ -66,4 +82,10 @@ EVENT_TYPES: Final = (
     ),
     EventType(STEP_FAILED, payload=StepFailed, requires=_STEP, description="a step failed (payload: error)"),
     EventType(STEP_RETRIED, requires=_STEP, description="a step is being tried again"),
+    EventType(
+        STEP_STATUS_CHANGED,
+        payload=StepStatusChanged,
+        requires=_STEP,
+        description="a step's status, output and error are set (payload: status, output, error)",
+    ),
 )

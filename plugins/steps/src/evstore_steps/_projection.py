@@ -22,6 +22,10 @@ workflow never had a ``workflow_started``) still gets its row, with the defaults
 - ``step_failed``: status ``failed``, ``error`` = ``payload.error``.
 - ``step_retried``: ``retry_count`` + 1 and status back to ``in_progress``; the last
   ``error`` is kept so the row still says why the step was retried.
+- ``step_status_changed``: ``status``, ``output`` and ``error`` exactly as the payload
+  gives them (``None`` clears), the original ``update_step`` as an event. A payload
+  whose status is not a ``StepStatus`` (only possible for an event stored while this
+  plugin was not loaded) changes nothing.
 
 Events other than ``step_started`` fill in a missing role but never change one.
 A new row takes ``created_at`` and ``created_position`` from the event that creates
@@ -36,7 +40,15 @@ from typing import Any, Final
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection
 
-from ._events import STEP_APPLYING, STEP_COMPLETED, STEP_FAILED, STEP_RETRIED, STEP_STARTED
+from ._events import (
+    STEP_APPLYING,
+    STEP_COMPLETED,
+    STEP_FAILED,
+    STEP_RETRIED,
+    STEP_STARTED,
+    STEP_STATUS_CHANGED,
+)
+from ._status import StepStatus
 
 PROJECTION_NAME: Final = "steps"
 
@@ -80,6 +92,8 @@ _ON_APPLYING = _INSERT + _TOUCH
 _ON_COMPLETED = _INSERT + _TOUCH + ", output = excluded.output"
 _ON_FAILED = _INSERT + _TOUCH + ", error = excluded.error"
 _ON_RETRIED = _INSERT + _TOUCH + ", retry_count = steps.retry_count + 1"
+_ON_STATUS_CHANGED = _INSERT + _TOUCH + ", output = excluded.output, error = excluded.error"
+_STATUSES: Final = frozenset(status.value for status in StepStatus)
 
 
 def build_projection() -> Projection:
@@ -96,6 +110,7 @@ def build_projection() -> Projection:
     projection.on(STEP_COMPLETED)(_on_step_completed)
     projection.on(STEP_FAILED)(_on_step_failed)
     projection.on(STEP_RETRIED)(_on_step_retried)
+    projection.on(STEP_STATUS_CHANGED)(_on_step_status_changed)
     return projection
 
 
@@ -126,6 +141,19 @@ def _on_step_failed(db: ScopedConnection, event: RecordedEvent) -> None:
 
 def _on_step_retried(db: ScopedConnection, event: RecordedEvent) -> None:
     _upsert(db, _ON_RETRIED, event, "in_progress", retry_count=1)
+
+
+def _on_step_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
+    payload = event.payload
+    status = payload.get("status")
+    if not isinstance(status, str) or status not in _STATUSES:
+        return
+    output, error = payload.get("output"), payload.get("error")
+    _upsert(
+        db, _ON_STATUS_CHANGED, event, status,
+        output=_json(output) if isinstance(output, dict) else None,
+        error=error if isinstance(error, str) else None,
+    )
 
 
 def _upsert(

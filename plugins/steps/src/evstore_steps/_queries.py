@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -12,20 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from evstore import EventStore, InvalidArgumentError, UnknownProjectionError
 
 from ._projection import PROJECTION_NAME
-
-
-class StepStatus(StrEnum):
-    """The values of ``steps.status``: the original supervisor's ``StepStatus`` plus
-    ``applying`` (set by ``step_applying``). A ``StrEnum``, so it compares equal to the
-    plain strings raw SQL returns."""
-
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    BLOCKED = "blocked"
-    AWAITING_APPROVAL = "awaiting_approval"
-    APPLYING = "applying"
+from ._status import StepStatus
 
 
 class Step(BaseModel):
