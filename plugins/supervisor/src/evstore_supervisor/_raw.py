@@ -16,6 +16,12 @@ catch-up. Two cases need the facade's help:
   rebuilds the projections that handle their event types. That is slow on a long log,
   but correct, and only happens when raw event inserts and facade writes share a block.
 
+One case fails loudly instead: in one block, a facade write to a workflow, then a raw
+insert into it, then another facade write to it. The kernel numbers the workflow's
+events from what it appended earlier in the transaction, so the raw row takes the
+version the second write needs; that write raises ``TransactionError`` (it wrote nothing,
+the block stays usable).
+
 Reactors never run for raw inserts (the kernel runs them for its own appends only): a
 raw ``component_completed`` does not cascade.
 """
@@ -28,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from evstore import EventStore
+from evstore import EventStore, TransactionError
 
 T = TypeVar("T")
 
@@ -62,6 +68,18 @@ class Block:
         self.facade_wrote = True
         try:
             return write()
+        except sqlite3.IntegrityError as error:
+            if self.raw_after is None or "events.workflow_id, events.version" not in str(error):
+                raise
+            # The kernel numbers a workflow's events from what it appended earlier in the
+            # transaction, so a raw row in between takes the number it means to use.
+            raise TransactionError(
+                "a raw INSERT INTO events earlier in this transaction() block took the version "
+                f"this append needed ({error}). After a raw insert into a workflow the store "
+                "cannot number more appends to that workflow in the same block: do the raw "
+                "inserts after the facade calls for that workflow, or in a block of their own. "
+                "The failed append wrote nothing; the block is still usable."
+            ) from error
         finally:
             # The write's own events (and its reactors' follow-ups) are not raw.
             self.known = newest_position(self.conn)
