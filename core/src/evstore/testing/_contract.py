@@ -1,0 +1,360 @@
+"""``ProjectionContract``: what every projection must do, as tests it inherits.
+
+A plugin's test module subclasses it, says which plugins to load, which projection to
+check and how to generate valid event sequences, and pytest runs the checks below on
+it. Each check opens fresh stores in a temporary folder per hypothesis example.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+from .._declarations import Handler
+from .._envelope import NewEvent, RecordedEvent
+from .._errors import ProjectionFailedError, ReactorError
+from .._store import EventStore
+from ._proxy import with_wrapped_handlers
+from ._tables import Snapshot, all_tables, projection_position, projection_tables, schema_of, snapshot_tables
+
+UNKNOWN_EVENT_TYPE = "evstore_testing_unknown_event_type"
+
+
+class DeliberateHandlerError(RuntimeError):
+    """Raised by the contract right after a projection handler wrote its rows."""
+
+
+class _RollBack(Exception):
+    """Leaves a ``store.transaction()`` block so that it rolls back."""
+
+
+class ProjectionContract:
+    """Inherit the checks every projection must pass.
+
+    ::
+
+        class TestTodosContract(ProjectionContract):
+            plugins = [evstore_todos]            # plugin modules or objects to load
+            projection_name = "todos"            # the projection under test
+            events = st.lists(todo_events())     # valid event sequences (hypothesis)
+
+    Attributes a subclass sets:
+
+    - ``plugins``: every plugin the events need (the one providing the projection, and
+      those declaring the event types it handles). Loaded explicitly, autoload off.
+    - ``projection_name``: the projection checked.
+    - ``events``: a hypothesis strategy of lists of ``NewEvent`` that form a valid
+      history (every append succeeds); :mod:`evstore.testing.strategies` has builders.
+    - ``permissive`` (default False): open stores accepting undeclared event types,
+      for projections handling types that none of ``plugins`` declares.
+    - ``max_examples`` (default 25): hypothesis examples per check.
+    - ``store_options``: more ``EventStore.open`` options.
+
+    To leave a check out, set it to ``None`` in the subclass (``test_... = None``) and
+    say why in a comment.
+    """
+
+    plugins: ClassVar[Sequence[object]] = ()
+    projection_name: ClassVar[str] = ""
+    events: ClassVar[st.SearchStrategy[list[NewEvent]]]
+    permissive: ClassVar[bool] = False
+    max_examples: ClassVar[int] = 25
+    store_options: ClassVar[Mapping[str, Any]] = {}
+
+    # --- the checks ---------------------------------------------------------------------
+
+    def test_migrations_apply_twice_cleanly(self) -> None:
+        """Reopening a store applies no migration again and changes no row; a rebuild
+        drops and recreates the tables with the same schema and ledger."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder:
+                with closing(self.open_store(folder)) as store:
+                    declared = projection_tables(store, self.projection_name)
+                    schema = schema_of(store, declared)
+                    ledger = self._ledger(store)
+                    projection = store.registry.projections[self.projection_name].projection
+                    expected = [migration.name for migration in projection.migrations]
+                    assert ledger == expected, f"the migration ledger lists {ledger}; the projection has {expected}"
+                    self._append_in_batches(store, history, data)
+                    self._assert_ok(store)
+                    rows = self.rows(store)
+                with closing(self.open_store(folder)) as store:
+                    assert schema_of(store, declared) == schema, "reopening the store changed the projection's schema"
+                    assert self._ledger(store) == ledger, "reopening the store applied migrations again"
+                    assert self.rows(store) == rows, "reopening the store changed the projection's rows"
+                    self._assert_ok(store)
+                    store.rebuild([self.projection_name])
+                    assert schema_of(store, declared) == schema, "a rebuild recreated the tables differently"
+                    assert self._ledger(store) == ledger, "a rebuild recorded different migrations"
+                    assert self.rows(store) == rows, "a rebuild changed the rows"
+
+        self._for_each_history(check)
+
+    def test_rebuild_from_zero_equals_incremental(self) -> None:
+        """After any valid history, ``store.rebuild()`` reproduces the rows that live
+        appends built, row for row (handlers take everything from events, nothing from
+        the clock or randomness)."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder, closing(self.open_store(folder)) as store:
+                self._append_in_batches(store, history, data)
+                self._assert_ok(store)
+                incremental = self.rows(store)
+                store.rebuild([self.projection_name])
+                assert self.rows(store) == incremental, "rebuilding from the log gave different rows"
+                assert projection_position(store, self.projection_name) == (store.head(), "ok")
+
+        self._for_each_history(check)
+
+    def test_redelivered_event_changes_nothing(self) -> None:
+        """Appending an event again (same ``event_id``: a retry after a lost
+        acknowledgement) returns its original position and changes no row."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            assume(history)
+            with self._folder() as folder, closing(self.open_store(folder)) as store:
+                positions = self._append_in_batches(store, history, data)
+                rows, head = self.rows(store), store.head()
+                index = data.draw(st.integers(min_value=0, max_value=len(history) - 1), label="redelivered")
+                assert store.append(history[index]) == positions[index]
+                assert store.append_many(history[index:]) == positions[index:]
+                assert store.head() == head, "a redelivered event was stored again"
+                assert self.rows(store) == rows, "a redelivered event changed the projection's rows"
+
+        self._for_each_history(check)
+
+    def test_unknown_event_types_are_ignored(self) -> None:
+        """In a permissive store, events of a type no plugin declares (written by a newer
+        plugin, say) leave the tables as they were and the projection healthy."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder, closing(self.open_store(folder, permissive=True)) as store:
+                self._append_in_batches(store, history, data)
+                rows = self.rows(store)
+                for template in history[-3:] or [NewEvent(workflow_id="wf-1", event_type=UNKNOWN_EVENT_TYPE)]:
+                    store.append(
+                        NewEvent(
+                            workflow_id=template.workflow_id, event_type=UNKNOWN_EVENT_TYPE,
+                            role=template.role, step_id=template.step_id, component_id=template.component_id,
+                            status=template.status, payload=template.payload, timestamp=template.timestamp,
+                        )
+                    )
+                assert self.rows(store) == rows, f"an event of unknown type {UNKNOWN_EVENT_TYPE!r} changed rows"
+                self._assert_ok(store)
+                assert projection_position(store, self.projection_name)[0] == store.head()
+
+        self._for_each_history(check)
+
+    def test_writes_only_its_declared_tables(self) -> None:
+        """While a handler runs, no other table (another projection's, the log, the
+        kernel's) and no schema object outside its own tables changes."""
+        violations: list[str] = []
+
+        def watch(event_type: str, handler: Handler) -> Handler:
+            def watched(db: Any, event: RecordedEvent) -> None:
+                declared = {t.lower() for t in self._declared}
+                others = [t for t in all_tables(db) if t.lower() not in declared]
+                schema, before = schema_of(db), snapshot_tables(db, others)
+                handler(db, event)
+                outside = [o for o in schema_of(db) if str(o[2]).lower() not in declared]
+                if outside != [o for o in schema if str(o[2]).lower() not in declared]:
+                    violations.append(f"handler for {event_type!r} changed the schema outside its tables")
+                changed = [t for t, rows in snapshot_tables(db, others).items() if rows != before[t]]
+                if changed:
+                    violations.append(f"handler for {event_type!r} changed tables it does not declare: {changed}")
+
+            return watched
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            violations.clear()
+            plugins = with_wrapped_handlers(self.make_plugins(), self.projection_name, watch)
+            with self._folder() as folder, closing(self.open_store(folder, plugins=plugins)) as store:
+                self._declared = projection_tables(store, self.projection_name)
+                self._append_in_batches(store, history, data)
+                self._assert_ok(store)
+                assert not violations, "; ".join(violations)
+
+        self._for_each_history(check)
+
+    def test_position_advances_with_its_rows(self) -> None:
+        """The projection's rows and its recorded position change in the appending
+        transaction: another connection sees both before or both after the commit, and
+        a rollback takes back both."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            assume(history)
+            split = data.draw(st.integers(min_value=0, max_value=len(history) - 1), label="split")
+            with self._folder() as folder, closing(self.open_store(folder)) as store:
+                self._append_in_batches(store, history[:split], data)
+                rows, position, head = self.rows(store), self._position(store), store.head()
+                with closing(_observer(store.path)) as observer:
+                    try:
+                        with store.transaction():
+                            self._append_in_batches(store, history[split:], data)
+                            assert self.rows(observer) == rows, "rows were visible before the commit"
+                            assert self._position(observer) == position, "the position moved before the commit"
+                            raise _RollBack
+                    except _RollBack:
+                        pass
+                    assert (self.rows(store), self._position(store), store.head()) == (rows, position, head), (
+                        "a rolled-back transaction left rows, position or events behind"
+                    )
+                    with store.transaction():
+                        self._append_in_batches(store, history[split:], data)
+                    self._assert_ok(store)
+                    assert self._position(observer) == store.head(), "the position did not advance with the commit"
+                    assert self.rows(observer) == self.rows(store), "another connection sees different rows"
+
+        self._for_each_history(check)
+
+    def test_handler_error_leaves_no_partial_rows(self) -> None:
+        """A handler that raises after writing leaves none of its rows: the projection is
+        marked failing at the event before (or, if strict, the append is rejected), and
+        once the error is gone a catch-up brings it to what a rebuild gives."""
+        armed: set[str] = set()
+
+        def sabotage(event_type: str, handler: Handler) -> Handler:
+            def failing_after_writing(db: Any, event: RecordedEvent) -> None:
+                handler(db, event)
+                if event.event_id in armed:
+                    raise DeliberateHandlerError(f"evstore.testing: deliberate failure after handling {event_type!r}")
+
+            return failing_after_writing
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            armed.clear()
+            plugins = with_wrapped_handlers(self.make_plugins(), self.projection_name, sabotage)
+            with self._folder() as folder, closing(self.open_store(folder, plugins=plugins)) as store:
+                projection = store.registry.projections[self.projection_name].projection
+                handled = [i for i, event in enumerate(history) if event.event_type in projection.handled_types]
+                assume(handled)
+                index = data.draw(st.sampled_from(handled), label="failing event")
+                self._append_in_batches(store, history[:index], data)
+                rows, head = self.rows(store), store.head()
+                armed.add(_canonical_id(history[index]))
+                try:
+                    store.append(history[index])
+                except (ProjectionFailedError, ReactorError) as error:
+                    note(f"append rejected: {error}")
+                    if not isinstance(error, ProjectionFailedError):
+                        assert not projection.strict
+                    assert store.head() == head, "a rejected append stored events"
+                    assert self.rows(store) == rows, "a rejected append left rows behind"
+                    armed.clear()
+                    return
+                assert not projection.strict, "a strict projection's error must reject the append"
+                assert self.rows(store) == rows, "the failing handler's rows were kept"
+                assert projection_position(store, self.projection_name) == (head, "failing")
+                armed.clear()
+                assert store.catch_up([self.projection_name]) == [], "catch-up failed once the error was gone"
+                caught_up = self.rows(store)
+                store.rebuild([self.projection_name])
+                assert self.rows(store) == caught_up, "catch-up after a failure differs from a rebuild"
+
+        self._for_each_history(check)
+
+    # --- what subclasses may override ---------------------------------------------------
+
+    def make_plugins(self) -> list[object]:
+        """The plugins for one store; override to build fresh plugin objects per store."""
+        return list(self.plugins)
+
+    def open_store(self, folder: Path, *, plugins: Sequence[object] | None = None, **options: Any) -> EventStore:
+        """Open the store the checks use (autoload off, durability "normal")."""
+        chosen: dict[str, Any] = {
+            "autoload": False, "durability": "normal", "permissive": self.permissive, **self.store_options, **options
+        }
+        return EventStore.open(
+            folder / "contract.db", plugins=self.make_plugins() if plugins is None else list(plugins), **chosen
+        )
+
+    def rows(self, source: EventStore | sqlite3.Connection) -> Snapshot:
+        """The projection's state: every row of every table it declares."""
+        tables = self._declared_tables()
+        return snapshot_tables(source, tables)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    _declared: tuple[str, ...] = ()
+
+    def _declared_tables(self) -> tuple[str, ...]:
+        if not self._declared:
+            with self._folder() as folder, closing(self.open_store(folder)) as store:
+                self._declared = projection_tables(store, self.projection_name)
+        return self._declared
+
+    def _for_each_history(self, check: Callable[[list[NewEvent], st.DataObject], None]) -> None:
+        if not self.projection_name or not hasattr(self, "events"):
+            raise TypeError(
+                f"{type(self).__name__} must set projection_name and events (a hypothesis strategy of "
+                "lists of NewEvent) to use ProjectionContract"
+            )
+
+        @settings(
+            max_examples=self.max_examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(history=self.events, data=st.data())
+        def run(history: list[NewEvent], data: st.DataObject) -> None:
+            check(list(history), data)
+
+        run()
+
+    @staticmethod
+    @contextmanager
+    def _folder() -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="evstore-contract-") as folder:
+            yield Path(folder)
+
+    @staticmethod
+    def _append_in_batches(store: EventStore, events: Sequence[NewEvent], data: st.DataObject) -> list[int]:
+        """Append in batches of drawn sizes: handlers see events alone and several to a
+        transaction. Returns the positions."""
+        positions: list[int] = []
+        start = 0
+        while start < len(events):
+            size = data.draw(st.integers(min_value=1, max_value=4), label="batch size")
+            positions.extend(store.append_many(events[start:start + size]))
+            start += size
+        return positions
+
+    def _assert_ok(self, store: EventStore) -> None:
+        for status in store.projection_status():
+            if status.name == self.projection_name:
+                assert status.status == "ok", (
+                    f"projection {self.projection_name!r} failed on a valid history: {status.error}"
+                )
+                return
+        raise AssertionError(f"projection {self.projection_name!r} is not loaded")
+
+    def _ledger(self, store: EventStore) -> list[str]:
+        rows = store.reader.fetchall(
+            "SELECT name FROM evstore_migrations WHERE projection = ? ORDER BY rowid", (self.projection_name,)
+        )
+        return [row[0] for row in rows]
+
+    def _position(self, source: EventStore | sqlite3.Connection) -> int:
+        conn: Any = source.reader if isinstance(source, EventStore) else source
+        found = conn.execute(
+            "SELECT position FROM evstore_projections WHERE name = ?", (self.projection_name,)
+        ).fetchone()
+        return int(found[0])
+
+
+def _observer(path: Path) -> sqlite3.Connection:
+    """A second, read-only connection: what another process would see."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _canonical_id(event: NewEvent) -> str:
+    return str(uuid.UUID(str(event.event_id)))
