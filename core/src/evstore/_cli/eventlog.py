@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -253,6 +253,22 @@ def _follow(
     def emit(event: RecordedEvent) -> None:
         click.echo(render(event))
 
+    try:
+        _tail(store, workflow, types, after, limit, emit, timeout, interval)
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how one stops following: not an error
+
+
+def _tail(
+    store: EventStore,
+    workflow: str | None,
+    types: list[str] | None,
+    after: int,
+    limit: int | None,
+    emit: Callable[[RecordedEvent], None],
+    timeout: float | None,
+    interval: float,
+) -> None:
     deadline = None if timeout is None else time.monotonic() + timeout
     printed = 0
     # Positions are commit order, so everything up to the head read now is visible to the
@@ -264,24 +280,21 @@ def _follow(
         emit(event)
         printed += 1
         cursor = max(cursor, event.id)
-    try:
-        while limit is None or printed < limit:
-            page = store.read_all(after=cursor, limit=_READ_PAGE, types=types)
-            for event in page:
-                cursor = event.id
-                if workflow is not None and event.workflow_id != workflow:
-                    continue
-                emit(event)
-                printed += 1
-                if limit is not None and printed >= limit:
-                    return
-            if len(page) == _READ_PAGE:
+    while limit is None or printed < limit:
+        page = store.read_all(after=cursor, limit=_READ_PAGE, types=types)
+        for event in page:
+            cursor = event.id
+            if workflow is not None and event.workflow_id != workflow:
                 continue
-            if deadline is not None and time.monotonic() >= deadline:
+            emit(event)
+            printed += 1
+            if limit is not None and printed >= limit:
                 return
-            time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
-    except KeyboardInterrupt:
-        return  # Ctrl-C is how one stops following: not an error
+        if len(page) == _READ_PAGE:
+            continue  # more is waiting: no sleep
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
 
 
 def _one_line(event: RecordedEvent) -> str:
