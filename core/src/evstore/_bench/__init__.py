@@ -2,7 +2,8 @@
 
 ``run_benchmark`` runs every workload on both sides in one process, interleaved, and
 returns a :class:`Report` of median rates and ratios. Nothing is asserted about time:
-missing a target is a finding to report, not an error.
+missing a target is a finding to report, not an error. The supervisor cases run on the
+installed first-party plugins and are skipped (with the reason) when they are missing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._measure import Progress, Report, Result, Sizes
+from ._supervisor_cases import supervisor
 from ._workloads import batch_appends, bulk_append, growth, reads, single_full, single_normal
 
 __all__ = ["Progress", "Report", "Result", "Sizes", "run_benchmark"]
@@ -34,6 +36,7 @@ def run_benchmark(sizes: Sizes, progress: Progress = _no_progress, directory: Pa
         ("bulk", bulk_append),
         ("reads", reads),
         ("growth", growth),
+        ("supervisor", supervisor),
     ]
     results: list[Result] = []
     seconds: dict[str, float] = {}

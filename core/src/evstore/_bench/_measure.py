@@ -37,6 +37,9 @@ _COUNTS: dict[str, tuple[int, int]] = {
     "growth_small": (10_000, 10_000),
     "growth_large": (1_000_000, 100_000),
     "growth_transactions": (10, 10),
+    "supervisor_single": (400, 150),
+    "supervisor_transactions": (30, 10),
+    "supervisor_rebuild": (100_000, 20_000),
 }
 _ROUNDS = (7, 5)  # many short rounds: a noisy patch then hurts both sides alike
 
@@ -58,6 +61,9 @@ class Sizes:
     growth_small: int  # events stored before measuring the append rate...
     growth_large: int  # ...and in the larger store it is compared with
     growth_transactions: int  # transactions of BATCH_SIZE events per round and store
+    supervisor_single: int  # supervisor events appended one by one per round, synchronous=FULL
+    supervisor_transactions: int  # transactions of BATCH_SIZE supervisor events per round
+    supervisor_rebuild: int  # events in the supervisor log whose projections are rebuilt
 
     @classmethod
     def choose(cls, *, quick: bool, scale: float = 1.0) -> Sizes:
@@ -102,6 +108,10 @@ class Result:
 
     For ``kind == "growth"`` the "rates" are themselves ratios (the append rate with the
     large store divided by the rate with the small one) and ``ratio`` is evstore's.
+
+    ``target_unit`` says what the target bounds: ``"ratio"`` (evstore/raw) or
+    ``"events/s"`` (evstore's own rate, for a target that is absolute). A row with
+    ``skipped`` set was not measured (the reason says why) and has no rates.
     """
 
     key: str
@@ -116,17 +126,29 @@ class Result:
     kind: str = "rate"
     raw_rates: tuple[float, ...] = field(default=())
     evstore_rates: tuple[float, ...] = field(default=())
+    target_unit: str = "ratio"
+    skipped: str | None = None
 
     @classmethod
     def from_rates(
         cls, key: str, label: str, durability: str | None, size: dict[str, int],
-        rates: Sequence[Sequence[float]], target: float | None,
+        rates: Sequence[Sequence[float]], target: float | None, target_unit: str = "ratio",
     ) -> Result:
         raw_rates, evstore_rates = (tuple(r) for r in rates)
         raw, evstore = statistics.median(raw_rates), statistics.median(evstore_rates)
         return cls(
             key, label, durability, size, len(raw_rates), raw, evstore, evstore / raw, target,
-            raw_rates=raw_rates, evstore_rates=evstore_rates,
+            raw_rates=raw_rates, evstore_rates=evstore_rates, target_unit=target_unit,
+        )
+
+    @classmethod
+    def skip(
+        cls, key: str, label: str, durability: str | None, target: float | None, target_unit: str, reason: str
+    ) -> Result:
+        nothing = float("nan")
+        return cls(
+            key, label, durability, {}, 0, nothing, nothing, nothing, target,
+            target_unit=target_unit, skipped=reason,
         )
 
     @classmethod
@@ -139,9 +161,13 @@ class Result:
 
     @property
     def met(self) -> bool | None:
-        return None if self.target is None else self.ratio >= self.target
+        if self.target is None or self.skipped is not None:
+            return None
+        measured = self.evstore if self.target_unit == "events/s" else self.ratio
+        return measured >= self.target
 
     def to_json(self) -> dict[str, Any]:
+        measured = self.skipped is None  # a skipped row's rates are NaN, which JSON lacks
         return {
             "key": self.key,
             "label": self.label,
@@ -150,11 +176,13 @@ class Result:
             "durability": self.durability,
             "size": self.size,
             "rounds": self.rounds,
-            "raw": {"median": self.raw, "rounds": list(self.raw_rates)},
-            "evstore": {"median": self.evstore, "rounds": list(self.evstore_rates)},
-            "ratio": self.ratio,
+            "raw": {"median": self.raw if measured else None, "rounds": list(self.raw_rates)},
+            "evstore": {"median": self.evstore if measured else None, "rounds": list(self.evstore_rates)},
+            "ratio": self.ratio if measured else None,
             "target": self.target,
+            "target_unit": self.target_unit,
             "met": self.met,
+            "skipped": self.skipped,
         }
 
 
@@ -169,6 +197,9 @@ class Report:
     def missed(self) -> list[Result]:
         return [result for result in self.results if result.met is False]
 
+    def skipped(self) -> list[Result]:
+        return [result for result in self.results if result.skipped is not None]
+
     def to_json(self) -> dict[str, Any]:
         return {
             **self.environment,
@@ -179,5 +210,6 @@ class Report:
             "workload_seconds": self.workload_seconds,
             "results": [result.to_json() for result in self.results],
             "missed": [result.key for result in self.missed()],
+            "skipped": {result.key: result.skipped for result in self.skipped()},
             "all_targets_met": not self.missed(),
         }

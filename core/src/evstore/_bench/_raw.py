@@ -25,10 +25,17 @@ from .._sqlite import DURABILITY_PRAGMAS, KERNEL_SCHEMA
 
 # What the benchmark appends: (workflow_id, event_type, role, step_id, payload).
 Spec = tuple[str, str, str, str, dict[str, Any]]
+# The whole envelope: (workflow_id, event_type, role, step_id, component_id, status, payload).
+Envelope = tuple[str, str, str | None, str | None, str | None, str | None, dict[str, Any]]
 
 _INSERT = (
     "INSERT INTO events (workflow_id, event_type, role, step_id, payload, timestamp, version, event_id) "
     "VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE workflow_id = ?), ?)"
+)
+_INSERT_ENVELOPE = (
+    "INSERT INTO events (workflow_id, event_type, role, step_id, component_id, status, payload, timestamp, "
+    "version, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+    "(SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE workflow_id = ?), ?)"
 )
 _READ_WORKFLOW = f"SELECT {COLUMNS} FROM events WHERE workflow_id = ? ORDER BY version"
 _READ_ALL = f"SELECT {COLUMNS} FROM events ORDER BY id"
@@ -57,6 +64,22 @@ def _row(spec: Spec) -> tuple[Any, ...]:
         event_type,
         role,
         step_id,
+        json.dumps(payload),
+        datetime.now(UTC).isoformat(timespec="microseconds"),
+        workflow_id,
+        new_event_id(),
+    )
+
+
+def _envelope_row(spec: Envelope) -> tuple[Any, ...]:
+    workflow_id, event_type, role, step_id, component_id, status, payload = spec
+    return (
+        workflow_id,
+        event_type,
+        role,
+        step_id,
+        component_id,
+        status,
         json.dumps(payload),
         datetime.now(UTC).isoformat(timespec="microseconds"),
         workflow_id,
@@ -101,6 +124,23 @@ class RawLog:
         """Many events in one transaction with ``executemany``: the fastest honest form."""
         with self._transaction():
             self.conn.executemany(_INSERT, map(_row, specs))
+
+    def append_envelope(self, spec: Envelope) -> None:
+        """One event with every envelope column, in its own transaction."""
+        with self._transaction():
+            self.conn.execute(_INSERT_ENVELOPE, _envelope_row(spec))
+
+    def append_envelopes(self, specs: Iterable[Envelope]) -> None:
+        """Several events with every envelope column in one transaction, one INSERT each."""
+        with self._transaction():
+            execute = self.conn.execute
+            for spec in specs:
+                execute(_INSERT_ENVELOPE, _envelope_row(spec))
+
+    def append_envelopes_bulk(self, specs: Iterable[Envelope]) -> None:
+        """Many events with every envelope column in one transaction, with ``executemany``."""
+        with self._transaction():
+            self.conn.executemany(_INSERT_ENVELOPE, map(_envelope_row, specs))
 
     def read_workflow(self, workflow_id: str) -> int:
         """Fetch one workflow's rows in version order and decode every payload."""

@@ -191,7 +191,7 @@ def _transaction_of(store: EventStore, batch: list[Spec]) -> None:
 
 def bulk_append(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
     """One append of many events into a fresh database per round."""
-    label = f"bulk append of {_short(sizes.bulk)}"
+    label = f"bulk append of {short_count(sizes.bulk)}"
     count = sizes.bulk
     specs = make_specs(0, count, rotating(BULK_WORKFLOWS))
 
@@ -243,7 +243,7 @@ def reads(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
 
 
 def _read_workflow(sizes: Sizes, raw: RawLog, store: EventStore, size: int, progress: Progress) -> Result:
-    label = f"read workflow of {_short(size)}, typed"
+    label = f"read workflow of {short_count(size)}, typed"
     repeats = sizes.reads_per_round
 
     def raw_side(_round: int) -> float:
@@ -263,7 +263,7 @@ def _read_workflow(sizes: Sizes, raw: RawLog, store: EventStore, size: int, prog
 
 
 def _read_log(sizes: Sizes, raw: RawLog, store: EventStore, size: int, progress: Progress) -> Result:
-    label = f"read whole log of {_short(size)}"
+    label = f"read whole log of {short_count(size)}"
 
     def raw_side(_round: int) -> float:
         return measure(size, raw.read_all)
@@ -285,7 +285,7 @@ def _read_log(sizes: Sizes, raw: RawLog, store: EventStore, size: int, progress:
 def growth(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
     """The append rate (BATCH_SIZE per transaction) with a small and a large log
     already stored, all four stores measured in the same rounds."""
-    label = f"appending with {_short(sizes.growth_small)} vs {_short(sizes.growth_large)} stored"
+    label = f"appending with {short_count(sizes.growth_small)} vs {short_count(sizes.growth_large)} stored"
     steps = 2
     with (
         both_sides(workdir, "small", "normal") as (raw_small, store_small),
@@ -294,7 +294,7 @@ def growth(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
         for done, (raw, store, count) in enumerate(
             [(raw_small, store_small, sizes.growth_small), (raw_large, store_large, sizes.growth_large)]
         ):
-            progress(f"prefilling {_short(count)} events", done, steps + sizes.rounds)
+            progress(f"prefilling {short_count(count)} events", done, steps + sizes.rounds)
             prefill(raw, store, count, per_transaction(GROWTH_WORKFLOWS))
         sides = [
             *_growth_sides(sizes, raw_small, store_small, sizes.growth_small),
@@ -304,7 +304,7 @@ def growth(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
     transactions = sizes.growth_transactions
     small, large = (
         Result.from_rates(
-            f"append_at_{name}", f"{BATCH_SIZE}/tx, {_short(stored)} stored", "normal",
+            f"append_at_{name}", f"{BATCH_SIZE}/tx, {short_count(stored)} stored", "normal",
             {"stored": stored, "events_per_round": transactions * BATCH_SIZE, "workflows": GROWTH_WORKFLOWS},
             pair, None,
         )
@@ -313,7 +313,7 @@ def growth(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
             ("large", sizes.growth_large, rates[2:]),
         ]
     )
-    ratio_label = f"rate at {_short(sizes.growth_large)} / at {_short(sizes.growth_small)}"
+    ratio_label = f"rate at {short_count(sizes.growth_large)} / at {short_count(sizes.growth_small)}"
     return [small, large, Result.growth("growth", ratio_label, small, large, TARGETS["growth"])]
 
 
@@ -332,7 +332,7 @@ def _growth_sides(sizes: Sizes, raw: RawLog, store: EventStore, stored: int) -> 
     return [raw_side, evstore_side]
 
 
-def _short(count: int) -> str:
+def short_count(count: int) -> str:
     if count >= 1_000_000 and count % 1_000_000 == 0:
         return f"{count // 1_000_000}M"
     if count >= 1000 and count % 1000 == 0:

@@ -35,8 +35,8 @@ from .._bench import Report, Result, Sizes, run_benchmark
 def bench_command(quick: bool, as_json: bool, scale: float) -> None:
     """Benchmark the kernel against a hand-written sqlite3 event log.
 
-    Each workload runs in the same process on an EventStore (no plugins, permissive)
-    and on "raw" sqlite3, alternating round by round; the table shows the median rate
+    Each workload runs in the same process on an EventStore (no plugins, permissive;
+    the supervisor rows load plugins, see below) and on "raw" sqlite3, alternating round by round; the table shows the median rate
     of each side and the ratio evstore/raw. Only ratios measured in one run mean
     anything: never compare absolute rates across runs or machines.
 
@@ -55,6 +55,17 @@ def bench_command(quick: bool, as_json: bool, scale: float) -> None:
     of 100-event transactions with 10k versus 1M events already stored (--quick: 100k).
     Durability is normal except where it says full. Exits 0 even when a target is
     missed: this is a measurement, and the missed targets are listed.
+
+    Supervisor rows: a realistic supervisor run (workflow, steps by three roles, a
+    feature with phases and components, metrics, checkpoints, a graph execution) on a
+    store with the installed plugins workflows, steps, features, checkpoints, metrics
+    and graph (EVSTORE_PLUGINS and EVSTORE_DISABLE_PLUGINS apply), against raw storing
+    the same events without projections: single appends at full durability, 100 per
+    transaction, and rebuilding the six projections from 100k events (--quick: 20k),
+    whose target is an absolute rate, the one exception to comparing only ratios (its
+    raw column is raw reading the whole log, for context).
+    Rates count the caller's events; the features cascade appends follow-ups on top.
+    Without those plugins the rows are skipped, with the reason.
     """
     sizes = Sizes.choose(quick=quick, scale=scale)
     if as_json:
@@ -96,24 +107,35 @@ def _print_report(report: Report, console: Console) -> None:
     for result in report.results:
         table.add_row(*_row(result))
     console.print(table)
+    for result in report.skipped():
+        console.print(f"[yellow]skipped[/yellow] {result.label}: {result.skipped}")
     missed = report.missed()
     if not missed:
         console.print("[green]All targets met.[/green]")
         return
     console.print(f"[bold red]{len(missed)} target(s) missed:[/bold red]")
     for result in missed:
-        assert result.target is not None
-        console.print(f"  - {result.label}: {result.ratio:.2f}x (target ≥ {result.target:.2f}x)")
+        if result.target_unit == "events/s":
+            console.print(f"  - {result.label}: {_rate(result.evstore)} (target ≥ {_target(result)})")
+        else:
+            console.print(f"  - {result.label}: {result.ratio:.2f}x (target ≥ {_target(result)})")
 
 
 def _row(result: Result) -> tuple[str, ...]:
+    target = "-" if result.target is None else f"≥ {_target(result)}"
+    if result.skipped is not None:
+        return (result.label, "-", "-", "-", target, "[yellow]skipped[/yellow]")
     if result.kind == "growth":
         raw, evstore = f"{result.raw:.2f}x", f"{result.evstore:.2f}x"
     else:
         raw, evstore = _rate(result.raw), _rate(result.evstore)
-    target = "-" if result.target is None else f"≥ {result.target:.2f}x"
     met = {None: "", True: "[green]yes[/green]", False: "[bold red]NO[/bold red]"}[result.met]
     return (result.label, raw, evstore, f"{result.ratio:.2f}x", target, met)
+
+
+def _target(result: Result) -> str:
+    assert result.target is not None
+    return _rate(result.target) if result.target_unit == "events/s" else f"{result.target:.2f}x"
 
 
 def _rate(events_per_second: float) -> str:
@@ -124,7 +146,8 @@ def _caption(report: Report) -> str:
     env = report.to_json()
     return (
         f"Events/s, median of {report.sizes.rounds} interleaved rounds; ratio = evstore/raw, except\n"
-        "the last row: each side's rate with the large store / with the small one.\n"
+        "the growth row: each side's rate with the large store / with the small one.\n"
+        "The rebuild row: raw reads the whole log; its target is evstore's own rate.\n"
         "Appends at normal durability unless marked (full).\n"
         f"evstore {env['evstore_version']}, Python {env['python_version']}, "
         f"SQLite {env['sqlite_version']}, {report.seconds:.0f}s"
