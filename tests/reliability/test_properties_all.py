@@ -26,8 +26,7 @@ class Abort(Exception):
 )
 def test_replay_equals_incremental_and_the_cascade_is_consistent(seed: int, units: int, grouping: list[str]) -> None:
     rng = random.Random(seed)
-    commits = [c for unit in range(units) for c in unit_events(rng, f"{seed}-{unit}")]
-    rng.shuffle(commits)  # components complete before or after others start, across units
+    commits = interleave(rng, [unit_events(rng, f"{seed}-{unit}") for unit in range(units)])
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "state.db"
         with open_store(str(path)) as store:
@@ -36,6 +35,17 @@ def test_replay_equals_incremental_and_the_cascade_is_consistent(seed: int, unit
             check_log(store, [])
             assert_cascade_consistent(store)
             check_projections_equal_rebuild(store, path)
+
+
+def interleave(rng: random.Random, runs: list[list[list[NewEvent]]]) -> list[list[NewEvent]]:
+    """Merge several supervisor runs at random, each run keeping its own order (as
+    concurrent runs would)."""
+    merged: list[list[NewEvent]] = []
+    queues = [list(run) for run in runs]
+    while any(queues):
+        queue = rng.choice([q for q in queues if q])
+        merged.append(queue.pop(0))
+    return merged
 
 
 def play(store: object, commit: list[NewEvent], mode: str) -> None:
