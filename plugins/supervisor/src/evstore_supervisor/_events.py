@@ -108,6 +108,9 @@ class Event(BaseModel):
     otherwise, so reading a log that holds types this version does not know never fails.
     Appending checks the type against what the store's plugins declare.
 
+    ``status`` (and ``role``, ``step_id``, ``component_id``) may be given as a str enum
+    such as ``StepStatus.COMPLETED``; pydantic stores its plain value.
+
     ``timestamp`` must be time-zone aware (default: now, in UTC): a naive one would be
     guessed at, and one history could then give different rows on different machines.
     """
@@ -133,12 +136,6 @@ class Event(BaseModel):
     @classmethod
     def _known_type_as_member(cls, value: object) -> EventType | str:
         return event_type_of(value)
-
-    @field_validator("status", "role", "step_id", "component_id", mode="before")
-    @classmethod
-    def _enum_as_value(cls, value: object) -> object:
-        # Callers pass StepStatus.COMPLETED and the like; store the plain value.
-        return value.value if isinstance(value, enum.Enum) else value
 
     @field_validator("timestamp")
     @classmethod
