@@ -223,3 +223,34 @@ def test_events_cannot_be_changed_or_deleted(store: EventStore, db_path) -> None
         for statement in ("UPDATE events SET payload = '{}'", "DELETE FROM events"):
             with pytest.raises(sqlite3.IntegrityError, match="append a correcting event"):
                 conn.execute(statement)
+
+
+def test_raw_sql_inside_a_transaction_between_kernel_appends(store: EventStore) -> None:
+    """Rows raw SQL inserts on tx.connection are projected in order, and the kernel's
+    version cache does not collide with them."""
+    with store.transaction() as tx:
+        tx.append(deposit("a", 1))
+        tx.connection.execute(
+            "INSERT INTO events (workflow_id, event_type, payload) VALUES ('a', 'deposited', '{\"amount\": 10}')"
+        )
+        tx.append(deposit("a", 100))
+        tx.append_many([deposit("a", 1000), deposit("b", 1)])
+        tx.connection.execute(
+            "INSERT INTO events (workflow_id, event_type, payload) VALUES ('b', 'deposited', '{\"amount\": 5}')"
+        )
+    assert [(e.id, e.version) for e in store.read("a")] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    assert [(r[0], r[1]) for r in balances(store)] == [("a", 1111), ("b", 6)]
+    status = store.projection_status()[0]
+    assert (status.position, status.lag) == (6, 0)
+    before = balances(store)
+    store.rebuild()
+    assert balances(store) == before
+
+
+def test_raw_sql_inside_a_transaction_without_projections(open_store) -> None:  # type: ignore[no-untyped-def]
+    store = open_store(permissive=True)
+    with store.transaction() as tx:
+        tx.append_many([NewEvent(workflow_id="a", event_type="x"), NewEvent(workflow_id="a", event_type="x")])
+        tx.connection.execute("INSERT INTO events (workflow_id, event_type) VALUES ('a', 'raw')")
+        assert tx.append(NewEvent(workflow_id="a", event_type="x"), expected_version=3) == 4
+    assert [e.version for e in store.read("a")] == [1, 2, 3, 4]

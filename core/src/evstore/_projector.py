@@ -29,6 +29,9 @@ class Live:
 
     live: set[str] = field(default_factory=set)
     touched: bool = False  # an event was appended: positions must be recorded
+    # The last position the live projections have seen in this transaction; None when
+    # no projection is loaded (then nothing needs to track it).
+    head: int | None = None
 
 
 class ConnectionScopes:
@@ -148,6 +151,7 @@ class Projector:
         if not self.registry.projections:
             return state
         current_head = head(conn)
+        state.head = current_head
         behind = []
         for name, position, status in conn.execute(
             "SELECT name, position, status FROM evstore_projections"
@@ -198,15 +202,29 @@ class Projector:
             else:
                 conn.execute("RELEASE evstore_projection")
 
-    def finish(self, conn: sqlite3.Connection, state: Live) -> None:
+    def apply_foreign(self, scopes: ConnectionScopes, state: Live, upto: int) -> None:
+        """Apply rows that raw SQL inserted into ``events`` inside this transaction (on
+        ``tx.connection``), between the kernel's own appends: without this the recorded
+        position would pass over them and no catch-up would ever apply them. Reactors do
+        not run for them: only kernel appends are reacted to."""
+        assert state.head is not None
+        for event in _events_between(scopes.conn, state.head, upto):
+            self.apply(scopes, state, event)
+        state.head = upto
+
+    def finish(self, scopes: ConnectionScopes, state: Live) -> None:
         """Record the live projections' position, in the appending transaction."""
         if not state.touched or not state.live:
             return
+        conn = scopes.conn
+        current = head(conn)
+        if state.head is not None and current > state.head:
+            self.apply_foreign(scopes, state, current)
         names = sorted(state.live)
         conn.execute(
-            f"UPDATE evstore_projections SET position = (SELECT COALESCE(MAX(id), 0) FROM events), "
-            f"updated_at = ? WHERE name IN ({','.join('?' * len(names))})",
-            (_json.utc_now(), *names),
+            f"UPDATE evstore_projections SET position = ?, updated_at = ? "
+            f"WHERE name IN ({','.join('?' * len(names))})",
+            (current, _json.utc_now(), *names),
         )
 
     # --- failure --------------------------------------------------------------------
@@ -361,6 +379,11 @@ def _events_after(conn: sqlite3.Connection, after: int, types: Sequence[str]) ->
         for row in rows:
             yield RecordedEvent(row)
         after = rows[-1][0]
+
+
+def _events_between(conn: sqlite3.Connection, after: int, upto: int) -> list[RecordedEvent]:
+    rows = conn.execute(f"SELECT {COLUMNS} FROM events WHERE id > ? AND id <= ? ORDER BY id", (after, upto))
+    return [RecordedEvent(row) for row in rows]
 
 
 def _table_exists(conn: sqlite3.Connection, table: str) -> bool:

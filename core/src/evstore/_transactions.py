@@ -104,14 +104,15 @@ class Transaction:
                 "the transaction was rolled back because an append in it failed after "
                 f"writing ({type(self._failed).__name__}: {self._failed})"
             ) from self._failed
-        self._projector.finish(self._conn, self._live)
+        self._projector.finish(self._scopes, self._live)
         return self._committed
 
     def snapshot(self) -> tuple[Any, ...]:
-        return (dict(self._versions), len(self._committed), set(self._live.live), self._live.touched)
+        live = self._live
+        return (dict(self._versions), len(self._committed), set(live.live), live.touched, live.head)
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        versions, kept, live, self._live.touched = saved
+        versions, kept, live, self._live.touched, self._live.head = saved
         self._versions = versions
         del self._committed[kept:]
         self._live.live = live
@@ -167,6 +168,12 @@ class Transaction:
         try:
             rows = self._insert(values)
         except sqlite3.IntegrityError as error:
+            if "events.workflow_id, events.version" in str(error) and self._versions:
+                # Raw SQL on tx.connection appended to a workflow whose version we had
+                # cached (the failed statement wrote nothing; a batch rolled back to its
+                # savepoint): forget the cache and decide again from the stored versions.
+                self._versions.clear()
+                return self.append_prepared(events, prepared, expected, depth)
             # Only a single event can get here (batches were probed above), and a failed
             # statement leaves nothing behind, so the transaction stays usable.
             if "event_id" not in str(error) or len(prepared) > 1:
@@ -175,6 +182,11 @@ class Transaction:
             if existing is None:
                 raise
             return existing
+        live = self._live
+        if live.head is not None:
+            if rows[0][0] != live.head + 1:  # raw SQL inserted rows before ours
+                self._projector.apply_foreign(self._scopes, live, rows[0][0] - 1)
+            live.head = rows[-1][0]
         versions = self._versions
         for row in rows:
             versions[row[1]] = row[9]
@@ -199,8 +211,18 @@ class Transaction:
         if len(values) == 1:
             last = self._conn.execute(_INSERT, values[0]).lastrowid
         else:
-            self._conn.executemany(_INSERT, values)
-            last = self._conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+            # A savepoint makes the batch all-or-nothing: executemany stops at a failing
+            # row but keeps the rows before it.
+            conn = self._conn
+            conn.execute("SAVEPOINT evstore_batch")
+            try:
+                conn.executemany(_INSERT, values)
+            except BaseException:
+                conn.execute("ROLLBACK TO evstore_batch")
+                conn.execute("RELEASE evstore_batch")
+                raise
+            conn.execute("RELEASE evstore_batch")
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         assert last is not None
         first = last - len(values) + 1
         return [(first + offset, *value) for offset, value in enumerate(values)]
