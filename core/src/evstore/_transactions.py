@@ -240,6 +240,10 @@ class Transaction:
                 current = known.get(workflow_id)
                 if current is None:
                     current = self._stored_version(workflow_id)
+                elif expected is not ANY and not _satisfied(expected, current):
+                    # The cached version may be stale (raw SQL on tx.connection appended
+                    # to this workflow): only the stored version may refuse an append.
+                    current = known[workflow_id] = self._stored_version(workflow_id)
                 if expected is not ANY and not _satisfied(expected, current):
                     existing = self._existing(prepared)
                     if existing is not None:  # a retry of an append that already succeeded
