@@ -273,9 +273,17 @@ class ProjectionContract:
         chosen: dict[str, Any] = {
             "autoload": False, "durability": "normal", "permissive": self.permissive, **self.store_options, **options
         }
-        return EventStore.open(
+        store = EventStore.open(
             folder / "contract.db", plugins=self.make_plugins() if plugins is None else list(plugins), **chosen
         )
+        if not store.has_projection(self.projection_name):
+            loaded = ", ".join(sorted(store.registry.projections)) or "none"
+            store.close()
+            raise AssertionError(
+                f"no projection named {self.projection_name!r} is loaded by {type(self).__name__}.plugins "
+                f"(loaded: {loaded})"
+            )
+        return store
 
     def rows(self, source: EventStore | sqlite3.Connection) -> Snapshot:
         """The projection's state: every row of every table it declares."""
