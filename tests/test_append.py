@@ -254,3 +254,11 @@ def test_raw_sql_inside_a_transaction_without_projections(open_store) -> None:  
         tx.connection.execute("INSERT INTO events (workflow_id, event_type) VALUES ('a', 'raw')")
         assert tx.append(NewEvent(workflow_id="a", event_type="x"), expected_version=3) == 4
     assert [e.version for e in store.read("a")] == [1, 2, 3, 4]
+
+
+def test_raw_only_transaction_is_projected_at_commit(store: EventStore) -> None:
+    with store.transaction() as tx:
+        tx.connection.execute(
+            "INSERT INTO events (workflow_id, event_type, payload) VALUES ('a', 'deposited', '{\"amount\": 7}')"
+        )
+    assert balances(store)[0][1] == 7 and store.projection_status()[0].lag == 0

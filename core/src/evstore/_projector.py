@@ -28,9 +28,9 @@ class Live:
     """Per-transaction projection state: which projections receive events inline."""
 
     live: set[str] = field(default_factory=set)
-    touched: bool = False  # an event was appended: positions must be recorded
-    # The last position the live projections have seen in this transaction; None when
-    # no projection is loaded (then nothing needs to track it).
+    # The log's head when the transaction began, and the last position the live
+    # projections have seen in it; None when no projection is loaded.
+    start: int | None = None
     head: int | None = None
 
 
@@ -151,7 +151,7 @@ class Projector:
         if not self.registry.projections:
             return state
         current_head = head(conn)
-        state.head = current_head
+        state.start = state.head = current_head
         behind = []
         for name, position, status in conn.execute(
             "SELECT name, position, status FROM evstore_projections"
@@ -169,7 +169,6 @@ class Projector:
     def apply(self, scopes: ConnectionScopes, state: Live, event: RecordedEvent) -> None:
         """Apply one freshly appended event to every live projection that handles it,
         each inside its own SAVEPOINT so one projection's failure undoes only its rows."""
-        state.touched = True
         targets = self.dispatch.get(event.event_type)
         if not targets:
             return
@@ -213,12 +212,15 @@ class Projector:
         state.head = upto
 
     def finish(self, scopes: ConnectionScopes, state: Live) -> None:
-        """Record the live projections' position, in the appending transaction."""
-        if not state.touched or not state.live:
+        """Record the live projections' position, in the appending transaction (after
+        applying any rows raw SQL added since their last append)."""
+        if not state.live or state.head is None:
             return
         conn = scopes.conn
         current = head(conn)
-        if state.head is not None and current > state.head:
+        if current == state.start:
+            return
+        if current > state.head:
             self.apply_foreign(scopes, state, current)
         names = sorted(state.live)
         conn.execute(

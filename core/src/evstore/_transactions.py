@@ -109,10 +109,10 @@ class Transaction:
 
     def snapshot(self) -> tuple[Any, ...]:
         live = self._live
-        return (dict(self._versions), len(self._committed), set(live.live), live.touched, live.head)
+        return (dict(self._versions), len(self._committed), set(live.live), live.head)
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        versions, kept, live, self._live.touched, self._live.head = saved
+        versions, kept, live, self._live.head = saved
         self._versions = versions
         del self._committed[kept:]
         self._live.live = live
@@ -196,8 +196,6 @@ class Transaction:
             except BaseException as error:
                 self._failed = error
                 raise
-        else:
-            self._live.touched = True
         return [row[0] for row in rows]
 
     def _insert(self, values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

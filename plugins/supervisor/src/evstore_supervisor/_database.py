@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import evstore_checkpoints
 import evstore_features
@@ -37,8 +36,6 @@ from ._models import (
     StepStatus,
     step_from_plugin,
 )
-
-T = TypeVar("T")
 
 DEFAULT_DB_PATH = ".supervisor/state.db"
 
@@ -86,7 +83,6 @@ class Database:
         self.store = EventStore.open(
             self.db_path, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload
         )
-        self._local = threading.local()
 
     def close(self) -> None:
         """Close the store's connections. Later calls raise ``StoreClosedError``."""
@@ -103,13 +99,6 @@ class Database:
 
     # --- writing: everything is an event ---------------------------------------------
 
-    def _write(self, write: Callable[[], T]) -> T:
-        """Run a write; inside a ``transaction()`` block, note raw event rows around it."""
-        block: _raw.Block | None = getattr(self._local, "block", None)
-        if block is None:
-            return write()
-        return block.facade_write(write)
-
     def append_event(self, event: Event, *, expected_version: ExpectedVersion | int = ANY) -> int:
         """Store ``event`` and update every projection in one transaction (or in the open
         ``transaction()`` block); returns its id, the global position.
@@ -123,7 +112,7 @@ class Database:
             raise TypeError(f"append_event takes an Event, got {type(event).__name__}")
         new_event = to_new_event(event)
         store = self.store
-        return self._write(lambda: store.append(new_event, expected_version=expected_version))
+        return store.append(new_event, expected_version=expected_version)
 
     def append_events(
         self, events: Iterable[Event], *, expected_version: ExpectedVersion | int = ANY
@@ -135,7 +124,7 @@ class Database:
                 raise TypeError(f"append_events takes Events, got {type(event).__name__}")
         new_events = [to_new_event(event) for event in batch]
         store = self.store
-        return self._write(lambda: store.append_many(new_events, expected_version=expected_version))
+        return store.append_many(new_events, expected_version=expected_version)
 
     def update_step(
         self, step_id: str, status: StepStatus | str, output: dict[str, Any] | None = None,
@@ -144,7 +133,7 @@ class Database:
         """Set a step's status, output and error exactly as given (``None`` clears), as a
         ``step_status_changed`` event; returns its id. Any ``StepStatus`` is accepted.
         Unknown step or status: ``ValueError``, nothing appended."""
-        return self._write(lambda: evstore_steps.update_step(self.store, step_id, status, output, error))
+        return evstore_steps.update_step(self.store, step_id, status, output, error)
 
     def update_component(
         self, component_id: str, status: ComponentStatus | str, output: dict[str, Any] | None = None,
@@ -152,22 +141,18 @@ class Database:
     ) -> int:
         """Set a component's status, output and error as given, as a
         ``component_status_changed`` event (the cascade may follow); returns its id."""
-        return self._write(
-            lambda: evstore_features.update_component(self.store, component_id, status, output, error)
-        )
+        return evstore_features.update_component(self.store, component_id, status, output, error)
 
     def create_feature(self, feature_id: str, title: str, description: str = "") -> int:
         """Append ``feature_created`` (status planning); returns its id."""
-        return self._write(lambda: evstore_features.create_feature(self.store, feature_id, title, description))
+        return evstore_features.create_feature(self.store, feature_id, title, description)
 
     def create_phase(
         self, phase_id: str, feature_id: str, title: str, sequence: int,
         interfaces: list[Interface] | list[dict[str, Any]] | None = None,
     ) -> int:
         """Append ``phase_created`` (status pending) to the feature; returns its id."""
-        return self._write(
-            lambda: evstore_features.create_phase(self.store, phase_id, feature_id, title, sequence, interfaces)
-        )
+        return evstore_features.create_phase(self.store, phase_id, feature_id, title, sequence, interfaces)
 
     def create_component(
         self, component_id: str, phase_id: str, title: str, files: list[str] | None = None,
@@ -176,37 +161,31 @@ class Database:
     ) -> int:
         """Append ``component_created`` (status pending); returns its id. Without
         ``feature_id`` the feature is the phase's; an unknown phase is a ``ValueError``."""
-        return self._write(
-            lambda: evstore_features.create_component(
-                self.store, component_id, phase_id, title, files, depends_on, assigned_role, description,
-                feature_id,
-            )
+        return evstore_features.create_component(
+            self.store, component_id, phase_id, title, files, depends_on, assigned_role, description,
+            feature_id,
         )
 
     def update_feature_status(self, feature_id: str, status: FeatureStatus | str) -> int:
         """Append ``feature_status_changed``; returns its id. Unknown feature: ``ValueError``."""
-        return self._write(lambda: evstore_features.update_feature_status(self.store, feature_id, status))
+        return evstore_features.update_feature_status(self.store, feature_id, status)
 
     def update_phase_status(self, phase_id: str, status: PhaseStatus | str) -> int:
         """Append ``phase_status_changed`` (the cascade re-evaluates the feature); returns
         its id. Unknown phase: ``ValueError``."""
-        return self._write(lambda: evstore_features.update_phase_status(self.store, phase_id, status))
+        return evstore_features.update_phase_status(self.store, phase_id, status)
 
     def update_component_dependencies(self, component_id: str, depends_on: list[str]) -> int:
         """Append ``component_dependencies_set`` (the list replaces the old one); returns
         its id. Unknown component: ``ValueError``."""
-        return self._write(
-            lambda: evstore_features.set_component_dependencies(self.store, component_id, depends_on)
-        )
+        return evstore_features.set_component_dependencies(self.store, component_id, depends_on)
 
     def create_checkpoint(
         self, workflow_id: str, step_id: str, git_sha: str, context: dict[str, Any], status: str = "active"
     ) -> int:
         """Append ``checkpoint_created``; returns the checkpoint's id (the event's). The
         workflow needs no ``workflow_started``."""
-        return self._write(
-            lambda: evstore_checkpoints.create_checkpoint(self.store, workflow_id, step_id, git_sha, context, status)
-        )
+        return evstore_checkpoints.create_checkpoint(self.store, workflow_id, step_id, git_sha, context, status)
 
     def record_metric(
         self, role: str, cli: str, workflow_id: str, success: bool, duration_seconds: float,
@@ -216,11 +195,9 @@ class Database:
         """Append ``metric_recorded``; returns the metric's id (the event's)."""
         if isinstance(success, int) and success in (0, 1):
             success = bool(success)  # the original stored 0/1 ints as given
-        return self._write(
-            lambda: evstore_metrics.record_metric(
-                self.store, role, cli, workflow_id, success, duration_seconds, task_type, retry_count,
-                token_usage, error_category,
-            )
+        return evstore_metrics.record_metric(
+            self.store, role, cli, workflow_id, success, duration_seconds, task_type, retry_count,
+            token_usage, error_category,
         )
 
     def append_execution_event(
@@ -228,10 +205,8 @@ class Database:
         status: str | None = None, payload: dict[str, Any] | None = None, version: int = 0,
     ) -> int:
         """Append ``execution_event_recorded`` (one ``execution_events`` row); returns its id."""
-        return self._write(
-            lambda: evstore_graph.append_execution_event(
-                self.store, execution_id, event_type, node_id, node_type, status, payload, version
-            )
+        return evstore_graph.append_execution_event(
+            self.store, execution_id, event_type, node_id, node_type, status, payload, version
         )
 
     # --- reading ------------------------------------------------------------------------
@@ -310,28 +285,14 @@ class Database:
         projected when the block commits (see ``_raw``); raw writes to projection tables
         are lost at the next rebuild, since only events survive one.
         """
-        block: _raw.Block | None = getattr(self._local, "block", None)
         with self.store.transaction() as tx:
             conn = tx.connection
-            if block is not None:  # nested: the kernel made it a savepoint
-                try:
-                    yield conn
-                except BaseException:
-                    block.rolled_back_to_savepoint()
-                    raise
-                return
-            block = _raw.Block(conn)
-            self._local.block = block
             previous_factory = conn.row_factory
             conn.row_factory = sqlite3.Row
             try:
                 yield conn
-                block.note_raw_rows()
             finally:
                 conn.row_factory = previous_factory
-                self._local.block = None
-        if not conn.in_transaction:  # else a kernel transaction encloses the block
-            _raw.repair_projections(self.store, block)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -339,12 +300,12 @@ class Database:
         WAL, ``row_factory=sqlite3.Row``, commit at the end of the block, rollback on
         error. Event rows inserted through it are projected when the block commits."""
         store = self.store
+        before = store.head()
         with _raw.plain_connection(
             self.db_path, durability=store.durability, busy_timeout=store.busy_timeout
         ) as conn:
-            before = _raw.newest_position(conn)
             yield conn
-        if getattr(self._local, "block", None) is None and store.head() > before:
+        if store.head() > before:
             behind = [s.name for s in store.projection_status() if s.status == "ok" and s.lag > 0]
             if behind:
                 store.catch_up(behind)
