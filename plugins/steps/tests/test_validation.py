@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from evstore import EventStore, InvalidEventError, NewEvent, PayloadValidationError
+from evstore.testing import Scenario
 from evstore_steps import get_step, list_steps
 
 STEP_TYPES = [
@@ -15,26 +17,27 @@ STEP_TYPES = [
 
 
 @pytest.fixture
-def head(store: EventStore) -> int:
+def scenario(evstore_scenario: Scenario) -> Scenario:
     """The log already holds one valid step, so "nothing written" is not trivially true."""
-    store.append(NewEvent(workflow_id="wf", event_type="step_started", step_id="ok", role="r"))
-    return store.head()
+    return evstore_scenario.given(NewEvent(workflow_id="wf", event_type="step_started", step_id="ok", role="r"))
 
 
 @pytest.mark.parametrize("role", [None, "", "   "])
-def test_step_started_without_a_role_is_rejected(store: EventStore, head: int, role: Any) -> None:
+def test_step_started_without_a_role_is_rejected(scenario: Scenario, role: Any) -> None:
     # The original silently dropped such a step; here the caller hears about it.
-    with pytest.raises(InvalidEventError, match="'step_started' requires role"):
-        store.append(NewEvent(workflow_id="wf", event_type="step_started", step_id="s", role=role))
-    assert store.head() == head
-    assert get_step(store, "s") is None
+    (
+        scenario.when(NewEvent(workflow_id="wf", event_type="step_started", step_id="s", role=role))
+        .then_error(InvalidEventError, match="'step_started' requires role")  # and nothing written
+    )
+    assert get_step(scenario.store, "s") is None
 
 
 @pytest.mark.parametrize("event_type", STEP_TYPES)
-def test_every_step_event_requires_a_step_id(store: EventStore, head: int, event_type: str) -> None:
-    with pytest.raises(InvalidEventError, match=f"'{event_type}' requires step_id"):
-        store.append(NewEvent(workflow_id="wf", event_type=event_type, role="r"))
-    assert store.head() == head
+def test_every_step_event_requires_a_step_id(scenario: Scenario, event_type: str) -> None:
+    (
+        scenario.when(NewEvent(workflow_id="wf", event_type=event_type, role="r"))
+        .then_error(InvalidEventError, match=f"'{event_type}' requires step_id")
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,30 +55,27 @@ def test_every_step_event_requires_a_step_id(store: EventStore, head: int, event
     ],
 )
 def test_wrong_payload_types_are_rejected(
-    store: EventStore, head: int, event_type: str, payload: dict[str, Any], field: str
+    scenario: Scenario, event_type: str, payload: dict[str, Any], field: str
 ) -> None:
-    with pytest.raises(PayloadValidationError, match=f"{event_type}.*{field}"):
-        store.append(
-            NewEvent(workflow_id="wf", event_type=event_type, step_id="s", role="r", payload=payload)
-        )
-    assert store.head() == head
-    assert get_step(store, "s") is None
+    (
+        scenario.when(NewEvent(workflow_id="wf", event_type=event_type, step_id="s", role="r", payload=payload))
+        .then_error(PayloadValidationError)
+    )
+    assert re.search(f"{event_type}.*{field}", str(scenario.error))
+    assert get_step(scenario.store, "s") is None
 
 
-def test_one_bad_event_rejects_its_whole_batch(store: EventStore, head: int) -> None:
+def test_one_bad_event_rejects_its_whole_batch(scenario: Scenario) -> None:
     good = NewEvent(workflow_id="wf", event_type="step_started", step_id="s", role="r")
     no_role = NewEvent(workflow_id="wf", event_type="step_started", step_id="t")
-    with pytest.raises(InvalidEventError):
-        store.append_many([good, no_role])
-    assert store.head() == head
-    assert [s.id for s in list_steps(store, "wf")] == ["ok"]
+    scenario.when(good, no_role).then_error(InvalidEventError)
+    assert [s.id for s in list_steps(scenario.store, "wf")] == ["ok"]
 
 
-def test_extra_payload_keys_are_accepted_and_kept_in_the_log(store: EventStore, head: int) -> None:
+def test_extra_payload_keys_are_accepted_and_kept_in_the_log(scenario: Scenario) -> None:
+    store: EventStore = scenario.store
     payload = {"gates": ["g"], "context": {}, "model": "x-1"}
-    store.append(
-        NewEvent(workflow_id="wf", event_type="step_started", step_id="s", role="r", payload=payload)
-    )
+    store.append(NewEvent(workflow_id="wf", event_type="step_started", step_id="s", role="r", payload=payload))
     assert store.read("wf")[-1].payload == payload
     step = get_step(store, "s")
     assert step is not None and step.gates == ["g"]

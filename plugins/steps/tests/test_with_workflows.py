@@ -6,7 +6,6 @@ The plugins never import each other; only this test loads both.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,14 @@ from hypothesis import strategies as st
 import evstore_steps
 import evstore_workflows
 from evstore import EventStore, NewEvent
+from evstore.testing import StoreFactory
 
-StoreFactory = Callable[..., EventStore]
 WORKFLOW_IDS = ["wf-1", "wf-2", "wf-3"]
 STEP_IDS = ["s-1", "s-2", "s-3"]
 
 
-def test_a_step_without_workflow_started_projects_both_rows(open_store: StoreFactory) -> None:
-    store = open_store(plugins=[evstore_steps, evstore_workflows])
+def test_a_step_without_workflow_started_projects_both_rows(evstore_store_factory: StoreFactory) -> None:
+    store = evstore_store_factory([evstore_steps, evstore_workflows])
     store.append(NewEvent(workflow_id="wf", event_type="step_started", step_id="s", role="implementer"))
     step = evstore_steps.get_step(store, "s")
     workflow = evstore_workflows.get_workflow(store, "wf")
@@ -32,8 +31,8 @@ def test_a_step_without_workflow_started_projects_both_rows(open_store: StoreFac
     assert workflow.created_at == step.created_at
 
 
-def test_a_full_run_reads_back_through_both_plugins(open_store: StoreFactory) -> None:
-    store = open_store(plugins=[evstore_steps, evstore_workflows])
+def test_a_full_run_reads_back_through_both_plugins(evstore_store_factory: StoreFactory) -> None:
+    store = evstore_store_factory([evstore_steps, evstore_workflows])
     store.append_many([
         NewEvent(workflow_id="wf", event_type="workflow_started", payload={"initial_step": "plan"}),
         NewEvent(workflow_id="wf", event_type="step_started", step_id="plan", role="planner"),

@@ -1,19 +1,26 @@
-"""Property: after any valid history the table matches a plain model of the documented
-semantics, and ``store.rebuild()`` reproduces it row for row, byte for byte."""
+"""The steps projection on random valid histories: the kit's contract (rebuild,
+redelivery, unknown types, table ownership, atomicity, handler errors), and a plain
+model of the documented semantics that the table must match.
+
+Both use one strategy, so they live in one module (under ``--import-mode=importlib``
+test modules cannot import each other).
+"""
 
 from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evstore_steps
+import evstore_workflows
 from evstore import EventStore, NewEvent
+from evstore.testing import ProjectionContract, StoreFactory
+from evstore.testing import strategies as evst
 from evstore_steps import list_steps
 
 WORKFLOW_IDS = ["wf-1", "wf-2"]
@@ -58,7 +65,25 @@ def step_events(draw: st.DrawFn) -> NewEvent:
     return NewEvent(
         workflow_id=draw(st.sampled_from(WORKFLOW_IDS)), event_type=kind,
         step_id=draw(st.sampled_from(STEP_IDS)), role=role, payload=payload, timestamp=draw(moments),
+        event_id=draw(st.uuids()),  # drawn, so a failing example replays exactly
     )
+
+
+class TestStepsContract(ProjectionContract):
+    plugins = (evstore_steps,)
+    projection_name = "steps"
+    events = evst.event_lists(step_events(), max_size=40)
+
+
+class TestStepsContractOnSupervisorRuns(ProjectionContract):
+    """Whole runs as the supervisor records them (steps started, applied, failed,
+    retried, completed, in several interleaved workflows), beside the workflows
+    projection that also handles step_started."""
+
+    plugins = (evstore_steps, evstore_workflows)
+    projection_name = "steps"
+    events = evst.histories(max_workflows=3, max_steps=3, metrics=False)
+    max_examples = 10
 
 
 @dataclass
@@ -111,12 +136,11 @@ def all_rows(store: EventStore) -> list[tuple[Any, ...]]:
 
 @settings(max_examples=40, deadline=None)
 @given(batches=st.lists(st.lists(step_events(), min_size=1, max_size=4), max_size=20))
-def test_rebuild_reproduces_the_incremental_table(batches: list[list[NewEvent]]) -> None:
+def test_the_table_follows_the_documented_semantics_and_a_rebuild_reproduces_it(batches: list[list[NewEvent]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        store = EventStore.open(
-            Path(folder) / "s.db", plugins=[evstore_steps], autoload=False, durability="normal"
-        )
+        factory = StoreFactory(folder)
         try:
+            store = factory([evstore_steps])
             for batch in batches:
                 store.append_many(batch)
             history = [event for batch in batches for event in batch]
@@ -131,4 +155,4 @@ def test_rebuild_reproduces_the_incremental_table(batches: list[list[NewEvent]])
             assert store.rebuild(["steps"]) == len(history)
             assert all_rows(store) == incremental
         finally:
-            store.close()
+            factory.close_all()
