@@ -68,6 +68,16 @@ class TestWorkflowsContract(ProjectionContract):
     events = evst.event_lists(workflow_events(), max_size=40)
 
 
+class TestWorkflowsContractOnSupervisorRuns(ProjectionContract):
+    """Whole runs as the supervisor records them: started, steps one after another, an
+    ending, in several interleaved workflows."""
+
+    plugins = (evstore_workflows, evstore_steps)
+    projection_name = "workflows"
+    events = evst.histories(max_workflows=3, max_steps=3, metrics=False)
+    max_examples = 10
+
+
 @dataclass
 class ExpectedWorkflow:
     created_at: datetime
