@@ -1,6 +1,10 @@
-"""Property: after any valid history of metrics, rebuilding the metrics table from the
-log gives byte-for-byte the rows the live appends produced, and so the same answers
-from every query."""
+"""The metrics projection on random valid histories: the kit's contract (rebuild,
+redelivery, unknown types, table ownership, atomicity, handler errors), and the same
+answers from every query after a rebuild.
+
+Both use one strategy, so they live in one module (under ``--import-mode=importlib``
+test modules cannot import each other).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evstore_metrics
+import evstore_steps
+import evstore_workflows
 from evstore import EventStore, NewEvent
+from evstore.testing import ProjectionContract
+from evstore.testing import strategies as evst
 from evstore_metrics import METRIC_RECORDED, best_cli, compare_clis, get_metrics, recent_failures, role_stats
 
 NOW = datetime(2024, 6, 30, tzinfo=UTC)
@@ -37,9 +45,9 @@ optional_payload = st.fixed_dictionaries(
     },
 )
 metrics = st.builds(
-    lambda role, workflow_id, required, optional, timestamp: NewEvent(
+    lambda role, workflow_id, required, optional, timestamp, event_id: NewEvent(
         workflow_id=workflow_id, event_type=METRIC_RECORDED, role=role,
-        payload=required | optional, timestamp=timestamp,
+        payload=required | optional, timestamp=timestamp, event_id=event_id,
     ),
     st.sampled_from(ROLES),
     st.sampled_from(("wf-1", "wf-2")),
@@ -50,9 +58,26 @@ metrics = st.builds(
     }),
     optional_payload,
     timestamps,
+    st.uuids(),  # drawn, so a failing example replays exactly
 )
 # Each inner list is one append_many call: atomic batches and single appends mixed.
 histories = st.lists(st.lists(metrics, min_size=1, max_size=4), max_size=15)
+
+
+class TestMetricsContract(ProjectionContract):
+    plugins = (evstore_metrics,)
+    projection_name = "metrics"
+    events = evst.event_lists(metrics, max_size=40)
+
+
+class TestMetricsContractOnSupervisorRuns(ProjectionContract):
+    """A metric per finished attempt, among the step and workflow events of whole runs
+    (the plugins declaring those are loaded so that the runs are validated)."""
+
+    plugins = (evstore_metrics, evstore_steps, evstore_workflows)
+    projection_name = "metrics"
+    events = evst.histories(max_workflows=3, max_steps=3)
+    max_examples = 10
 
 
 def answers(store: EventStore) -> dict[str, Any]:
