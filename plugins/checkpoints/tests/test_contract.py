@@ -1,6 +1,11 @@
-"""Property: after any valid history, rebuilding the checkpoints table from the log
-gives byte-for-byte the rows the live appends produced, and the latest checkpoint of
-each workflow is its highest-positioned one."""
+"""The checkpoints projection on random valid histories: the kit's contract (rebuild,
+redelivery, unknown types, table ownership, atomicity, handler errors), and a property
+of its own: rebuilding gives byte-for-byte the rows the live appends produced, and the
+latest checkpoint of each workflow is its highest-positioned one.
+
+Both draw the same operations, so they live in one module (under
+``--import-mode=importlib`` test modules cannot import each other).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from hypothesis import strategies as st
 
 import evstore_checkpoints
 from evstore import EventStore, NewEvent
+from evstore.testing import ProjectionContract
 from evstore_checkpoints import (
     CHECKPOINT_CREATED,
     CHECKPOINT_RESTORED,
@@ -45,6 +51,47 @@ create_ops = st.tuples(
 restore_ops = st.tuples(st.just("restore"), st.integers(0, 20))
 raw_restore_ops = st.tuples(st.just("raw_restore"), st.sampled_from(WORKFLOWS), st.integers(1, 60))
 operations = st.lists(st.one_of(create_ops, create_ops, restore_ops, raw_restore_ops), max_size=40)
+
+
+@st.composite
+def checkpoint_histories(draw: st.DrawFn) -> list[NewEvent]:
+    """``operations`` as the events they append into an empty store, where the event at
+    index i gets position i + 1: a restore names an earlier creation by that position
+    (to the checkpoint's workflow and step, as ``restore_checkpoint`` does), a raw
+    restore any position at all."""
+    drawn = draw(operations)
+    event_ids = iter(draw(st.lists(st.uuids(), min_size=len(drawn), max_size=len(drawn), unique=True)))
+    events: list[NewEvent] = []
+    creations: list[int] = []  # indexes into events
+    for op in drawn:
+        if op[0] == "create":
+            _, workflow_id, step_id, git_sha, context, status, timestamp = op
+            creations.append(len(events))
+            events.append(NewEvent(
+                workflow_id=workflow_id, event_type=CHECKPOINT_CREATED, step_id=step_id,
+                payload={"git_sha": git_sha, "context": context, "status": status}, timestamp=timestamp,
+                event_id=next(event_ids),
+            ))
+        elif op[0] == "restore":
+            if creations:
+                index = creations[-1 - op[1] % len(creations)]
+                target = events[index]
+                events.append(NewEvent(
+                    workflow_id=target.workflow_id, event_type=CHECKPOINT_RESTORED, step_id=target.step_id,
+                    payload={"checkpoint_id": index + 1}, event_id=next(event_ids),
+                ))
+        else:
+            events.append(NewEvent(
+                workflow_id=op[1], event_type=CHECKPOINT_RESTORED, payload={"checkpoint_id": op[2]},
+                event_id=next(event_ids),
+            ))
+    return events
+
+
+class TestCheckpointsContract(ProjectionContract):
+    plugins = (evstore_checkpoints,)
+    projection_name = "checkpoints"
+    events = checkpoint_histories()
 
 
 def snapshot(store: EventStore) -> list[tuple[Any, ...]]:
