@@ -71,272 +71,278 @@ def plan(store: EventStore, components: tuple[str, ...] = ("C1",)) -> None:
 # --- feature_created ------------------------------------------------------------------
 
 
-def test_feature_created_inserts_a_planning_feature_stamped_with_the_event_time(store: EventStore) -> None:
-    append(store, "feature_created", title="Login", description="Users sign in", timestamp=WHEN)
-    assert feature_row(store) == ("F", "Login", "Users sign in", "planning", WHEN_TEXT, None)
+def test_feature_created_inserts_a_planning_feature_stamped_with_the_event_time(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", title="Login", description="Users sign in", timestamp=WHEN)
+    assert feature_row(evstore_store) == ("F", "Login", "Users sign in", "planning", WHEN_TEXT, None)
 
 
-def test_feature_created_takes_the_id_from_the_payload_when_given(store: EventStore) -> None:
-    append(store, "feature_created", workflow_id="stream", id="F9", title="Search")
-    assert feature_row(store, "F9")[1] == "Search"
-    assert feature_row(store, "stream") is None
+def test_feature_created_takes_the_id_from_the_payload_when_given(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", workflow_id="stream", id="F9", title="Search")
+    assert feature_row(evstore_store, "F9")[1] == "Search"
+    assert feature_row(evstore_store, "stream") is None
 
 
-def test_feature_created_again_corrects_title_and_description_only(store: EventStore) -> None:
-    append(store, "feature_created", title="Login", timestamp=WHEN)
-    append(store, "feature_status_changed", status="review")
-    append(store, "feature_created", title="Sign-in", description="fixed")
-    assert feature_row(store) == ("F", "Sign-in", "fixed", "review", WHEN_TEXT, None)
+def test_feature_created_again_corrects_title_and_description_only(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", title="Login", timestamp=WHEN)
+    append(evstore_store, "feature_status_changed", status="review")
+    append(evstore_store, "feature_created", title="Sign-in", description="fixed")
+    assert feature_row(evstore_store) == ("F", "Sign-in", "fixed", "review", WHEN_TEXT, None)
 
 
 # --- phase_created --------------------------------------------------------------------
 
 
-def test_phase_created_inserts_a_pending_phase_with_compact_interfaces(store: EventStore) -> None:
-    append(store, "feature_created", title="Login")
+def test_phase_created_inserts_a_pending_phase_with_compact_interfaces(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", title="Login")
     position = append(
-        store, "phase_created", id="P1", feature_id="F", title="Backend", sequence=2, timestamp=WHEN,
+        evstore_store, "phase_created", id="P1", feature_id="F", title="Backend", sequence=2, timestamp=WHEN,
         interfaces=[{"name": "auth", "type": "http", "definition": "POST /login"}],
     )
-    assert phase_row(store) == (
+    assert phase_row(evstore_store) == (
         "P1", "F", "Backend", 2, "pending",
         '[{"name":"auth","type":"http","definition":"POST /login","locked":false}]',
         WHEN_TEXT, position,
     )
 
 
-def test_phase_created_accepts_phase_id_and_defaults_the_feature_to_the_workflow(store: EventStore) -> None:
-    append(store, "phase_created", workflow_id="F2", phase_id="P7", title="UI", sequence=1)
-    row = phase_row(store, "P7")
+def test_phase_created_accepts_phase_id_and_defaults_the_feature_to_the_workflow(evstore_store: EventStore) -> None:
+    append(evstore_store, "phase_created", workflow_id="F2", phase_id="P7", title="UI", sequence=1)
+    row = phase_row(evstore_store, "P7")
     assert (row[1], row[5]) == ("F2", "[]")
 
 
-def test_phase_created_again_corrects_title_sequence_and_interfaces(store: EventStore) -> None:
-    plan(store, ())
-    append(store, "phase_status_changed", phase_id="P1", status="in_progress")
-    append(store, "phase_created", id="P1", feature_id="OTHER", title="Renamed", sequence=5,
+def test_phase_created_again_corrects_title_sequence_and_interfaces(evstore_store: EventStore) -> None:
+    plan(evstore_store, ())
+    append(evstore_store, "phase_status_changed", phase_id="P1", status="in_progress")
+    append(evstore_store, "phase_created", id="P1", feature_id="OTHER", title="Renamed", sequence=5,
            interfaces=[{"name": "x", "type": "t", "definition": "d", "locked": True}])
-    row = phase_row(store)
+    row = phase_row(evstore_store)
     assert row[1:6] == ("F", "Renamed", 5, "in_progress",
                         '[{"name":"x","type":"t","definition":"d","locked":true}]')
 
 
-def test_a_new_phase_reopens_a_completed_feature(store: EventStore) -> None:
-    plan(store)
-    append(store, "component_completed", component_id="C1")
-    assert status_of(store, "features", "F") == "completed"
-    append(store, "phase_created", id="P2", feature_id="F", title="More", sequence=2)
-    assert feature_state(store) == ("in_progress", None)
+def test_a_new_phase_reopens_a_completed_feature(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "component_completed", component_id="C1")
+    assert status_of(evstore_store, "features", "F") == "completed"
+    append(evstore_store, "phase_created", id="P2", feature_id="F", title="More", sequence=2)
+    assert feature_state(evstore_store) == ("in_progress", None)
 
 
 # --- component_created ----------------------------------------------------------------
 
 
-def test_component_created_inserts_a_pending_component_in_its_phases_feature(store: EventStore) -> None:
-    plan(store, ())
+def test_component_created_inserts_a_pending_component_in_its_phases_feature(evstore_store: EventStore) -> None:
+    plan(evstore_store, ())
     position = append(
-        store, "component_created", workflow_id="elsewhere", component_id="C1", phase_id="P1",
+        evstore_store, "component_created", workflow_id="elsewhere", component_id="C1", phase_id="P1",
         title="Model", description="user table", files=["models.py", "db.py"], depends_on=["C0"],
         assigned_role="implementer", timestamp=WHEN,
     )
-    assert component_row(store) == (
+    assert component_row(evstore_store) == (
         "C1", "P1", "Model", "user table", '["models.py","db.py"]', '["C0"]', "pending",
         "implementer", None, None, WHEN_TEXT, "F", position,
     )
 
 
-def test_component_created_without_a_known_phase_uses_the_payload_feature(store: EventStore) -> None:
-    append(store, "component_created", workflow_id="W", component_id="C1", phase_id="nowhere",
+def test_component_created_without_a_known_phase_uses_the_payload_feature(evstore_store: EventStore) -> None:
+    append(evstore_store, "component_created", workflow_id="W", component_id="C1", phase_id="nowhere",
            feature_id="F3", title="t")
-    append(store, "component_created", workflow_id="W", component_id="C2", phase_id="nowhere", title="t")
-    assert component_row(store, "C1")[11] == "F3"
-    assert component_row(store, "C2")[11] == "W"
+    append(evstore_store, "component_created", workflow_id="W", component_id="C2", phase_id="nowhere", title="t")
+    assert component_row(evstore_store, "C1")[11] == "F3"
+    assert component_row(evstore_store, "C2")[11] == "W"
 
 
-def test_a_new_component_reopens_its_completed_phase_and_feature(store: EventStore) -> None:
-    plan(store)
-    append(store, "component_completed", component_id="C1")
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == ("completed", "completed")
-    append(store, "component_created", component_id="C2", phase_id="P1", title="late")
-    assert status_of(store, "phases", "P1") == "in_progress"
-    assert feature_state(store) == ("in_progress", None)
+def test_a_new_component_reopens_its_completed_phase_and_feature(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "component_completed", component_id="C1")
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
+        "completed", "completed"
+    )
+    append(evstore_store, "component_created", component_id="C2", phase_id="P1", title="late")
+    assert status_of(evstore_store, "phases", "P1") == "in_progress"
+    assert feature_state(evstore_store) == ("in_progress", None)
 
 
-def test_a_new_component_reopens_a_failed_phase_and_feature(store: EventStore) -> None:
-    plan(store)
-    append(store, "component_failed", component_id="C1", error="boom")
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == ("failed", "failed")
-    append(store, "component_created", component_id="C2", phase_id="P1", title="fix")
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == (
+def test_a_new_component_reopens_a_failed_phase_and_feature(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "component_failed", component_id="C1", error="boom")
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == ("failed", "failed")
+    append(evstore_store, "component_created", component_id="C2", phase_id="P1", title="fix")
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
         "in_progress", "in_progress")
 
 
-def test_a_new_component_leaves_a_pending_phase_and_planning_feature_alone(store: EventStore) -> None:
-    plan(store)
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == ("pending", "planning")
+def test_a_new_component_leaves_a_pending_phase_and_planning_feature_alone(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
+        "pending", "planning"
+    )
 
 
-def test_component_created_again_corrects_fields_but_keeps_phase_status_and_order(store: EventStore) -> None:
-    plan(store, ("C1",))
-    first_position = component_row(store)[12]
-    append(store, "component_started", component_id="C1")
-    append(store, "component_created", component_id="C1", phase_id="P9", title="New", description="d",
+def test_component_created_again_corrects_fields_but_keeps_phase_status_and_order(evstore_store: EventStore) -> None:
+    plan(evstore_store, ("C1",))
+    first_position = component_row(evstore_store)[12]
+    append(evstore_store, "component_started", component_id="C1")
+    append(evstore_store, "component_created", component_id="C1", phase_id="P9", title="New", description="d",
            files=["x"], depends_on=["C5"], assigned_role="tester")
-    assert component_row(store)[:8] == ("C1", "P1", "New", "d", '["x"]', '["C5"]', "implementing", "tester")
-    assert component_row(store)[12] == first_position
+    assert component_row(evstore_store)[:8] == ("C1", "P1", "New", "d", '["x"]', '["C5"]', "implementing", "tester")
+    assert component_row(evstore_store)[12] == first_position
 
 
 # --- component lifecycle ----------------------------------------------------------------
 
 
-def test_component_started_sets_implementing_and_starts_phase_and_feature(store: EventStore) -> None:
-    plan(store, ("C1", "C2"))
-    append(store, "component_started", component_id="C1")
-    assert status_of(store, "components", "C1") == "implementing"
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == (
+def test_component_started_sets_implementing_and_starts_phase_and_feature(evstore_store: EventStore) -> None:
+    plan(evstore_store, ("C1", "C2"))
+    append(evstore_store, "component_started", component_id="C1")
+    assert status_of(evstore_store, "components", "C1") == "implementing"
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
         "in_progress", "in_progress")
 
 
-def test_component_started_leaves_a_feature_in_review(store: EventStore) -> None:
-    plan(store)
-    append(store, "feature_status_changed", status="review")
-    append(store, "component_started", component_id="C1")
-    assert status_of(store, "features", "F") == "review"
+def test_component_started_leaves_a_feature_in_review(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "feature_status_changed", status="review")
+    append(evstore_store, "component_started", component_id="C1")
+    assert status_of(evstore_store, "features", "F") == "review"
 
 
-def test_component_started_after_a_failure_reopens_phase_and_feature(store: EventStore) -> None:
-    plan(store)
-    append(store, "component_failed", component_id="C1", error="boom")
-    append(store, "component_started", component_id="C1")
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == (
+def test_component_started_after_a_failure_reopens_phase_and_feature(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "component_failed", component_id="C1", error="boom")
+    append(evstore_store, "component_started", component_id="C1")
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
         "in_progress", "in_progress")
 
 
-def test_component_completed_stores_the_output_as_compact_json(store: EventStore) -> None:
-    plan(store, ("C1", "C2"))
-    append(store, "component_completed", component_id="C1", output={"files": ["a.py"], "ok": True})
-    append(store, "component_completed", component_id="C2")
-    status, output = component_row(store, "C1")[6], component_row(store, "C1")[8]
+def test_component_completed_stores_the_output_as_compact_json(evstore_store: EventStore) -> None:
+    plan(evstore_store, ("C1", "C2"))
+    append(evstore_store, "component_completed", component_id="C1", output={"files": ["a.py"], "ok": True})
+    append(evstore_store, "component_completed", component_id="C2")
+    status, output = component_row(evstore_store, "C1")[6], component_row(evstore_store, "C1")[8]
     assert (status, output) == ("completed", '{"files":["a.py"],"ok":true}')
-    assert component_row(store, "C2")[8] == "{}"
+    assert component_row(evstore_store, "C2")[8] == "{}"
 
 
-def test_component_failed_stores_the_error(store: EventStore) -> None:
-    plan(store, ("C1", "C2"))
-    append(store, "component_failed", component_id="C1", error="tests failed")
-    row = component_row(store)
+def test_component_failed_stores_the_error(evstore_store: EventStore) -> None:
+    plan(evstore_store, ("C1", "C2"))
+    append(evstore_store, "component_failed", component_id="C1", error="tests failed")
+    row = component_row(evstore_store)
     assert (row[6], row[8], row[9]) == ("failed", None, "tests failed")
 
 
-def test_component_status_changed_sets_status_output_and_error_as_given(store: EventStore) -> None:
-    plan(store, ("C1", "C2"))
-    append(store, "component_status_changed", component_id="C1", status="testing", output={"n": 1},
+def test_component_status_changed_sets_status_output_and_error_as_given(evstore_store: EventStore) -> None:
+    plan(evstore_store, ("C1", "C2"))
+    append(evstore_store, "component_status_changed", component_id="C1", status="testing", output={"n": 1},
            error="flaky")
-    row = component_row(store)
+    row = component_row(evstore_store)
     assert (row[6], row[8], row[9]) == ("testing", '{"n":1}', "flaky")
-    append(store, "component_status_changed", component_id="C1", status="review")
-    row = component_row(store)
+    append(evstore_store, "component_status_changed", component_id="C1", status="review")
+    row = component_row(evstore_store)
     assert (row[6], row[8], row[9]) == ("review", None, None)
 
 
-def test_component_status_changed_to_active_starts_the_phase(store: EventStore) -> None:
-    plan(store, ("C1", "C2"))
-    append(store, "component_status_changed", component_id="C1", status="testing")
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == (
+def test_component_status_changed_to_active_starts_the_phase(evstore_store: EventStore) -> None:
+    plan(evstore_store, ("C1", "C2"))
+    append(evstore_store, "component_status_changed", component_id="C1", status="testing")
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
         "in_progress", "in_progress")
 
 
-def test_component_status_changed_to_pending_reopens_an_ended_phase(store: EventStore) -> None:
-    plan(store)
-    append(store, "component_completed", component_id="C1")
-    append(store, "component_status_changed", component_id="C1", status="pending")
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == (
+def test_component_status_changed_to_pending_reopens_an_ended_phase(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "component_completed", component_id="C1")
+    append(evstore_store, "component_status_changed", component_id="C1", status="pending")
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
         "in_progress", "in_progress")
 
 
-def test_component_status_changed_to_pending_does_not_start_a_pending_phase(store: EventStore) -> None:
-    plan(store)
-    append(store, "component_status_changed", component_id="C1", status="pending")
-    assert (status_of(store, "phases", "P1"), status_of(store, "features", "F")) == ("pending", "planning")
+def test_component_status_changed_to_pending_does_not_start_a_pending_phase(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "component_status_changed", component_id="C1", status="pending")
+    assert (status_of(evstore_store, "phases", "P1"), status_of(evstore_store, "features", "F")) == (
+        "pending", "planning"
+    )
 
 
-def test_component_dependencies_set_replaces_depends_on(store: EventStore) -> None:
-    plan(store, ("C1", "C2", "C3"))
-    append(store, "component_dependencies_set", component_id="C3", depends_on=["C1"])
-    append(store, "component_dependencies_set", component_id="C3", depends_on=["C2", "C1"])
-    assert component_row(store, "C3")[5] == '["C2","C1"]'
+def test_component_dependencies_set_replaces_depends_on(evstore_store: EventStore) -> None:
+    plan(evstore_store, ("C1", "C2", "C3"))
+    append(evstore_store, "component_dependencies_set", component_id="C3", depends_on=["C1"])
+    append(evstore_store, "component_dependencies_set", component_id="C3", depends_on=["C2", "C1"])
+    assert component_row(evstore_store, "C3")[5] == '["C2","C1"]'
 
 
 # --- status changes and cascade events ---------------------------------------------------
 
 
-def test_feature_status_changed_sets_status_and_completed_at_only_when_completed(store: EventStore) -> None:
-    append(store, "feature_created", title="Login")
-    append(store, "feature_status_changed", status="completed", timestamp=WHEN)
-    assert feature_state(store) == ("completed", WHEN_TEXT)
-    append(store, "feature_status_changed", status="review")
-    assert feature_state(store) == ("review", None)
+def test_feature_status_changed_sets_status_and_completed_at_only_when_completed(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", title="Login")
+    append(evstore_store, "feature_status_changed", status="completed", timestamp=WHEN)
+    assert feature_state(evstore_store) == ("completed", WHEN_TEXT)
+    append(evstore_store, "feature_status_changed", status="review")
+    assert feature_state(evstore_store) == ("review", None)
 
 
-def test_feature_status_changed_may_name_the_feature_in_the_payload(store: EventStore) -> None:
-    append(store, "feature_created", title="Login")
-    append(store, "feature_status_changed", workflow_id="other", feature_id="F", status="failed")
-    assert status_of(store, "features", "F") == "failed"
+def test_feature_status_changed_may_name_the_feature_in_the_payload(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", title="Login")
+    append(evstore_store, "feature_status_changed", workflow_id="other", feature_id="F", status="failed")
+    assert status_of(evstore_store, "features", "F") == "failed"
 
 
-def test_phase_status_changed_sets_the_status(store: EventStore) -> None:
-    plan(store)
-    append(store, "phase_status_changed", phase_id="P1", status="in_progress")
-    assert status_of(store, "phases", "P1") == "in_progress"
+def test_phase_status_changed_sets_the_status(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "phase_status_changed", phase_id="P1", status="in_progress")
+    assert status_of(evstore_store, "phases", "P1") == "in_progress"
 
 
-def test_phase_status_changed_to_unfinished_reopens_an_ended_feature(store: EventStore) -> None:
-    plan(store)
-    append(store, "component_completed", component_id="C1")
-    append(store, "phase_status_changed", phase_id="P1", status="pending")
-    assert feature_state(store) == ("in_progress", None)
+def test_phase_status_changed_to_unfinished_reopens_an_ended_feature(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    append(evstore_store, "component_completed", component_id="C1")
+    append(evstore_store, "phase_status_changed", phase_id="P1", status="pending")
+    assert feature_state(evstore_store) == ("in_progress", None)
 
 
-def test_phase_completed_and_phase_failed_set_the_status(store: EventStore) -> None:
-    plan(store, ())
-    append(store, "phase_completed", phase_id="P1")
-    assert status_of(store, "phases", "P1") == "completed"
-    append(store, "phase_failed", phase_id="P1")
-    assert status_of(store, "phases", "P1") == "failed"
+def test_phase_completed_and_phase_failed_set_the_status(evstore_store: EventStore) -> None:
+    plan(evstore_store, ())
+    append(evstore_store, "phase_completed", phase_id="P1")
+    assert status_of(evstore_store, "phases", "P1") == "completed"
+    append(evstore_store, "phase_failed", phase_id="P1")
+    assert status_of(evstore_store, "phases", "P1") == "failed"
 
 
-def test_feature_completed_stamps_completed_at_with_its_own_timestamp(store: EventStore) -> None:
-    append(store, "feature_created", title="Login")
-    append(store, "feature_completed", timestamp=WHEN)
-    assert feature_state(store) == ("completed", WHEN_TEXT)
+def test_feature_completed_stamps_completed_at_with_its_own_timestamp(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", title="Login")
+    append(evstore_store, "feature_completed", timestamp=WHEN)
+    assert feature_state(evstore_store) == ("completed", WHEN_TEXT)
 
 
-def test_feature_completed_uses_the_payload_feature_id_over_the_workflow(store: EventStore) -> None:
-    append(store, "feature_created", workflow_id="F1", title="a")
-    append(store, "feature_created", workflow_id="F2", title="b")
-    append(store, "feature_completed", workflow_id="F1", feature_id="F2")
-    assert (status_of(store, "features", "F1"), status_of(store, "features", "F2")) == (
+def test_feature_completed_uses_the_payload_feature_id_over_the_workflow(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", workflow_id="F1", title="a")
+    append(evstore_store, "feature_created", workflow_id="F2", title="b")
+    append(evstore_store, "feature_completed", workflow_id="F1", feature_id="F2")
+    assert (status_of(evstore_store, "features", "F1"), status_of(evstore_store, "features", "F2")) == (
         "planning", "completed")
 
 
-def test_feature_failed_sets_failed_and_clears_completed_at(store: EventStore) -> None:
-    append(store, "feature_created", title="Login")
-    append(store, "feature_completed")
-    append(store, "feature_failed")
-    assert feature_state(store) == ("failed", None)
+def test_feature_failed_sets_failed_and_clears_completed_at(evstore_store: EventStore) -> None:
+    append(evstore_store, "feature_created", title="Login")
+    append(evstore_store, "feature_completed")
+    append(evstore_store, "feature_failed")
+    assert feature_state(evstore_store) == ("failed", None)
 
 
-def test_events_naming_unknown_ids_change_nothing_and_keep_the_projection_ok(store: EventStore) -> None:
-    plan(store)
-    before = store.reader.fetchall("SELECT * FROM components")
-    append(store, "component_started", component_id="ghost")
-    append(store, "component_completed", component_id="ghost")
-    append(store, "component_failed", component_id="ghost")
-    append(store, "component_status_changed", component_id="ghost", status="testing")
-    append(store, "component_dependencies_set", component_id="ghost", depends_on=["C1"])
-    append(store, "phase_status_changed", phase_id="ghost", status="completed")
-    append(store, "phase_completed", phase_id="ghost")
-    append(store, "feature_completed", workflow_id="ghost")
-    assert store.reader.fetchall("SELECT * FROM components") == before
-    assert store.reader.fetchvalue("SELECT COUNT(*) FROM features") == 1
-    assert [s.status for s in store.projection_status()] == ["ok"]
+def test_events_naming_unknown_ids_change_nothing_and_keep_the_projection_ok(evstore_store: EventStore) -> None:
+    plan(evstore_store)
+    before = evstore_store.reader.fetchall("SELECT * FROM components")
+    append(evstore_store, "component_started", component_id="ghost")
+    append(evstore_store, "component_completed", component_id="ghost")
+    append(evstore_store, "component_failed", component_id="ghost")
+    append(evstore_store, "component_status_changed", component_id="ghost", status="testing")
+    append(evstore_store, "component_dependencies_set", component_id="ghost", depends_on=["C1"])
+    append(evstore_store, "phase_status_changed", phase_id="ghost", status="completed")
+    append(evstore_store, "phase_completed", phase_id="ghost")
+    append(evstore_store, "feature_completed", workflow_id="ghost")
+    assert evstore_store.reader.fetchall("SELECT * FROM components") == before
+    assert evstore_store.reader.fetchvalue("SELECT COUNT(*) FROM features") == 1
+    assert [s.status for s in evstore_store.projection_status()] == ["ok"]

@@ -3,15 +3,13 @@ nothing is written: not the event, not a row."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import evstore_features as ef
-from evstore import EventStore, InvalidEventError, NewEvent, PayloadValidationError
-
-Rows = dict[str, list[tuple[Any, ...]]]
+from evstore import InvalidEventError, NewEvent, PayloadValidationError
+from evstore.testing import Scenario
 
 COMPONENT_TYPES = [
     "component_created", "component_started", "component_completed", "component_failed",
@@ -72,63 +70,56 @@ BAD_COMPONENT_PAYLOADS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-def seeded(store: EventStore) -> None:
+def seeded(scenario: Scenario) -> Scenario:
+    """Feature F, phase P1 and component C1 exist, so "no row written" is not trivially
+    true."""
+    store = scenario.store
     ef.create_feature(store, "F", "Login")
     ef.create_phase(store, "P1", "F", "p", 1)
     ef.create_component(store, "C1", "P1", "c")
+    return scenario
 
 
-def assert_nothing_written(
-    store: EventStore, table_rows: Callable[[EventStore], Rows], head: int, rows: Rows
-) -> None:
-    assert store.head() == head
-    assert table_rows(store) == rows
+# Scenario.then_error checks the error, then that the failed append wrote nothing: the
+# head did not move and no row of any loaded projection changed.
 
 
 @pytest.mark.parametrize("event_type", COMPONENT_TYPES)
-def test_component_events_without_a_component_id_are_refused(
-    store: EventStore, table_rows: Callable[[EventStore], Rows], event_type: str
-) -> None:
-    seeded(store)
-    head, rows = store.head(), table_rows(store)
-    with pytest.raises(InvalidEventError, match=f"{event_type!r} requires component_id"):
-        store.append(NewEvent(workflow_id="F", event_type=event_type,
-                              payload=VALID_COMPONENT_PAYLOADS[event_type]))
-    assert_nothing_written(store, table_rows, head, rows)
+def test_component_events_without_a_component_id_are_refused(evstore_scenario: Scenario, event_type: str) -> None:
+    (
+        seeded(evstore_scenario)
+        .when(NewEvent(workflow_id="F", event_type=event_type, payload=VALID_COMPONENT_PAYLOADS[event_type]))
+        .then_error(InvalidEventError, match=f"{event_type!r} requires component_id")
+    )
 
 
 @pytest.mark.parametrize(("event_type", "payload", "names"), BAD_PAYLOADS + BAD_COMPONENT_PAYLOADS)
 def test_payloads_of_the_wrong_shape_are_refused_naming_the_field(
-    store: EventStore, table_rows: Callable[[EventStore], Rows],
-    event_type: str, payload: dict[str, Any], names: str,
+    evstore_scenario: Scenario, event_type: str, payload: dict[str, Any], names: str,
 ) -> None:
-    seeded(store)
-    head, rows = store.head(), table_rows(store)
     component_id = "C1" if event_type.startswith("component_") else None
-    with pytest.raises(PayloadValidationError) as raised:
-        store.append(NewEvent(workflow_id="F", event_type=event_type, component_id=component_id,
-                              payload=payload))
-    assert f"payload of {event_type!r}" in str(raised.value)
-    assert names in str(raised.value)
-    assert_nothing_written(store, table_rows, head, rows)
+    (
+        seeded(evstore_scenario)
+        .when(NewEvent(workflow_id="F", event_type=event_type, component_id=component_id, payload=payload))
+        .then_error(PayloadValidationError, match=f"payload of {event_type!r}")
+    )
+    assert names in str(evstore_scenario.error)
 
 
-def test_one_bad_event_rejects_its_whole_batch(
-    store: EventStore, table_rows: Callable[[EventStore], Rows]
-) -> None:
-    seeded(store)
-    head, rows = store.head(), table_rows(store)
-    with pytest.raises(PayloadValidationError):
-        store.append_many([
+def test_one_bad_event_rejects_its_whole_batch(evstore_scenario: Scenario) -> None:
+    (
+        seeded(evstore_scenario)
+        .when(
             NewEvent(workflow_id="F", event_type="component_completed", component_id="C1"),
             NewEvent(workflow_id="F", event_type="phase_completed", payload={"phase": "P1"}),
-        ])
-    assert_nothing_written(store, table_rows, head, rows)
+        )
+        .then_error(PayloadValidationError)
+    )
 
 
-def test_the_valid_shapes_used_above_are_accepted(store: EventStore) -> None:
+def test_the_valid_shapes_used_above_are_accepted(evstore_scenario: Scenario) -> None:
     """Guards the tests above: they fail for the reason they name, not another."""
-    seeded(store)
+    store = seeded(evstore_scenario).store
     for event_type, payload in VALID_COMPONENT_PAYLOADS.items():
         store.append(NewEvent(workflow_id="F", event_type=event_type, component_id="C9", payload=payload))
     store.append(NewEvent(workflow_id="F", event_type="phase_created",
