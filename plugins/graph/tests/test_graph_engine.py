@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import evstore_graph
 from evstore import ConcurrencyError, EventStore, InvalidArgumentError, NewEvent, StoreBusyError, hookimpl
+from evstore.testing import StoreFactory, snapshot_tables
 from evstore_graph import (
     ExecutionExistsError,
     ExecutionNotFoundError,
@@ -209,8 +209,8 @@ def test_skip_node_propagates_and_can_finish_the_execution(engine: GraphEngine, 
     assert engine.get_execution("x").status == "completed"  # type: ignore[union-attr]
 
 
-def test_auto_finish_can_be_turned_off(store: EventStore, chain: dict[str, Any]) -> None:
-    engine = GraphEngine(store, auto_finish=False)
+def test_auto_finish_can_be_turned_off(evstore_store: EventStore, chain: dict[str, Any]) -> None:
+    engine = GraphEngine(evstore_store, auto_finish=False)
     engine.save_graph("g", "build", chain)
     engine.start_execution("x", "g")
     for node_id in ("a", "b", "c"):
@@ -229,15 +229,14 @@ def test_auto_finish_can_be_turned_off(store: EventStore, chain: dict[str, Any])
     ],
 )
 def test_invalid_transitions_raise_and_change_nothing(
-    engine: GraphEngine, chain: dict[str, Any], table_rows: Callable[[EventStore], Any],
-    call: Callable[[GraphEngine], Any], message: str,
+    engine: GraphEngine, chain: dict[str, Any], call: Callable[[GraphEngine], Any], message: str,
 ) -> None:
     engine.save_graph("g", "build", chain)
     engine.start_execution("x", "g")
-    before = (engine.store.head(), table_rows(engine.store))
+    before = (engine.store.head(), snapshot_tables(engine.store, evstore_graph.TABLES))
     with pytest.raises((InvalidTransitionError, NodeNotFoundError), match=message):
         call(engine)
-    assert (engine.store.head(), table_rows(engine.store)) == before
+    assert (engine.store.head(), snapshot_tables(engine.store, evstore_graph.TABLES)) == before
 
 
 # --- loops ------------------------------------------------------------------------------------
@@ -299,9 +298,11 @@ class _PowerCut:
             raise OSError("power cut")
 
 
-def test_a_crash_never_counts_an_iteration_twice_or_resets_without_counting(tmp_path: Path) -> None:
+def test_a_crash_never_counts_an_iteration_twice_or_resets_without_counting(
+    evstore_store_factory: StoreFactory,
+) -> None:
     power_cut = _PowerCut()
-    store = EventStore.open(tmp_path / "s.db", plugins=[evstore_graph, power_cut], autoload=False)
+    store = evstore_store_factory([evstore_graph, power_cut])
     engine = GraphEngine(store)
     engine.save_graph("g", "review", REVIEW_LOOP)
     engine.start_execution("x", "g")
@@ -315,13 +316,12 @@ def test_a_crash_never_counts_an_iteration_twice_or_resets_without_counting(tmp_
     assert store.read("execution:x", types=["node_completed"])[-1].payload["node_id"] == "code"
     store.close()
     power_cut.armed = False
-    store = EventStore.open(tmp_path / "s.db", plugins=[evstore_graph, power_cut], autoload=False)
+    store = evstore_store_factory([evstore_graph, power_cut])  # the same file, reopened
     engine = GraphEngine(store)
     engine.complete_node("x", "review", {"verdict": "rework"})  # the worker reports again
     assert engine.get_loop_count("x", "rework") == 1
     store.rebuild()
     assert engine.get_loop_count("x", "rework") == 1
-    store.close()
 
 
 # --- execution lifecycle -------------------------------------------------------------------------
@@ -422,13 +422,12 @@ def test_a_conflicting_append_is_retried_from_fresh_state(
 
 
 def test_after_lock_after_lost_races_the_decision_is_made_under_the_write_lock(
-    engine: GraphEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: GraphEngine, evstore_store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _fan_out(engine, width=6, max_parallel=6)
     patient = GraphEngine(engine.store, lock_after=2)
     # The rival has its own store, hence its own connection, as another process would.
-    rival_store = EventStore.open(tmp_path / "s.db", plugins=[evstore_graph], autoload=False,
-                                  busy_timeout=0.05)
+    rival_store = evstore_store_factory([evstore_graph], path=engine.store.path, busy_timeout=0.05)
     rival = GraphEngine(rival_store, lock_after=None, max_attempts=1)
     original = Plan.claim
     outcomes: list[str] = []
@@ -447,20 +446,19 @@ def test_after_lock_after_lost_races_the_decision_is_made_under_the_write_lock(
     mine = patient.claim_ready_nodes("x", "me", limit=1)
     assert outcomes == ["rival won", "rival won", "rival locked out"]
     assert [c.node_id for c in mine] == ["n02"]
-    rival_store.close()
 
 
 def test_conflicts_beyond_max_attempts_are_reported(
-    store: EventStore, monkeypatch: pytest.MonkeyPatch
+    evstore_store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = GraphEngine(store, max_attempts=1, lock_after=None)
+    engine = GraphEngine(evstore_store, max_attempts=1, lock_after=None)
     _fan_out(engine, width=3, max_parallel=3)
     original = Plan.claim
 
     def always_lose(plan: Plan, worker_id: str, limit: int | None) -> Any:
         result = original(plan, worker_id, limit)
-        store.append(NewEvent(workflow_id="execution:x", event_type="execution_event_recorded",
-                              payload={"event_type": "noise"}))
+        evstore_store.append(NewEvent(workflow_id="execution:x", event_type="execution_event_recorded",
+                                      payload={"event_type": "noise"}))
         return result
 
     monkeypatch.setattr(Plan, "claim", always_lose)
@@ -498,9 +496,9 @@ def test_execution_events_are_ordered_pageable_and_include_free_form_rows(
 
 
 def test_a_stream_the_projection_has_not_fully_applied_is_reported_not_retried_forever(
-    tmp_path: Path, chain: dict[str, Any]
+    evstore_store_factory: StoreFactory, chain: dict[str, Any]
 ) -> None:
-    store = EventStore.open(tmp_path / "s.db", plugins=[evstore_graph], autoload=False, permissive=True)
+    store = evstore_store_factory([evstore_graph], permissive=True)
     engine = GraphEngine(store, lock_after=1)
     engine.save_graph("g", "build", chain)
     engine.start_execution("x", "g")
@@ -508,4 +506,3 @@ def test_a_stream_the_projection_has_not_fully_applied_is_reported_not_retried_f
     with pytest.raises(ConcurrencyError, match="expected version 2, but it is at version 3"):
         engine.claim_ready_nodes("x", "w")
     assert engine.list_nodes("x", status="running") == []
-    store.close()

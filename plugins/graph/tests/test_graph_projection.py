@@ -4,7 +4,7 @@ append time with nothing written."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from evstore import (
     PayloadValidationError,
     ProjectionFailedError,
 )
+from evstore.testing import Scenario
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DEFINITION = {
@@ -28,10 +29,14 @@ DEFINITION = {
 }
 
 
+def _event(event_type: str, payload: dict[str, Any], *, stream: str = "execution:x", minutes: int = 0) -> NewEvent:
+    return NewEvent(workflow_id=stream, event_type=event_type, payload=payload,
+                    timestamp=T0 + timedelta(minutes=minutes))
+
+
 def _append(store: EventStore, event_type: str, payload: dict[str, Any], *, stream: str = "execution:x",
             minutes: int = 0) -> int:
-    return store.append(NewEvent(workflow_id=stream, event_type=event_type, payload=payload,
-                                 timestamp=T0 + timedelta(minutes=minutes)))
+    return store.append(_event(event_type, payload, stream=stream, minutes=minutes))
 
 
 def _stamp(minutes: int) -> str:
@@ -66,19 +71,19 @@ def _last_event_row(store: EventStore) -> tuple[Any, ...]:
     ))
 
 
-def test_graph_saved_creates_then_versions_the_definition(store: EventStore) -> None:
-    _append(store, "graph_saved", {"name": "build", "definition": DEFINITION}, stream="graph:g")
-    _append(store, "graph_saved", {"name": "build v2", "definition": {"nodes": [{"id": "z"}]}},
+def test_graph_saved_creates_then_versions_the_definition(evstore_store: EventStore) -> None:
+    _append(evstore_store, "graph_saved", {"name": "build", "definition": DEFINITION}, stream="graph:g")
+    _append(evstore_store, "graph_saved", {"name": "build v2", "definition": {"nodes": [{"id": "z"}]}},
             stream="graph:g", minutes=5)
-    row = store.reader.fetchone("SELECT * FROM graph_workflows")
+    row = evstore_store.reader.fetchone("SELECT * FROM graph_workflows")
     assert row[:2] == ("g", "build v2")
     assert json.loads(row[2]) == {"nodes": [{"id": "z"}]}
     assert row[3:] == (2, _stamp(0), _stamp(5))
 
 
-def test_execution_started_snapshots_the_definition_and_creates_pending_nodes(store: EventStore) -> None:
-    position = _start(store, max_parallel=2)
-    execution = _execution(store)
+def test_execution_started_snapshots_the_definition_and_creates_pending_nodes(evstore_store: EventStore) -> None:
+    position = _start(evstore_store, max_parallel=2)
+    execution = _execution(evstore_store)
     assert execution == {
         "id": "x", "workflow_id": "wf-1", "graph_id": "g", "status": "running",
         "started_at": _stamp(0), "completed_at": None, "error": None, "graph_version": 1,
@@ -86,31 +91,31 @@ def test_execution_started_snapshots_the_definition_and_creates_pending_nodes(st
         "stream_version": 1,
     }
     assert json.loads(execution["definition"]) == DEFINITION
-    nodes = store.reader.fetchall(
+    nodes = evstore_store.reader.fetchall(
         "SELECT id, node_id, node_type, status, version, input_data FROM node_executions ORDER BY id"
     )
     assert nodes == [(1, "a", "task", "pending", 0, None), (2, "b", "review", "pending", 0, None),
                      (3, "c", "task", "pending", 0, None)]
-    assert _last_event_row(store) == (position, "x", None, None, "execution_started", "running", 0, _stamp(0))
+    assert _last_event_row(evstore_store) == (position, "x", None, None, "execution_started", "running", 0, _stamp(0))
 
 
-def test_node_ready_sets_input_and_bumps_version(store: EventStore) -> None:
-    _start(store)
-    position = _append(store, "node_ready", {"node_id": "a", "input": {"q": 1}}, minutes=1)
-    node = _node(store, "a")
+def test_node_ready_sets_input_and_bumps_version(evstore_store: EventStore) -> None:
+    _start(evstore_store)
+    position = _append(evstore_store, "node_ready", {"node_id": "a", "input": {"q": 1}}, minutes=1)
+    node = _node(evstore_store, "a")
     assert (node["status"], node["version"], node["input_data"]) == ("ready", 1, '{"q":1}')
-    assert _last_event_row(store) == (position, "x", "a", "task", "node_ready", "ready", 1, _stamp(1))
-    assert _execution(store)["stream_version"] == 2
+    assert _last_event_row(evstore_store) == (position, "x", "a", "task", "node_ready", "ready", 1, _stamp(1))
+    assert _execution(evstore_store)["stream_version"] == 2
 
 
-def test_node_claimed_records_the_worker_and_the_claim_time(store: EventStore) -> None:
-    _start(store)
-    _append(store, "node_ready", {"node_id": "a"})
-    _append(store, "node_claimed", {"node_id": "a", "worker_id": "w1"}, minutes=2)
-    node = _node(store, "a")
+def test_node_claimed_records_the_worker_and_the_claim_time(evstore_store: EventStore) -> None:
+    _start(evstore_store)
+    _append(evstore_store, "node_ready", {"node_id": "a"})
+    _append(evstore_store, "node_claimed", {"node_id": "a", "worker_id": "w1"}, minutes=2)
+    node = _node(evstore_store, "a")
     assert (node["status"], node["version"], node["claimed_by"]) == ("running", 2, "w1")
     assert node["claimed_at"] == node["started_at"] == _stamp(2)
-    assert _last_event_row(store)[4:7] == ("node_claimed", "running", 2)
+    assert _last_event_row(evstore_store)[4:7] == ("node_claimed", "running", 2)
 
 
 def _running(store: EventStore, node_id: str = "a") -> None:
@@ -119,57 +124,57 @@ def _running(store: EventStore, node_id: str = "a") -> None:
     _append(store, "node_claimed", {"node_id": node_id, "worker_id": "w1"})
 
 
-def test_node_completed_stores_output_and_completion_time(store: EventStore) -> None:
-    _running(store)
-    _append(store, "node_completed", {"node_id": "a", "output": {"n": 2}}, minutes=3)
-    node = _node(store, "a")
+def test_node_completed_stores_output_and_completion_time(evstore_store: EventStore) -> None:
+    _running(evstore_store)
+    _append(evstore_store, "node_completed", {"node_id": "a", "output": {"n": 2}}, minutes=3)
+    node = _node(evstore_store, "a")
     assert (node["status"], node["version"], node["output_data"], node["completed_at"]) == (
         "completed", 3, '{"n":2}', _stamp(3))
 
 
-def test_node_failed_stores_the_error(store: EventStore) -> None:
-    _running(store)
-    _append(store, "node_failed", {"node_id": "a", "error": "boom"}, minutes=3)
-    node = _node(store, "a")
+def test_node_failed_stores_the_error(evstore_store: EventStore) -> None:
+    _running(evstore_store)
+    _append(evstore_store, "node_failed", {"node_id": "a", "error": "boom"}, minutes=3)
+    node = _node(evstore_store, "a")
     assert (node["status"], node["version"], node["error"], node["completed_at"]) == (
         "failed", 3, "boom", _stamp(3))
 
 
-def test_node_skipped_from_pending_and_from_ready(store: EventStore) -> None:
-    _start(store)
-    _append(store, "node_skipped", {"node_id": "c", "reason": "not needed"}, minutes=1)
-    _append(store, "node_ready", {"node_id": "a"})
-    _append(store, "node_skipped", {"node_id": "a"}, minutes=2)
-    assert (_node(store, "c")["status"], _node(store, "c")["version"]) == ("skipped", 1)
-    assert (_node(store, "a")["status"], _node(store, "a")["version"]) == ("skipped", 2)
-    assert _node(store, "a")["completed_at"] == _stamp(2)
+def test_node_skipped_from_pending_and_from_ready(evstore_store: EventStore) -> None:
+    _start(evstore_store)
+    _append(evstore_store, "node_skipped", {"node_id": "c", "reason": "not needed"}, minutes=1)
+    _append(evstore_store, "node_ready", {"node_id": "a"})
+    _append(evstore_store, "node_skipped", {"node_id": "a"}, minutes=2)
+    assert (_node(evstore_store, "c")["status"], _node(evstore_store, "c")["version"]) == ("skipped", 1)
+    assert (_node(evstore_store, "a")["status"], _node(evstore_store, "a")["version"]) == ("skipped", 2)
+    assert _node(evstore_store, "a")["completed_at"] == _stamp(2)
 
 
-def test_node_reclaimed_returns_the_node_to_ready_and_forgets_the_worker(store: EventStore) -> None:
-    _running(store)
-    _append(store, "node_reclaimed", {"node_id": "a", "worker_id": "w1", "reason": "stale"})
-    node = _node(store, "a")
+def test_node_reclaimed_returns_the_node_to_ready_and_forgets_the_worker(evstore_store: EventStore) -> None:
+    _running(evstore_store)
+    _append(evstore_store, "node_reclaimed", {"node_id": "a", "worker_id": "w1", "reason": "stale"})
+    node = _node(evstore_store, "a")
     assert (node["status"], node["version"], node["claimed_by"], node["claimed_at"], node["started_at"]) == (
         "ready", 3, None, None, None)
 
 
-def test_loop_iterated_resets_the_body_and_counts_once(store: EventStore) -> None:
-    _running(store)
-    _append(store, "node_completed", {"node_id": "a", "output": {"n": 1}})
-    _append(store, "node_ready", {"node_id": "b"})
-    _append(store, "node_claimed", {"node_id": "b", "worker_id": "w1"})
-    _append(store, "node_completed", {"node_id": "b"})
-    position = _append(store, "loop_iterated", {
+def test_loop_iterated_resets_the_body_and_counts_once(evstore_store: EventStore) -> None:
+    _running(evstore_store)
+    _append(evstore_store, "node_completed", {"node_id": "a", "output": {"n": 1}})
+    _append(evstore_store, "node_ready", {"node_id": "b"})
+    _append(evstore_store, "node_claimed", {"node_id": "b", "worker_id": "w1"})
+    _append(evstore_store, "node_completed", {"node_id": "b"})
+    position = _append(evstore_store, "loop_iterated", {
         "node_id": "b", "target_node_id": "a", "loop_key": "again", "iteration": 1,
         "reset_nodes": ["a", "b"],
     }, minutes=4)
     for node_id, version in (("a", 4), ("b", 4)):
-        node = _node(store, node_id)
+        node = _node(evstore_store, node_id)
         assert (node["status"], node["version"], node["output_data"], node["completed_at"],
                 node["claimed_by"]) == ("pending", version, None, None, None)
-    assert _node(store, "c")["version"] == 0
-    assert store.reader.fetchall("SELECT * FROM loop_counters") == [("x", "again", 1)]
-    assert _last_event_row(store) == (position, "x", "b", "review", "loop_iterated", "pending", 4, _stamp(4))
+    assert _node(evstore_store, "c")["version"] == 0
+    assert evstore_store.reader.fetchall("SELECT * FROM loop_counters") == [("x", "again", 1)]
+    assert _last_event_row(evstore_store) == (position, "x", "b", "review", "loop_iterated", "pending", 4, _stamp(4))
 
 
 @pytest.mark.parametrize(
@@ -182,48 +187,47 @@ def test_loop_iterated_resets_the_body_and_counts_once(store: EventStore) -> Non
     ],
 )
 def test_execution_transitions(
-    store: EventStore, event_type: str, payload: dict[str, Any], status: str, completed: bool,
+    evstore_store: EventStore, event_type: str, payload: dict[str, Any], status: str, completed: bool,
     error: str | None,
 ) -> None:
-    _start(store)
-    position = _append(store, event_type, payload, minutes=7)
-    execution = _execution(store)
+    _start(evstore_store)
+    position = _append(evstore_store, event_type, payload, minutes=7)
+    execution = _execution(evstore_store)
     assert (execution["status"], execution["completed_at"], execution["error"]) == (
         status, _stamp(7) if completed else None, error)
-    assert _last_event_row(store) == (position, "x", None, None, event_type, status, 0, _stamp(7))
+    assert _last_event_row(evstore_store) == (position, "x", None, None, event_type, status, 0, _stamp(7))
 
 
-def test_execution_resumed_after_interruption(store: EventStore) -> None:
-    _start(store)
-    _append(store, "execution_interrupted", {})
-    _append(store, "execution_resumed", {})
-    assert _execution(store)["status"] == "running"
-    assert _last_event_row(store)[4:6] == ("execution_resumed", "running")
+def test_execution_resumed_after_interruption(evstore_store: EventStore) -> None:
+    _start(evstore_store)
+    _append(evstore_store, "execution_interrupted", {})
+    _append(evstore_store, "execution_resumed", {})
+    assert _execution(evstore_store)["status"] == "running"
+    assert _last_event_row(evstore_store)[4:6] == ("execution_resumed", "running")
 
 
-def test_execution_event_recorded_is_a_free_form_row_even_before_the_start(store: EventStore) -> None:
-    position = _append(store, "execution_event_recorded", {
+def test_execution_event_recorded_is_a_free_form_row_even_before_the_start(evstore_store: EventStore) -> None:
+    position = _append(evstore_store, "execution_event_recorded", {
         "event_type": "agent_thought", "node_id": "a", "node_type": "llm", "status": "thinking",
         "payload": {"text": "hm"}, "version": 7,
     }, minutes=1)
-    row = store.reader.fetchone("SELECT * FROM execution_events")
+    row = evstore_store.reader.fetchone("SELECT * FROM execution_events")
     assert row == (position, "x", "a", "llm", "agent_thought", "thinking", '{"text":"hm"}', 7, _stamp(1))
-    _start(store)  # the stream already has an event: the execution still starts
-    _append(store, "execution_event_recorded", {"event_type": "note"})
-    assert _execution(store)["stream_version"] == 3
-    assert store.reader.fetchone("SELECT payload, version FROM execution_events ORDER BY id DESC") == ("{}", 0)
+    _start(evstore_store)  # the stream already has an event: the execution still starts
+    _append(evstore_store, "execution_event_recorded", {"event_type": "note"})
+    assert _execution(evstore_store)["stream_version"] == 3
+    assert evstore_store.reader.fetchone("SELECT payload, version FROM execution_events ORDER BY id DESC") == ("{}", 0)
 
 
 # --- bad events are refused at append, with nothing written ----------------------------------
 
 
 @pytest.fixture
-def nothing_written(store: EventStore, table_rows: Callable[[EventStore], Any]) -> Callable[[], None]:
-    """Start an execution whose node 'a' is running; the returned check fails if
-    anything was appended or any table changed since."""
-    _running(store)
-    before = (store.head(), table_rows(store))
-    return lambda: None if (store.head(), table_rows(store)) == before else pytest.fail("something was written")
+def running(evstore_scenario: Scenario) -> Scenario:
+    """An execution whose node 'a' is running. Scenario.then_error checks the error,
+    then that nothing was appended and no table changed."""
+    _running(evstore_scenario.store)
+    return evstore_scenario
 
 
 @pytest.mark.parametrize(
@@ -248,12 +252,10 @@ def nothing_written(store: EventStore, table_rows: Callable[[EventStore], Any]) 
     ],
 )
 def test_bad_payloads_are_refused(
-    store: EventStore, nothing_written: Callable[[], None], event_type: str, payload: dict[str, Any],
-    message: str,
+    running: Scenario, event_type: str, payload: dict[str, Any], message: str,
 ) -> None:
-    with pytest.raises(PayloadValidationError, match=message):
-        _append(store, event_type, payload)
-    nothing_written()
+    running.when(_event(event_type, payload)).then_error(PayloadValidationError)
+    assert re.search(message, str(running.error)), running.error
 
 
 @pytest.mark.parametrize(
@@ -281,46 +283,44 @@ def test_bad_payloads_are_refused(
     ],
 )
 def test_impossible_transitions_are_refused(
-    store: EventStore, nothing_written: Callable[[], None], stream: str, event_type: str,
-    payload: dict[str, Any], message: str,
+    running: Scenario, stream: str, event_type: str, payload: dict[str, Any], message: str,
 ) -> None:
-    with pytest.raises(ProjectionFailedError, match=message):
-        _append(store, event_type, payload, stream=stream)
-    nothing_written()
+    running.when(_event(event_type, payload, stream=stream)).then_error(ProjectionFailedError)
+    assert re.search(message, str(running.error)), running.error
 
 
-def test_claims_beyond_max_parallel_are_refused(store: EventStore) -> None:
-    _start(store, max_parallel=1)
-    _append(store, "node_ready", {"node_id": "a"})
-    _append(store, "node_ready", {"node_id": "c"})
-    _append(store, "node_claimed", {"node_id": "a", "worker_id": "w1"})
+def test_claims_beyond_max_parallel_are_refused(evstore_store: EventStore) -> None:
+    _start(evstore_store, max_parallel=1)
+    _append(evstore_store, "node_ready", {"node_id": "a"})
+    _append(evstore_store, "node_ready", {"node_id": "c"})
+    _append(evstore_store, "node_claimed", {"node_id": "a", "worker_id": "w1"})
     with pytest.raises(ProjectionFailedError, match="already runs 1 nodes, its max_parallel"):
-        _append(store, "node_claimed", {"node_id": "c", "worker_id": "w2"})
-    assert _node(store, "c")["status"] == "ready"
+        _append(evstore_store, "node_claimed", {"node_id": "c", "worker_id": "w2"})
+    assert _node(evstore_store, "c")["status"] == "ready"
 
 
 @pytest.mark.parametrize("final", ["execution_cancelled", "execution_completed", "execution_failed"])
-def test_an_ended_execution_accepts_no_transition(store: EventStore, final: str) -> None:
-    _running(store)
-    _append(store, final, {"error": "x"} if final == "execution_failed" else {})
-    head = store.head()
+def test_an_ended_execution_accepts_no_transition(evstore_store: EventStore, final: str) -> None:
+    _running(evstore_store)
+    _append(evstore_store, final, {"error": "x"} if final == "execution_failed" else {})
+    head = evstore_store.head()
     for event_type, payload in [
         ("node_completed", {"node_id": "a"}), ("node_ready", {"node_id": "b"}),
         ("node_reclaimed", {"node_id": "a"}), ("execution_resumed", {}), ("execution_completed", {}),
         ("execution_cancelled", {}), ("execution_interrupted", {}),
     ]:
         with pytest.raises(ProjectionFailedError, match="not accepted by execution 'x' while it is"):
-            _append(store, event_type, payload)
-    assert store.head() == head
+            _append(evstore_store, event_type, payload)
+    assert evstore_store.head() == head
     # A free-form row is not a transition: it is still accepted.
-    _append(store, "execution_event_recorded", {"event_type": "late_log_line"})
+    _append(evstore_store, "execution_event_recorded", {"event_type": "late_log_line"})
 
 
-def test_claims_are_refused_while_interrupted_but_results_are_accepted(store: EventStore) -> None:
-    _running(store)
-    _append(store, "node_ready", {"node_id": "c"})
-    _append(store, "execution_interrupted", {})
+def test_claims_are_refused_while_interrupted_but_results_are_accepted(evstore_store: EventStore) -> None:
+    _running(evstore_store)
+    _append(evstore_store, "node_ready", {"node_id": "c"})
+    _append(evstore_store, "execution_interrupted", {})
     with pytest.raises(ProjectionFailedError, match="while it is interrupted"):
-        _append(store, "node_claimed", {"node_id": "c", "worker_id": "w"})
-    _append(store, "node_completed", {"node_id": "a"})
-    assert _node(store, "a")["status"] == "completed"
+        _append(evstore_store, "node_claimed", {"node_id": "c", "worker_id": "w"})
+    _append(evstore_store, "node_completed", {"node_id": "a"})
+    assert _node(evstore_store, "a")["status"] == "completed"
