@@ -211,7 +211,8 @@ def test_skipped_supervisor_rows_in_the_json_and_the_table(
     table = CliRunner().invoke(cli, ["bench", *TINY])
     assert table.exit_code == 0, table.output
     text = " ".join(table.stdout.split())
-    assert "skipped supervisor: rebuild 6 projections of 200: projection(s) workflows" in text
+    assert "supervisor: rebuild 6 projections of 200. Why: projection(s) workflows" in text
+    assert text.count("Why:") == 1  # one reason, said once for the three rows
     assert "All targets met." in text
 
 

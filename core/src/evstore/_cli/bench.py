@@ -36,9 +36,10 @@ def bench_command(quick: bool, as_json: bool, scale: float) -> None:
     """Benchmark the kernel against a hand-written sqlite3 event log.
 
     Each workload runs in the same process on an EventStore (no plugins, permissive;
-    the supervisor rows load plugins, see below) and on "raw" sqlite3, alternating round by round; the table shows the median rate
-    of each side and the ratio evstore/raw. Only ratios measured in one run mean
-    anything: never compare absolute rates across runs or machines.
+    the supervisor rows load plugins, see below) and on "raw" sqlite3, alternating
+    round by round; the table shows the median rate of each side and the ratio
+    evstore/raw. Only ratios measured in one run mean anything: never compare
+    absolute rates across runs or machines.
 
     "Raw" is what a competent hand-written log must do to keep the same invariants:
     the kernel's own events table (same unique (workflow_id, version) and (event_id)
@@ -107,8 +108,11 @@ def _print_report(report: Report, console: Console) -> None:
     for result in report.results:
         table.add_row(*_row(result))
     console.print(table)
+    by_reason: dict[str, list[str]] = {}
     for result in report.skipped():
-        console.print(f"[yellow]skipped[/yellow] {result.label}: {result.skipped}")
+        by_reason.setdefault(str(result.skipped), []).append(result.label)
+    for reason, labels in by_reason.items():  # the supervisor rows share one reason
+        console.print(f"[yellow]skipped[/yellow] {'; '.join(labels)}. Why: {reason}")
     missed = report.missed()
     if not missed:
         console.print("[green]All targets met.[/green]")
