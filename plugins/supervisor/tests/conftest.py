@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,10 @@ from typing import Any
 import pytest
 
 from evstore_supervisor import Database
+
+# Test helpers beside this file (original_supervisor.py) are imported by name; pytest's
+# importlib mode does not put test folders on sys.path.
+sys.path.insert(0, str(Path(__file__).parent))
 
 DatabaseFactory = Callable[..., Database]
 

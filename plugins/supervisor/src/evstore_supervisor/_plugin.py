@@ -1,6 +1,7 @@
 """The facade as a plugin: it declares the original's event types that no projection
 handles, so that ``append_event`` accepts them. They are stored and read back like any
-event; no table changes.
+event; no table changes. It also adds the supervisor's commands to the ``evstore``
+command line: ``evstore demo`` and ``evstore import-seed``.
 
 Payloads are free-form dicts, as in the original. The envelope fields are not required
 either: the original never checked them for these types, and requiring one now would
@@ -10,9 +11,12 @@ reject calls that used to work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from evstore import EventType, hookimpl
+
+if TYPE_CHECKING:
+    import click
 
 GATE_PASSED: Final = "gate_passed"
 GATE_FAILED: Final = "gate_failed"
@@ -22,6 +26,11 @@ APPROVAL_GRANTED: Final = "approval_granted"
 APPROVAL_DENIED: Final = "approval_denied"
 APPROVAL_SKIPPED: Final = "approval_skipped"
 METADATA_SET: Final = "metadata_set"
+# Written by `evstore import-seed` only: an event of an original supervisor log that
+# cannot be stored as itself (refused by a plugin's checks, or of a type whose evstore
+# projection would change a table the original never changed from its log). The log
+# still holds it, word for word, and no projection reads it.
+LEGACY_EVENT: Final = "legacy_event"
 
 SUPERVISOR_EVENT_TYPES: Final = (
     EventType(GATE_PASSED, description="a step passed a gate (payload: free-form)"),
@@ -32,6 +41,10 @@ SUPERVISOR_EVENT_TYPES: Final = (
     EventType(APPROVAL_DENIED, description="an approval was denied"),
     EventType(APPROVAL_SKIPPED, description="an approval was skipped"),
     EventType(METADATA_SET, description="metadata of a workflow was set (payload: free-form)"),
+    EventType(
+        LEGACY_EVENT,
+        description="an original supervisor event kept verbatim by import-seed (payload: its fields and the reason)",
+    ),
 )
 
 # The name explicit registration (plugins=[...]) uses: the entry point's, so an installed
@@ -43,3 +56,15 @@ evstore_plugin_name = "supervisor"
 def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
     for event_type in SUPERVISOR_EVENT_TYPES:
         register(event_type)
+
+
+@hookimpl
+def evstore_register_commands(cli: click.Group) -> None:
+    """``evstore demo`` and ``evstore import-seed``: supervisor commands, so they live
+    here and not in the kernel, which never imports a plugin. Imported only when the
+    command line asks for its commands."""
+    from ._cli_demo import demo_command
+    from ._cli_import_seed import import_seed_command
+
+    cli.add_command(demo_command)
+    cli.add_command(import_seed_command)
