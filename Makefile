@@ -17,9 +17,9 @@ $(STAMP): $(BIN)/python requirements-dev.txt core/pyproject.toml $(wildcard plug
 
 install: $(STAMP)
 
-# Until the supervisor demo exists, the demo is the kernel quickstart.
+# A supervisor run on ./.evstore/store.db (evstore-supervisor's `evstore demo`); safe to re-run.
 demo: install
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/evstore demo
 
 test: install
 	$(BIN)/python -m pytest
