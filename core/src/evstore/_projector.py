@@ -166,40 +166,60 @@ class Projector:
             state.live.difference_update(failed)
         return state
 
-    def apply(self, scopes: ConnectionScopes, state: Live, event: RecordedEvent) -> None:
-        """Apply one freshly appended event to every live projection that handles it,
-        each inside its own SAVEPOINT so one projection's failure undoes only its rows."""
-        targets = self.dispatch.get(event.event_type)
-        if not targets:
+    def apply(self, scopes: ConnectionScopes, state: Live, events: Sequence[RecordedEvent]) -> None:
+        """Apply freshly appended events to every live projection that handles them.
+
+        All of it runs inside one SAVEPOINT. When a non-strict handler raises, the
+        savepoint is rolled back (undoing every projection's work on these events), that
+        projection is marked failing at the position before the first of them, and the
+        others apply the events again: the outcome of isolating each projection in a
+        savepoint of its own, at the cost of one savepoint per append instead of one per
+        projection and event. A strict projection's error rejects the append.
+        """
+        dispatch = self.dispatch
+        if not any(event.event_type in dispatch for event in events):
             return
         conn = scopes.conn
+        while True:
+            conn.execute("SAVEPOINT evstore_projections")
+            try:
+                for event in events:
+                    targets = dispatch.get(event.event_type)
+                    if targets:
+                        self._apply_one(scopes, state, event, targets)
+            except _HandlerFailed as failure:
+                conn.execute("ROLLBACK TO evstore_projections")
+                conn.execute("RELEASE evstore_projections")
+                state.live.discard(failure.name)
+                self._mark_failing(conn, failure.name, failure.event, failure.error, events[0].id - 1)
+                continue
+            except BaseException:
+                conn.execute("ROLLBACK TO evstore_projections")
+                conn.execute("RELEASE evstore_projections")
+                raise
+            conn.execute("RELEASE evstore_projections")
+            return
+
+    def _apply_one(
+        self, scopes: ConnectionScopes, state: Live, event: RecordedEvent, targets: list[tuple[str, Handler, bool]]
+    ) -> None:
+        live = state.live
         for name, handler, strict in targets:
-            if name not in state.live:
+            if name not in live:
                 continue
             scoped = scopes.projections[name]
-            if strict:
-                try:
-                    with scoped:
-                        handler(scoped, event)
-                except Exception as error:
-                    raise ProjectionFailedError(
-                        self._failure_message(
-                            name, event, error,
-                            f"{name!r} is strict, so the append was rejected and nothing was written.",
-                        )
-                    ) from error
-                continue
-            conn.execute("SAVEPOINT evstore_projection")
             try:
                 with scoped:
                     handler(scoped, event)
             except Exception as error:
-                conn.execute("ROLLBACK TO evstore_projection")
-                conn.execute("RELEASE evstore_projection")
-                state.live.discard(name)
-                self._mark_failing(conn, name, event, error, event.id - 1)
-            else:
-                conn.execute("RELEASE evstore_projection")
+                if not strict:
+                    raise _HandlerFailed(name, event, error) from error
+                raise ProjectionFailedError(
+                    self._failure_message(
+                        name, event, error,
+                        f"{name!r} is strict, so the append was rejected and nothing was written.",
+                    )
+                ) from error
 
     def apply_foreign(self, scopes: ConnectionScopes, state: Live, upto: int) -> None:
         """Apply rows that raw SQL inserted into ``events`` inside this transaction (on
@@ -207,8 +227,7 @@ class Projector:
         position would pass over them and no catch-up would ever apply them. Reactors do
         not run for them: only kernel appends are reacted to."""
         assert state.head is not None
-        for event in _events_between(scopes.conn, state.head, upto):
-            self.apply(scopes, state, event)
+        self.apply(scopes, state, _events_between(scopes.conn, state.head, upto))
         state.head = upto
 
     def finish(self, scopes: ConnectionScopes, state: Live) -> None:
@@ -354,6 +373,14 @@ class Projector:
             if progress is not None and count % REPLAY_BATCH == 0:
                 progress(event.id)
         return count
+
+
+class _HandlerFailed(Exception):
+    """A non-strict handler raised during a live append (internal control flow)."""
+
+    def __init__(self, name: str, event: RecordedEvent, error: BaseException) -> None:
+        super().__init__(name)
+        self.name, self.event, self.error = name, event, error
 
 
 class _ReplayError(EvstoreError):

@@ -263,8 +263,7 @@ class Transaction:
         recorded = [RecordedEvent(row) for row in rows]
         if self._keep_committed:
             self._committed.extend(recorded)
-        for event in recorded:
-            projector.apply(self._scopes, self._live, event)
+        projector.apply(self._scopes, self._live, recorded)
         if reactors:
             for event in recorded:
                 for reactor, _plugin in reactors.get(event.event_type, ()):
