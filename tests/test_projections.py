@@ -334,3 +334,14 @@ def test_transaction_exposes_its_connection(store: EventStore) -> None:
         assert tx.connection.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
         raise RuntimeError
     assert store.head() == 0
+
+
+def test_failure_in_a_rolled_back_transaction_is_not_reported(
+    store: EventStore, ledger: LedgerPlugin, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger.fail_on.add(13)
+    with caplog.at_level(logging.ERROR, logger="evstore"), pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.append(deposit("a", 13))
+        raise RuntimeError("the caller gives up")
+    assert "marked failing" not in caplog.text
+    assert status_of(store).status == "ok" and store.head() == 0

@@ -32,6 +32,10 @@ class Live:
     # projections have seen in it; None when no projection is loaded.
     start: int | None = None
     head: int | None = None
+    data_version: int | None = None
+    # Failure messages to log once the transaction has committed (if it rolls back, the
+    # failure never happened as far as anyone can see).
+    failures: list[str] = field(default_factory=list)
 
 
 class ConnectionScopes:
@@ -53,6 +57,10 @@ class ConnectionScopes:
             for name, (_, info) in registry.reactors.items()
         }
         self.reader = ScopedConnection(conn, guard, "reader", (), "a read-only query", standalone=True)
+        # What the last transaction committed on this connection left behind: (SQLite's
+        # data_version then, the live projections, the head). Valid while no other
+        # connection has committed, which data_version tells us for free.
+        self.known: tuple[int, frozenset[str], int] | None = None
 
 
 class Projector:
@@ -150,6 +158,14 @@ class Projector:
         state = Live()
         if not self.registry.projections:
             return state
+        state.data_version = data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        known = scopes.known
+        if known is not None and known[0] == data_version:
+            # Nothing was committed by anyone else since our last commit: the positions
+            # are as we left them, so skip reading them (two queries per transaction).
+            state.live = set(known[1])
+            state.start = state.head = known[2]
+            return state
         current_head = head(conn)
         state.start = state.head = current_head
         behind = []
@@ -191,7 +207,9 @@ class Projector:
                 conn.execute("ROLLBACK TO evstore_projections")
                 conn.execute("RELEASE evstore_projections")
                 state.live.discard(failure.name)
-                self._mark_failing(conn, failure.name, failure.event, failure.error, events[0].id - 1)
+                state.failures.append(
+                    self._mark_failing(conn, failure.name, failure.event, failure.error, events[0].id - 1)
+                )
                 continue
             except BaseException:
                 conn.execute("ROLLBACK TO evstore_projections")
@@ -221,6 +239,13 @@ class Projector:
                     )
                 ) from error
 
+    def committed(self, scopes: ConnectionScopes, state: Live) -> None:
+        """After COMMIT: remember the state so the next transaction can skip reading it."""
+        for message in state.failures:
+            log.error("%s", message)
+        if state.data_version is not None and state.head is not None:
+            scopes.known = (state.data_version, frozenset(state.live), state.head)
+
     def apply_foreign(self, scopes: ConnectionScopes, state: Live, upto: int) -> None:
         """Apply rows that raw SQL inserted into ``events`` inside this transaction (on
         ``tx.connection``), between the kernel's own appends: without this the recorded
@@ -241,6 +266,7 @@ class Projector:
             return
         if current > state.head:
             self.apply_foreign(scopes, state, current)
+        state.head = current
         names = sorted(state.live)
         conn.execute(
             f"UPDATE evstore_projections SET position = ?, updated_at = ? "
@@ -265,18 +291,18 @@ class Projector:
 
     def _mark_failing(
         self, conn: sqlite3.Connection, name: str, event: RecordedEvent, error: BaseException, position: int
-    ) -> None:
+    ) -> str:
         message = self._failure_message(
             name, event, error,
             f"The event is stored; {name!r} is marked failing at position {position} and "
             f"skipped until `evstore catch-up {name}` succeeds.",
         )
-        log.error("%s", message)
         conn.execute(
             "UPDATE evstore_projections SET status = 'failing', position = ?, error = ?, "
             "failed_event = ?, updated_at = ? WHERE name = ?",
             (position, message, event.id, _json.utc_now(), name),
         )
+        return message
 
     # --- catch-up and rebuild -------------------------------------------------------------
 
@@ -300,7 +326,7 @@ class Projector:
             except _ReplayError as failure:
                 conn.execute("ROLLBACK TO evstore_catch_up")
                 conn.execute("RELEASE evstore_catch_up")
-                self._mark_failing(conn, name, failure.event, failure.error, position)
+                log.error("%s", self._mark_failing(conn, name, failure.event, failure.error, position))
                 failed.append(name)
                 continue
             conn.execute(

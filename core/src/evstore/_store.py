@@ -226,10 +226,12 @@ class EventStore:
             conn.execute("COMMIT")
         except BaseException:
             _sqlite.rollback(conn)
+            state.scopes.known = None
             raise
         finally:
             tx.active = False
             state.transaction = None
+        self._projector.committed(state.scopes, tx._live)
         if committed and self._hooks.has_after_commit:
             self._hooks.after_commit(self, committed)
 
@@ -355,6 +357,7 @@ class EventStore:
         chosen = self._names(names)
         state = self._state()
         self._no_open_transaction(state)
+        state.scopes.known = None  # positions and statuses change underneath
         with _sqlite.write_lock(state.scopes.conn):
             return self._projector.catch_up(state.scopes, chosen, progress)
 
@@ -367,6 +370,7 @@ class EventStore:
         chosen = self._names(names)
         state = self._state()
         self._no_open_transaction(state)
+        state.scopes.known = None  # positions and statuses change underneath
         with _sqlite.write_lock(state.scopes.conn):
             return self._projector.rebuild(state.scopes, chosen, progress)
 

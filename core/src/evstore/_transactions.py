@@ -109,10 +109,11 @@ class Transaction:
 
     def snapshot(self) -> tuple[Any, ...]:
         live = self._live
-        return (dict(self._versions), len(self._committed), set(live.live), live.head)
+        return (dict(self._versions), len(self._committed), set(live.live), live.head, len(live.failures))
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        versions, kept, live, self._live.head = saved
+        versions, kept, live, self._live.head, failures = saved
+        del self._live.failures[failures:]
         self._versions = versions
         del self._committed[kept:]
         self._live.live = live
