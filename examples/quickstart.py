@@ -1,6 +1,5 @@
 """A small, real example of the kernel: a projection plugin, appends, a transaction,
-optimistic concurrency, an idempotent retry and a rebuild. `make demo` runs it until
-the full supervisor demo exists."""
+optimistic concurrency, an idempotent retry and a rebuild. CI runs it."""
 
 from __future__ import annotations
 

@@ -50,3 +50,18 @@ def test_broken_plugin_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "plugin 'oops' (evstore-oops 0.3.0) failed to import" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_plugin_commands_follow_the_plugin_selection_within_one_process() -> None:
+    from click.testing import CliRunner
+
+    from evstore._cli import cli
+
+    def commands(plugins: str | None) -> str:
+        result = CliRunner().invoke(cli, ["--help"], env={"EVSTORE_PLUGINS": plugins})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "  demo " in commands(None)  # evstore-supervisor is installed in the dev venv
+    assert "  demo " not in commands("workflows,steps")
+    assert "  demo " in commands("supervisor")

@@ -193,6 +193,9 @@ def test_scenario_checks_an_error_and_that_nothing_was_written(ledger_scenario: 
     ledger_scenario.given(deposit("a", 5)).when(deposit("a", 1), NewEvent(workflow_id="a", event_type="nope"))
     ledger_scenario.then_error(UnknownEventTypeError, match="'nope'")
     ledger_scenario.then_error(InvalidEventError)  # a subclass matches
+    ledger_scenario.then_error(UnknownEventTypeError, match=re.compile(r"type 'no+pe' is not declared"))
+    with pytest.raises(AssertionError, match="mention"):
+        ledger_scenario.then_error(UnknownEventTypeError, match=re.compile(r"^declared"))
     with pytest.raises(AssertionError, match="mention 'other'"):
         ledger_scenario.then_error(ValueError, match="other")
     with pytest.raises(AssertionError, match="when\\(\\) raised UnknownEventTypeError"):

@@ -7,7 +7,6 @@ points, as for a user, and this distribution contributes ``demo`` and ``import-s
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -15,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 from click.testing import CliRunner, Result
 
 from evstore._cli import cli
@@ -24,22 +22,13 @@ EVSTORE = [sys.executable, "-m", "evstore"]
 _UNSET = ("EVSTORE_PLUGINS", "EVSTORE_DISABLE_PLUGINS", "EVSTORE_DISABLE_PLUGIN_AUTOLOAD", "EVSTORE_DB")
 
 
-def _fresh_cli() -> click.Group:
-    # The root group asks plugins for their commands once per process and keeps them:
-    # a test elsewhere that ran it with EVSTORE_PLUGINS=workflows,steps would leave it
-    # without ours. A copy with only the built-in commands asks again.
-    group = copy.copy(cli)
-    group.commands = {name: command for name, command in cli.commands.items()
-                      if name not in ("demo", "import-seed")}
-    group._plugin_commands_loaded = False  # type: ignore[attr-defined]
-    return group
-
-
 def run(*args: str | Path, **env: str | None) -> Result:
     """``evstore ARGS`` in-process, with EVSTORE_* unset unless given."""
     environment: dict[str, str | None] = dict.fromkeys(_UNSET)
     environment.update(env)
-    return CliRunner().invoke(_fresh_cli(), [str(a) for a in args], env=environment)
+    # The root group reloads plugin commands whenever the plugin environment variables
+    # change, so the shared group serves every test whatever ran before.
+    return CliRunner().invoke(cli, [str(a) for a in args], env=environment)
 
 
 def run_process(*args: str | Path, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@ they are loaded the first time click lists or resolves a command, never at impor
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -15,20 +16,31 @@ from ._shared import DEFAULT_DB, ENV_DB, META_DB, CommandError
 
 
 class _PluginAwareGroup(click.Group):
-    """A group that asks plugins for their commands once, lazily."""
+    """A group that asks plugins for their commands lazily, once per plugin selection.
 
-    _plugin_commands_loaded = False
+    The selection is what the plugin environment variables say; when they change within
+    one process (click's test runner sets them per call) the plugin commands of the old
+    selection are dropped and the new selection's are loaded.
+    """
+
+    _loaded_for: tuple[str | None, ...] | None = None
+    _plugin_command_names: frozenset[str] = frozenset()
 
     def _load_plugin_commands(self) -> None:
-        if self._plugin_commands_loaded:
-            return
-        self._plugin_commands_loaded = True
-        from .._plugins import Hooks, load_plugins
+        from .._plugins import ENV_ALLOW, ENV_DENY, ENV_NO_AUTOLOAD, Hooks, load_plugins
 
+        selection = tuple(os.environ.get(name) for name in (ENV_ALLOW, ENV_DENY, ENV_NO_AUTOLOAD))
+        if self._loaded_for == selection:
+            return
+        for name in self._plugin_command_names:
+            self.commands.pop(name, None)
+        self._loaded_for = selection
+        before = set(self.commands)
         try:
             problems = Hooks(load_plugins()).register_commands(self)
         except EvstoreError as error:
             problems = [str(error)]
+        self._plugin_command_names = frozenset(set(self.commands) - before)
         for problem in problems:
             click.echo(f"warning: {problem}", err=True)
 
@@ -38,7 +50,7 @@ class _PluginAwareGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
-        if command is None:
+        if command is None or cmd_name in self._plugin_command_names:
             self._load_plugin_commands()
             command = super().get_command(ctx, cmd_name)
         return command
@@ -83,7 +95,8 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 
     Exit status: 0 ok; 1 a check found problems (verify, status --check, a projection
     still failing after catch-up); 2 usage, input or store errors (one line on stderr).
-    Only init, append and import create a missing database.
+    Of the core commands only init, append and import create a missing database;
+    commands added by plugins say in their help whether they do.
     """
     ctx.meta[META_DB] = db if db is not None else DEFAULT_DB
 

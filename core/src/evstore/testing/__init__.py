@@ -28,12 +28,13 @@ if TYPE_CHECKING:
     from ._events import EventFactory
     from ._fixtures import StoreFactory
     from ._scenario import Scenario
-    from ._tables import projection_tables, schema_of, snapshot_tables, table_rows
+    from ._tables import Snapshot, projection_tables, schema_of, snapshot_tables, table_rows
 
 __all__ = [
     "EventFactory",
     "ProjectionContract",
     "Scenario",
+    "Snapshot",
     "StoreFactory",
     "projection_tables",
     "register_plugin",
@@ -48,6 +49,7 @@ _LAZY = {
     "EventFactory": "._events",
     "ProjectionContract": "._contract",
     "Scenario": "._scenario",
+    "Snapshot": "._tables",
     "StoreFactory": "._fixtures",
     "projection_tables": "._tables",
     "register_plugin": "._entry_points",

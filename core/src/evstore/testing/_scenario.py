@@ -14,6 +14,7 @@ written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -113,9 +114,12 @@ class Scenario:
             raise AssertionError(f"{name}(store) returned\n  {actual!r}\nexpected\n  {expected!r}")
         return self
 
-    def then_error(self, error_type: type[BaseException], match: str | None = None) -> Scenario:
+    def then_error(
+        self, error_type: type[BaseException], match: str | re.Pattern[str] | None = None
+    ) -> Scenario:
         """The append in :meth:`when` raised ``error_type`` (whose message contains
-        ``match``, if given), and wrote nothing: no event, no projection row."""
+        ``match``, if given: a plain string is looked for as is, a compiled pattern is
+        searched), and wrote nothing: no event, no projection row."""
         if not self._when_called:
             raise AssertionError("then_error() checks the append made by when(); call when() first")
         if self.error is None:
@@ -124,7 +128,7 @@ class Scenario:
             raise AssertionError(
                 f"expected {error_type.__name__}, got {type(self.error).__name__}: {self.error}"
             ) from self.error
-        if match is not None and match not in str(self.error):
+        if match is not None and not _mentions(str(self.error), match):
             raise AssertionError(f"expected the error to mention {match!r}; it says: {self.error}")
         head = self.store.head()
         if head != self._head_before:
@@ -176,3 +180,9 @@ def _sort_key(row: Row) -> tuple[tuple[bool, str, Any], ...]:
     # SQLite columns may mix types; sort None first, then by type name, then value, so
     # both sides of a comparison sort the same way without comparing str with int.
     return tuple((value is not None, type(value).__name__, value) for value in row)
+
+
+def _mentions(message: str, match: str | re.Pattern[str]) -> bool:
+    if isinstance(match, re.Pattern):
+        return match.search(message) is not None
+    return match in message
