@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 from typing import Any
 
 from evstore import EventStore, NewEvent
@@ -117,7 +118,9 @@ def contend(path: str, worker: int, count: int) -> dict[str, Any]:
             while True:
                 try:
                     if kind == 0:
-                        acknowledged.append(store.append(event, expected_version=store.version("guarded")))
+                        seen = store.version("guarded")
+                        time.sleep(random.random() / 500)  # decide slowly: let others race us
+                        acknowledged.append(store.append(event, expected_version=seen))
                     else:
                         acknowledged.append(store.append(event))
                     break
