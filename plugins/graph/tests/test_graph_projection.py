@@ -17,6 +17,7 @@ from evstore import (
     ProjectionFailedError,
 )
 from evstore.testing import Scenario
+from evstore_graph import get_execution
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DEFINITION = {
@@ -64,6 +65,14 @@ def _execution(store: EventStore) -> dict[str, Any]:
     return dict(zip(names, cursor.fetchone(), strict=True))
 
 
+def _stream_version(store: EventStore) -> int:
+    """The version the engine expects the execution's stream to be at."""
+    execution = get_execution(store, "x")
+    assert execution is not None
+    assert execution.version == store.version("execution:x")
+    return execution.version
+
+
 def _last_event_row(store: EventStore) -> tuple[Any, ...]:
     return tuple(store.reader.fetchone(
         "SELECT id, execution_id, node_id, node_type, event_type, status, version, timestamp "
@@ -88,8 +97,8 @@ def test_execution_started_snapshots_the_definition_and_creates_pending_nodes(ev
         "id": "x", "workflow_id": "wf-1", "graph_id": "g", "status": "running",
         "started_at": _stamp(0), "completed_at": None, "error": None, "graph_version": 1,
         "definition": execution["definition"], "max_parallel": 2, "input_data": '{"q":1}',
-        "stream_version": 1,
     }
+    assert _stream_version(evstore_store) == 1
     assert json.loads(execution["definition"]) == DEFINITION
     nodes = evstore_store.reader.fetchall(
         "SELECT id, node_id, node_type, status, version, input_data FROM node_executions ORDER BY id"
@@ -105,7 +114,7 @@ def test_node_ready_sets_input_and_bumps_version(evstore_store: EventStore) -> N
     node = _node(evstore_store, "a")
     assert (node["status"], node["version"], node["input_data"]) == ("ready", 1, '{"q":1}')
     assert _last_event_row(evstore_store) == (position, "x", "a", "task", "node_ready", "ready", 1, _stamp(1))
-    assert _execution(evstore_store)["stream_version"] == 2
+    assert _stream_version(evstore_store) == 2
 
 
 def test_node_claimed_records_the_worker_and_the_claim_time(evstore_store: EventStore) -> None:
@@ -215,7 +224,7 @@ def test_execution_event_recorded_is_a_free_form_row_even_before_the_start(evsto
     assert row == (position, "x", "a", "llm", "agent_thought", "thinking", '{"text":"hm"}', 7, _stamp(1))
     _start(evstore_store)  # the stream already has an event: the execution still starts
     _append(evstore_store, "execution_event_recorded", {"event_type": "note"})
-    assert _execution(evstore_store)["stream_version"] == 3
+    assert _stream_version(evstore_store) == 3
     assert evstore_store.reader.fetchone("SELECT payload, version FROM execution_events ORDER BY id DESC") == ("{}", 0)
 
 

@@ -26,7 +26,8 @@ Every event on an ``execution:<id>`` stream adds one ``execution_events`` row:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection
@@ -109,20 +110,60 @@ CREATE TABLE loop_counters (
 );
 """
 
+# Version 2 drops ``graph_executions.stream_version``. Every execution event rewrote the
+# execution's row (definition included) just to keep it current; the version is now read
+# from the log when a query needs it (``_queries``). The version bump makes the kernel
+# rebuild the projection (drop its tables, run every migration, replay the log), so this
+# runs on an empty table, and it needs no ALTER TABLE ... DROP COLUMN (SQLite 3.35+).
+_WITHOUT_STREAM_VERSION = """
+DROP TABLE graph_executions;
+CREATE TABLE graph_executions (
+    id TEXT PRIMARY KEY,
+    workflow_id TEXT,
+    graph_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    completed_at TEXT,
+    error TEXT,
+    graph_version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    max_parallel INTEGER NOT NULL,
+    input_data TEXT
+);
+CREATE INDEX graph_executions_by_workflow ON graph_executions (workflow_id);
+"""
+
 projection = Projection(
     "graph",
-    version=1,
+    version=2,
     tables=TABLES,
-    migrations=[Migration("0001_graph_tables", _SCHEMA)],
+    migrations=[
+        Migration("0001_graph_tables", _SCHEMA),
+        Migration("0002_graph_executions_without_stream_version", _WITHOUT_STREAM_VERSION),
+    ],
     strict=True,
     description="graph definitions, executions, node states, loop counters, execution events",
 )
 
 
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, without building
+    a new encoder on every call: handlers encode a value or two per event."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # not CPython's accelerated json: the standard path
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
+                  ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_encode = _encoder()
+
+
 def _json(value: Any) -> str | None:
     # The decoded payload's dicts keep the stored key order, so this text is the same on
     # every replay.
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None if value is None else _encode(value)
 
 
 def _stream_id(event: RecordedEvent, prefix: str) -> str:
@@ -133,6 +174,12 @@ def _stream_id(event: RecordedEvent, prefix: str) -> str:
             f"was appended to workflow_id {stream!r}; append it to '{prefix}<id>'"
         )
     return stream[len(prefix):]
+
+
+def _in(statuses: frozenset[str]) -> str:
+    """A literal SQL list of statuses. They come from this plugin's transition tables,
+    never from an event."""
+    return "(" + ", ".join(f"'{status}'" for status in sorted(statuses)) + ")"
 
 
 def _execution(
@@ -166,8 +213,7 @@ def _record(
     event_type: str | None = None,
     payload: str | None = None,
 ) -> None:
-    """The event's ``execution_events`` row, and the execution's stream version (the
-    version the engine passes as ``expected_version`` for its next append)."""
+    """The event's ``execution_events`` row."""
     db.execute(
         "INSERT INTO execution_events (id, execution_id, node_id, node_type, event_type, status, "
         "payload, version, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -176,9 +222,39 @@ def _record(
             event.payload_json if payload is None else payload, version, event.timestamp_text,
         ),
     )
-    db.execute(
-        "UPDATE graph_executions SET stream_version = ? WHERE id = ?", (event.version, execution_id)
-    )
+
+
+class _ExecutionTransition:
+    """What an execution event does to the execution's row: ``EXECUTION_TRANSITIONS``,
+    plus ``assignments`` (a fixed SQL fragment such as ``", error = ?"``). One UPDATE,
+    guarded by the current status, checks and writes, instead of a read, then a write.
+    When it changes no row, ``_execution`` says why and raises, and the handler's error
+    rolls back all it wrote."""
+
+    __slots__ = ("accepted", "new_status", "sql")
+
+    def __init__(self, event_type: str, assignments: str = "") -> None:
+        self.accepted, self.new_status = EXECUTION_TRANSITIONS[event_type]
+        # The new status is a parameter, as the values of ``assignments`` are: a value
+        # SQLite cannot bind is reported with the same parameter number as ever.
+        self.sql = (
+            f"UPDATE graph_executions SET status = ?{assignments} "
+            f"WHERE id = ? AND status IN {_in(self.accepted)}"
+        )
+
+    def apply(self, db: ScopedConnection, event: RecordedEvent, values: Sequence[Any] = ()) -> None:
+        execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
+        try:
+            changed = db.execute(self.sql, (self.new_status, *values, execution_id)).rowcount
+        except sqlite3.ProgrammingError:
+            # A value SQLite cannot store (only in a log written without validation): an
+            # illegal transition is still reported as such, as when the check came first.
+            _execution(db, event, execution_id, self.accepted)
+            raise
+        if not changed:
+            _execution(db, event, execution_id, self.accepted)
+            raise AssertionError("unreachable: the execution accepts the event")  # pragma: no cover
+        _record(db, event, execution_id, status=self.new_status)
 
 
 @projection.on("graph_saved")
@@ -208,12 +284,11 @@ def _execution_started(db: ScopedConnection, event: RecordedEvent) -> None:
     definition = payload["definition"]
     db.execute(
         "INSERT INTO graph_executions (id, workflow_id, graph_id, status, started_at, graph_version, "
-        "definition, max_parallel, input_data, stream_version) "
-        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+        "definition, max_parallel, input_data) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
         (
             execution_id, payload.get("workflow_id"), payload["graph_id"], event.timestamp_text,
             payload["graph_version"], _json(definition), payload["max_parallel"],
-            _json(payload.get("input")), event.version,
+            _json(payload.get("input")),
         ),
     )
     db.executemany(
@@ -224,41 +299,85 @@ def _execution_started(db: ScopedConnection, event: RecordedEvent) -> None:
     _record(db, event, execution_id, status="running")
 
 
-def _transition_node(
-    db: ScopedConnection,
-    event: RecordedEvent,
-    assignments: str = "",
-    values: Sequence[Any] = (),
-) -> None:
-    """Move the event's node along ``NODE_TRANSITIONS``, bump its version, and apply
-    ``assignments`` (a fixed SQL fragment such as ``", output_data = ?"``) with ``values``."""
-    execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
-    allowed_from, new_status = NODE_TRANSITIONS[event.event_type]
-    execution = _execution(db, event, execution_id, NODE_EVENT_EXECUTION_STATUSES[event.event_type])
-    node_id = event.payload["node_id"]
-    status, node_type, version = _node(db, event, execution_id, node_id)
-    if status not in allowed_from:
-        raise InvalidTransitionError(
-            f"{event.event_type!r}: node {node_id!r} of execution {execution_id!r} is {status}, "
-            f"but this transition needs it {' or '.join(sorted(allowed_from))}"
+class _NodeTransition:
+    """What a node event does, in two statements whose SQL is built once: the node's
+    move, guarded by the node's status, the execution's status and, for a claim, the
+    execution's ``max_parallel``; and the ``execution_events`` row, copied from the node
+    as moved. A legal transition, the usual case, needs no separate read; when a guard
+    stops the move, ``_check`` finds the reason and raises."""
+
+    __slots__ = ("accepted", "allowed_from", "claim", "move", "new_status")
+
+    _LIMIT = (
+        " AND (SELECT COUNT(*) FROM node_executions WHERE execution_id = ? AND status = 'running')"
+        " < (SELECT max_parallel FROM graph_executions WHERE id = ?)"
+    )
+    _RECORD = (
+        "INSERT INTO execution_events (id, execution_id, node_id, node_type, event_type, status, "
+        "payload, version, timestamp) SELECT ?, execution_id, node_id, node_type, ?, status, ?, "
+        "version, ? FROM node_executions WHERE execution_id = ? AND node_id = ?"
+    )
+
+    def __init__(self, event_type: str, assignments: str = "") -> None:
+        self.allowed_from, self.new_status = NODE_TRANSITIONS[event_type]
+        self.accepted = NODE_EVENT_EXECUTION_STATUSES[event_type]
+        self.claim = event_type == "node_claimed"
+        # The new status is a parameter, as the values of ``assignments`` are: a value
+        # SQLite cannot bind is reported with the same parameter number as ever.
+        self.move = (
+            f"UPDATE node_executions SET status = ?, version = version + 1{assignments} "
+            f"WHERE execution_id = ? AND node_id = ? AND status IN {_in(self.allowed_from)} "
+            "AND EXISTS (SELECT 1 FROM graph_executions WHERE id = ? "
+            f"AND status IN {_in(self.accepted)})"
+        ) + (self._LIMIT if self.claim else "")
+
+    def apply(self, db: ScopedConnection, event: RecordedEvent, values: Sequence[Any] = ()) -> None:
+        """Move the event's node, bump its version and set the columns of ``assignments``
+        (a fixed SQL fragment such as ``", output_data = ?"``) to ``values``."""
+        execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
+        node_id = event.payload.get("node_id")
+        if not isinstance(node_id, str):
+            # Only in a log written without validation: reported as it always was (the
+            # execution first, then a missing, unknown or unbindable node id).
+            _execution(db, event, execution_id, self.accepted)
+            node_id = event.payload["node_id"]
+            _node(db, event, execution_id, node_id)
+        guards = (execution_id, execution_id, execution_id) if self.claim else (execution_id,)
+        try:
+            moved = db.execute(
+                self.move, (self.new_status, *values, execution_id, node_id, *guards)
+            ).rowcount
+        except sqlite3.ProgrammingError:  # see _ExecutionTransition.apply
+            self._check(db, event, execution_id, node_id)
+            raise
+        if not moved:
+            self._check(db, event, execution_id, node_id)
+            raise AssertionError("unreachable: the node accepts the event")  # pragma: no cover
+        db.execute(
+            self._RECORD,
+            (event.id, event.event_type, event.payload_json, event.timestamp_text, execution_id, node_id),
         )
-    if event.event_type == "node_claimed":
+
+    def _check(self, db: ScopedConnection, event: RecordedEvent, execution_id: str, node_id: str) -> None:
+        """Raise why the execution or the node refuses the event, if one does."""
+        max_parallel = _execution(db, event, execution_id, self.accepted)[1]
+        status = _node(db, event, execution_id, node_id)[0]
+        if status not in self.allowed_from:
+            raise InvalidTransitionError(
+                f"{event.event_type!r}: node {node_id!r} of execution {execution_id!r} is {status}, "
+                f"but this transition needs it {' or '.join(sorted(self.allowed_from))}"
+            )
+        if not self.claim:
+            return
         running = db.fetchvalue(
             "SELECT COUNT(*) FROM node_executions WHERE execution_id = ? AND status = 'running'",
             (execution_id,),
         )
-        if running >= execution[1]:
+        if running >= max_parallel:
             raise InvalidTransitionError(
                 f"node_claimed: execution {execution_id!r} already runs {running} nodes, its "
                 f"max_parallel; claim again once one finishes"
             )
-    db.execute(
-        f"UPDATE node_executions SET status = ?, version = version + 1{assignments} "
-        "WHERE execution_id = ? AND node_id = ?",
-        (new_status, *values, execution_id, node_id),
-    )
-    _record(db, event, execution_id, node_id=node_id, node_type=node_type, status=new_status,
-            version=version + 1)
 
 
 def _node(db: ScopedConnection, event: RecordedEvent, execution_id: str, node_id: str) -> Any:
@@ -274,43 +393,45 @@ def _node(db: ScopedConnection, event: RecordedEvent, execution_id: str, node_id
     return row
 
 
+_NODE_READY = _NodeTransition("node_ready", ", input_data = ?")
+_NODE_CLAIMED = _NodeTransition("node_claimed", ", started_at = ?, claimed_by = ?, claimed_at = ?")
+_NODE_COMPLETED = _NodeTransition("node_completed", ", output_data = ?, completed_at = ?")
+_NODE_FAILED = _NodeTransition("node_failed", ", error = ?, completed_at = ?")
+_NODE_SKIPPED = _NodeTransition("node_skipped", ", completed_at = ?")
+_NODE_RECLAIMED = _NodeTransition(
+    "node_reclaimed", ", started_at = NULL, claimed_by = NULL, claimed_at = NULL"
+)
+
+
 @projection.on("node_ready")
 def _node_ready(db: ScopedConnection, event: RecordedEvent) -> None:
-    _transition_node(db, event, ", input_data = ?", (_json(event.payload.get("input")),))
+    _NODE_READY.apply(db, event, (_json(event.payload.get("input")),))
 
 
 @projection.on("node_claimed")
 def _node_claimed(db: ScopedConnection, event: RecordedEvent) -> None:
     at = event.timestamp_text
-    _transition_node(
-        db, event, ", started_at = ?, claimed_by = ?, claimed_at = ?",
-        (at, event.payload["worker_id"], at),
-    )
+    _NODE_CLAIMED.apply(db, event, (at, event.payload["worker_id"], at))
 
 
 @projection.on("node_completed")
 def _node_completed(db: ScopedConnection, event: RecordedEvent) -> None:
-    _transition_node(
-        db, event, ", output_data = ?, completed_at = ?",
-        (_json(event.payload.get("output")), event.timestamp_text),
-    )
+    _NODE_COMPLETED.apply(db, event, (_json(event.payload.get("output")), event.timestamp_text))
 
 
 @projection.on("node_failed")
 def _node_failed(db: ScopedConnection, event: RecordedEvent) -> None:
-    _transition_node(
-        db, event, ", error = ?, completed_at = ?", (event.payload["error"], event.timestamp_text)
-    )
+    _NODE_FAILED.apply(db, event, (event.payload["error"], event.timestamp_text))
 
 
 @projection.on("node_skipped")
 def _node_skipped(db: ScopedConnection, event: RecordedEvent) -> None:
-    _transition_node(db, event, ", completed_at = ?", (event.timestamp_text,))
+    _NODE_SKIPPED.apply(db, event, (event.timestamp_text,))
 
 
 @projection.on("node_reclaimed")
 def _node_reclaimed(db: ScopedConnection, event: RecordedEvent) -> None:
-    _transition_node(db, event, ", started_at = NULL, claimed_by = NULL, claimed_at = NULL")
+    _NODE_RECLAIMED.apply(db, event)
 
 
 @projection.on("loop_iterated")
@@ -366,33 +487,28 @@ def _check_resettable(
         )
 
 
-def _execution_transition(db: ScopedConnection, event: RecordedEvent, assignments: str = "",
-                          values: Sequence[Any] = ()) -> None:
-    execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
-    allowed_from, new_status = EXECUTION_TRANSITIONS[event.event_type]
-    _execution(db, event, execution_id, allowed_from)
-    db.execute(
-        f"UPDATE graph_executions SET status = ?{assignments} WHERE id = ?",
-        (new_status, *values, execution_id),
-    )
-    _record(db, event, execution_id, status=new_status)
+_EXECUTION_ENDED = {
+    name: _ExecutionTransition(name, ", completed_at = ?") for name in ("execution_completed", "execution_cancelled")
+}
+_EXECUTION_FAILED = _ExecutionTransition("execution_failed", ", completed_at = ?, error = ?")
+_EXECUTION_PAUSED_OR_RESUMED = {
+    name: _ExecutionTransition(name) for name in ("execution_interrupted", "execution_resumed")
+}
 
 
 @projection.on("execution_completed", "execution_cancelled")
 def _execution_ended(db: ScopedConnection, event: RecordedEvent) -> None:
-    _execution_transition(db, event, ", completed_at = ?", (event.timestamp_text,))
+    _EXECUTION_ENDED[event.event_type].apply(db, event, (event.timestamp_text,))
 
 
 @projection.on("execution_failed")
 def _execution_failed(db: ScopedConnection, event: RecordedEvent) -> None:
-    _execution_transition(
-        db, event, ", completed_at = ?, error = ?", (event.timestamp_text, event.payload["error"])
-    )
+    _EXECUTION_FAILED.apply(db, event, (event.timestamp_text, event.payload["error"]))
 
 
 @projection.on("execution_interrupted", "execution_resumed")
 def _execution_paused_or_resumed(db: ScopedConnection, event: RecordedEvent) -> None:
-    _execution_transition(db, event)
+    _EXECUTION_PAUSED_OR_RESUMED[event.event_type].apply(db, event)
 
 
 @projection.on("execution_event_recorded")

@@ -67,9 +67,17 @@ class NodeExecution(BaseModel):
     claimed_at: datetime | None
 
 
+# The execution stream's version as the projection has applied it: the version of the
+# stream's last event with an ``execution_events`` row (every graph event on the stream
+# has one). Reading it with the rows it explains keeps the engine's optimistic check
+# sound: if the projection is behind the log, the append with this version fails.
+_STREAM_VERSION = (
+    "(SELECT e.version FROM events e WHERE e.id = (SELECT MAX(x.id) FROM execution_events x "
+    "WHERE x.execution_id = graph_executions.id))"
+)
 _EXECUTION_COLUMNS = (
     "id, workflow_id, graph_id, status, started_at, completed_at, error, graph_version, "
-    "definition, max_parallel, input_data, stream_version"
+    f"definition, max_parallel, input_data, {_STREAM_VERSION}"
 )
 _NODE_COLUMNS = (
     "id, execution_id, node_id, node_type, status, input_data, output_data, error, version, "
