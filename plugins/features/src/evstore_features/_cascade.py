@@ -41,21 +41,25 @@ def _outcome(total: int, completed: int, failed: int) -> str | None:
     return "completed" if failed == 0 else "failed"
 
 
+# One indexed query per decision: the parent (through the event's child) and the count
+# of the parent's children by outcome. With no parent it gives one row of NULLs.
+_PHASE_OF_COMPONENT = (
+    "SELECT p.id, p.feature_id, p.status, COUNT(*), "
+    "COUNT(*) FILTER (WHERE s.status = 'completed'), COUNT(*) FILTER (WHERE s.status = 'failed') "
+    "FROM components c JOIN phases p ON p.id = c.phase_id JOIN components s ON s.phase_id = p.id "
+    "WHERE c.id = ?"
+)
+_FEATURE_OF_PHASE = (
+    "SELECT f.id, f.status, COUNT(*), "
+    "COUNT(*) FILTER (WHERE s.status = 'completed'), COUNT(*) FILTER (WHERE s.status = 'failed') "
+    "FROM phases p JOIN features f ON f.id = p.feature_id JOIN phases s ON s.feature_id = f.id "
+    "WHERE p.id = ?"
+)
+
+
 def _react_to_component(db: ScopedConnection, event: RecordedEvent) -> list[NewEvent]:
-    phase = db.fetchone(
-        "SELECT p.id, p.feature_id, p.status FROM components c JOIN phases p ON p.id = c.phase_id "
-        "WHERE c.id = ?",
-        (event.component_id,),
-    )
-    if phase is None:
-        return []
-    phase_id, feature_id, status = phase
-    counts = db.fetchone(
-        "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'completed'), "
-        "COUNT(*) FILTER (WHERE status = 'failed') FROM components WHERE phase_id = ?",
-        (phase_id,),
-    )
-    outcome = _outcome(*counts)
+    phase_id, feature_id, status, *counts = db.fetchone(_PHASE_OF_COMPONENT, (event.component_id,))
+    outcome = None if phase_id is None else _outcome(*counts)
     if outcome is None or outcome == status:
         return []
     event_type = ev.PHASE_COMPLETED if outcome == "completed" else ev.PHASE_FAILED
@@ -64,20 +68,8 @@ def _react_to_component(db: ScopedConnection, event: RecordedEvent) -> list[NewE
 
 
 def _react_to_phase(db: ScopedConnection, event: RecordedEvent) -> list[NewEvent]:
-    phase_id = event.payload.get("phase_id")
-    feature = db.fetchone(
-        "SELECT f.id, f.status FROM phases p JOIN features f ON f.id = p.feature_id WHERE p.id = ?",
-        (phase_id,),
-    )
-    if feature is None:
-        return []
-    feature_id, status = feature
-    counts = db.fetchone(
-        "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'completed'), "
-        "COUNT(*) FILTER (WHERE status = 'failed') FROM phases WHERE feature_id = ?",
-        (feature_id,),
-    )
-    outcome = _outcome(*counts)
+    feature_id, status, *counts = db.fetchone(_FEATURE_OF_PHASE, (event.payload.get("phase_id"),))
+    outcome = None if feature_id is None else _outcome(*counts)
     if outcome is None or outcome == status:
         return []
     event_type = ev.FEATURE_COMPLETED if outcome == "completed" else ev.FEATURE_FAILED

@@ -38,11 +38,13 @@ An event naming an unknown id changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection
 
 from . import _events as ev
+from ._payloads import payload_of
 
 PROJECTION_NAME = "features"
 TABLES = ("features", "phases", "components")
@@ -91,9 +93,19 @@ CREATE INDEX features_components_by_status ON components (status, created_positi
 _ACTIVE_COMPONENT = ("implementing", "testing", "review")
 
 
-def compact_json(value: Any) -> str:
-    """The JSON text stored in the JSON columns: compact, key order as given."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _compact_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` without building a
+    new encoder on every call: handlers encode a value or two per event."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # not CPython's accelerated json: the standard path
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
+                  ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+compact_json = _compact_encoder()
+compact_json.__doc__ = "The JSON text stored in the JSON columns: compact, key order as given."
 
 
 def build_projection() -> Projection:
@@ -109,25 +121,35 @@ def build_projection() -> Projection:
     return projection
 
 
+def _interfaces_json(interfaces: list[dict[str, Any]]) -> str:
+    """As the ``Interface`` model dumps them: its fields in its order, ``locked`` filled in."""
+    return compact_json([
+        {"name": i["name"], "type": i["type"], "definition": i["definition"],
+         "locked": i.get("locked", False)}
+        for i in interfaces
+    ])
+
+
 # --- reopening: work arrived at a level that had ended ------------------------------------
 
 
+_ENDED = frozenset({"completed", "failed"})
+_PHASE_NOT_RUNNING = frozenset({"completed", "failed", "pending"})
+_FEATURE_NOT_RUNNING = frozenset({"completed", "failed", "planning"})
 # Literal SQL chosen by a flag, never built from input.
-_ENDED = "status IN ('completed', 'failed')"
-_PHASE_NOT_RUNNING = "status IN ('completed', 'failed', 'pending')"
-_FEATURE_NOT_RUNNING = "status IN ('completed', 'failed', 'planning')"
+_ENDED_SQL = "status IN ('completed', 'failed')"
+_FEATURE_NOT_RUNNING_SQL = "status IN ('completed', 'failed', 'planning')"
 
 
-def _reopen_phase(db: ScopedConnection, phase_id: str, *, activate: bool) -> None:
-    """Completed or failed → in_progress; with ``activate`` also pending → in_progress."""
-    condition = _PHASE_NOT_RUNNING if activate else _ENDED
-    db.execute(f"UPDATE phases SET status = 'in_progress' WHERE id = ? AND {condition}", (phase_id,))
+def _reopen_phase(db: ScopedConnection, phase_id: str) -> None:
+    """For a phase whose status the caller read and found to need it."""
+    db.execute("UPDATE phases SET status = 'in_progress' WHERE id = ?", (phase_id,))
 
 
 def _reopen_feature(db: ScopedConnection, feature_id: str, *, activate: bool) -> None:
     """Completed or failed → in_progress; with ``activate`` also planning → in_progress.
     A feature in review stays there: a person is looking at it."""
-    condition = _FEATURE_NOT_RUNNING if activate else _ENDED
+    condition = _FEATURE_NOT_RUNNING_SQL if activate else _ENDED_SQL
     db.execute(
         f"UPDATE features SET status = 'in_progress', completed_at = NULL WHERE id = ? AND {condition}",
         (feature_id,),
@@ -135,40 +157,51 @@ def _reopen_feature(db: ScopedConnection, feature_id: str, *, activate: bool) ->
 
 
 def _reopen_for_component(db: ScopedConnection, component_id: str, *, activate: bool) -> None:
-    row = db.fetchone("SELECT phase_id, feature_id FROM components WHERE id = ?", (component_id,))
+    """The component's phase and feature → in_progress if they had ended; with
+    ``activate`` also from pending (phase) and planning (feature). One read finds both
+    statuses, so the usual case (both already running) writes nothing."""
+    row = db.fetchone(
+        "SELECT c.phase_id, c.feature_id, p.status, f.status FROM components c "
+        "LEFT JOIN phases p ON p.id = c.phase_id LEFT JOIN features f ON f.id = c.feature_id "
+        "WHERE c.id = ?",
+        (component_id,),
+    )
     if row is None:
         return
-    _reopen_phase(db, row[0], activate=activate)
-    _reopen_feature(db, row[1], activate=activate)
+    phase_id, feature_id, phase_status, feature_status = row
+    if phase_status in (_PHASE_NOT_RUNNING if activate else _ENDED):
+        _reopen_phase(db, phase_id)
+    if feature_status in (_FEATURE_NOT_RUNNING if activate else _ENDED):
+        _reopen_feature(db, feature_id, activate=activate)
 
 
 # --- features -------------------------------------------------------------------------
 
 
 def _feature_created(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.FeatureCreated.model_validate(event.payload)
+    payload = payload_of(event, ev.FeatureCreated)
     db.execute(
         "INSERT INTO features (id, title, description, status, created_at, completed_at, "
         "created_position) VALUES (?, ?, ?, 'planning', ?, NULL, ?) "
         "ON CONFLICT (id) DO UPDATE SET title = excluded.title, description = excluded.description",
-        (payload.id or event.workflow_id, payload.title, payload.description,
+        (payload.get("id") or event.workflow_id, payload["title"], payload.get("description", ""),
          event.timestamp_text, event.id),
     )
 
 
 def _feature_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.FeatureStatusChanged.model_validate(event.payload)
-    _set_feature_status(db, event, payload.feature_id, payload.status.value)
+    payload = payload_of(event, ev.FeatureStatusChanged)
+    _set_feature_status(db, event, payload.get("feature_id"), payload["status"])
 
 
 def _feature_completed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.FeatureTargeted.model_validate(event.payload)
-    _set_feature_status(db, event, payload.feature_id, "completed")
+    payload = payload_of(event, ev.FeatureTargeted)
+    _set_feature_status(db, event, payload.get("feature_id"), "completed")
 
 
 def _feature_failed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.FeatureTargeted.model_validate(event.payload)
-    _set_feature_status(db, event, payload.feature_id, "failed")
+    payload = payload_of(event, ev.FeatureTargeted)
+    _set_feature_status(db, event, payload.get("feature_id"), "failed")
 
 
 def _set_feature_status(
@@ -185,75 +218,83 @@ def _set_feature_status(
 
 
 def _phase_created(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.PhaseCreated.model_validate(event.payload)
-    interfaces = compact_json([i.model_dump(mode="json") for i in payload.interfaces])
-    if db.fetchvalue("SELECT 1 FROM phases WHERE id = ?", (payload.id,)):
-        db.execute(
-            "UPDATE phases SET title = ?, sequence = ?, interfaces = ? WHERE id = ?",
-            (payload.title, payload.sequence, interfaces, payload.id),
-        )
-        return
-    feature_id = payload.feature_id or event.workflow_id
-    db.execute(
+    payload = payload_of(event, ev.PhaseCreated)
+    phase_id, title, sequence = payload["id"], payload["title"], payload["sequence"]
+    interfaces = _interfaces_json(payload.get("interfaces", []))
+    feature_id = payload.get("feature_id") or event.workflow_id
+    created = db.execute(
         "INSERT INTO phases (id, feature_id, title, sequence, status, interfaces, created_at, "
-        "created_position) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-        (payload.id, feature_id, payload.title, payload.sequence, interfaces,
-         event.timestamp_text, event.id),
+        "created_position) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (phase_id, feature_id, title, sequence, interfaces, event.timestamp_text, event.id),
+    ).rowcount
+    if created:
+        _reopen_feature(db, feature_id, activate=False)
+        return
+    # A known phase: a correction; its feature never changes.
+    db.execute(
+        "UPDATE phases SET title = ?, sequence = ?, interfaces = ? WHERE id = ?",
+        (title, sequence, interfaces, phase_id),
     )
-    _reopen_feature(db, feature_id, activate=False)
 
 
 def _phase_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.PhaseStatusChanged.model_validate(event.payload)
-    status = payload.status.value
-    db.execute("UPDATE phases SET status = ? WHERE id = ?", (status, payload.phase_id))
-    if status not in ("completed", "failed"):
-        feature_id = db.fetchvalue("SELECT feature_id FROM phases WHERE id = ?", (payload.phase_id,))
+    payload = payload_of(event, ev.PhaseStatusChanged)
+    phase_id, status = payload["phase_id"], payload["status"]
+    db.execute("UPDATE phases SET status = ? WHERE id = ?", (status, phase_id))
+    if status not in _ENDED:
+        feature_id = db.fetchvalue("SELECT feature_id FROM phases WHERE id = ?", (phase_id,))
         if feature_id is not None:
             _reopen_feature(db, feature_id, activate=status == "in_progress")
 
 
 def _phase_completed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.PhaseTargeted.model_validate(event.payload)
-    db.execute("UPDATE phases SET status = 'completed' WHERE id = ?", (payload.phase_id,))
+    payload = payload_of(event, ev.PhaseTargeted)
+    db.execute("UPDATE phases SET status = 'completed' WHERE id = ?", (payload["phase_id"],))
 
 
 def _phase_failed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.PhaseTargeted.model_validate(event.payload)
-    db.execute("UPDATE phases SET status = 'failed' WHERE id = ?", (payload.phase_id,))
+    payload = payload_of(event, ev.PhaseTargeted)
+    db.execute("UPDATE phases SET status = 'failed' WHERE id = ?", (payload["phase_id"],))
 
 
 # --- components -----------------------------------------------------------------------
 
 
 def _component_created(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.ComponentCreated.model_validate(event.payload)
-    component_id = event.component_id
-    files, depends_on = compact_json(payload.files), compact_json(payload.depends_on)
-    if db.fetchvalue("SELECT 1 FROM components WHERE id = ?", (component_id,)):
+    payload = payload_of(event, ev.ComponentCreated)
+    component_id, phase_id = event.component_id, payload["phase_id"]
+    title, description = payload["title"], payload.get("description", "")
+    files, depends_on = compact_json(payload.get("files", [])), compact_json(payload.get("depends_on", []))
+    role = payload.get("assigned_role")
+    # The phase's feature wins over the payload's: queries group components through
+    # their phase, as the original's join did. The statuses say what a new component
+    # reopens.
+    phase = db.fetchone(
+        "SELECT p.feature_id, p.status, f.status FROM phases p "
+        "LEFT JOIN features f ON f.id = p.feature_id WHERE p.id = ?",
+        (phase_id,),
+    )
+    feature_id = (phase and phase[0]) or payload.get("feature_id") or event.workflow_id
+    created = db.execute(
+        "INSERT INTO components (id, phase_id, title, description, files, depends_on, status, "
+        "assigned_role, output, error, created_at, feature_id, created_position) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, NULL, NULL, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        (component_id, phase_id, title, description, files, depends_on, role,
+         event.timestamp_text, feature_id, event.id),
+    ).rowcount
+    if not created:
+        # A known component: a correction; its phase, status and place never change.
         db.execute(
             "UPDATE components SET title = ?, description = ?, files = ?, depends_on = ?, "
             "assigned_role = ? WHERE id = ?",
-            (payload.title, payload.description, files, depends_on, payload.assigned_role,
-             component_id),
+            (title, description, files, depends_on, role, component_id),
         )
         return
-    # The phase's feature wins over the payload's: queries group components through
-    # their phase, as the original's join did.
-    feature_id = (
-        db.fetchvalue("SELECT feature_id FROM phases WHERE id = ?", (payload.phase_id,))
-        or payload.feature_id
-        or event.workflow_id
-    )
-    db.execute(
-        "INSERT INTO components (id, phase_id, title, description, files, depends_on, status, "
-        "assigned_role, output, error, created_at, feature_id, created_position) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, NULL, NULL, ?, ?, ?)",
-        (component_id, payload.phase_id, payload.title, payload.description, files, depends_on,
-         payload.assigned_role, event.timestamp_text, feature_id, event.id),
-    )
-    _reopen_phase(db, payload.phase_id, activate=False)
-    _reopen_feature(db, feature_id, activate=False)
+    if phase is not None and phase[1] in _ENDED:
+        _reopen_phase(db, phase_id)
+    # Unless the phase's read gave this feature's status, the guarded update decides.
+    if phase is None or phase[0] != feature_id or phase[2] in _ENDED:
+        _reopen_feature(db, feature_id, activate=False)
 
 
 def _component_started(db: ScopedConnection, event: RecordedEvent) -> None:
@@ -262,39 +303,39 @@ def _component_started(db: ScopedConnection, event: RecordedEvent) -> None:
 
 
 def _component_completed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.ComponentCompleted.model_validate(event.payload)
-    output = None if payload.output is None else compact_json(payload.output)
+    # The original stored {} when a completion carried no output.
+    output = payload_of(event, ev.ComponentCompleted).get("output", {})
     db.execute(
         "UPDATE components SET status = 'completed', output = ? WHERE id = ?",
-        (output, event.component_id),
+        (None if output is None else compact_json(output), event.component_id),
     )
 
 
 def _component_failed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.ComponentFailed.model_validate(event.payload)
+    payload = payload_of(event, ev.ComponentFailed)
     db.execute(
         "UPDATE components SET status = 'failed', error = ? WHERE id = ?",
-        (payload.error, event.component_id),
+        (payload.get("error"), event.component_id),
     )
 
 
 def _component_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.ComponentStatusChanged.model_validate(event.payload)
-    status = payload.status.value
-    output = None if payload.output is None else compact_json(payload.output)
+    payload = payload_of(event, ev.ComponentStatusChanged)
+    status, output = payload["status"], payload.get("output")
     db.execute(
         "UPDATE components SET status = ?, output = ?, error = ? WHERE id = ?",
-        (status, output, payload.error, event.component_id),
+        (status, None if output is None else compact_json(output), payload.get("error"),
+         event.component_id),
     )
-    if status not in ("completed", "failed"):
+    if status not in _ENDED:
         _reopen_for_component(db, str(event.component_id), activate=status in _ACTIVE_COMPONENT)
 
 
 def _component_dependencies_set(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = ev.ComponentDependenciesSet.model_validate(event.payload)
+    payload = payload_of(event, ev.ComponentDependenciesSet)
     db.execute(
         "UPDATE components SET depends_on = ? WHERE id = ?",
-        (compact_json(payload.depends_on), event.component_id),
+        (compact_json(payload["depends_on"]), event.component_id),
     )
 
 
