@@ -9,9 +9,13 @@ so text order of ``timestamp`` is time order and a rebuild gives identical rows.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection
 
-from ._events import METRIC_RECORDED, MetricRecorded
+from ._events import DEFAULT_TASK_TYPE, METRIC_RECORDED, MetricRecorded
 
 PROJECTION_NAME = "metrics"
 TABLE = "metrics"
@@ -41,9 +45,44 @@ CREATE INDEX metrics_failures ON metrics (timestamp) WHERE success = 0;
 """
 
 
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is float and math.isfinite(value)
+
+
+def _is_duration(value: Any) -> bool:
+    return type(value) is float and math.isfinite(value) and value >= 0
+
+
+def _looks_valid(p: Mapping[str, Any]) -> bool:
+    """A quick check of ``MetricRecorded``'s rules: what it accepts, the model accepts
+    and leaves as it is."""
+    cli, task_type = p.get("cli"), p.get("task_type", DEFAULT_TASK_TYPE)
+    duration, token_usage = p.get("duration_seconds"), p.get("token_usage")
+    error_category, model_score = p.get("error_category"), p.get("model_score")
+    return (
+        type(cli) is str and cli != ""
+        and type(task_type) is str and task_type != ""
+        and type(p.get("success")) is bool
+        and _is_duration(duration)
+        and _is_count(p.get("retry_count", 0))
+        and (token_usage is None or _is_count(token_usage))
+        and (error_category is None or type(error_category) is str)
+        and (model_score is None or _is_number(model_score))
+    )
+
+
 def on_metric_recorded(db: ScopedConnection, event: RecordedEvent) -> None:
-    # Validated again (cheaply) so defaults apply to payloads that left fields out.
-    metric = MetricRecorded.model_validate(event.payload)
+    # The kernel validated the payload on append, so it is read as stored, with the
+    # model's defaults; validating it again cost more than the insert. A payload that
+    # fails the quick check (only in a log written while this plugin was not loaded)
+    # goes through the model, which raises, or gives the values it would have given.
+    payload: Mapping[str, Any] = event.payload
+    if not _looks_valid(payload):
+        payload = MetricRecorded.model_validate(payload).model_dump()
     db.execute(
         "INSERT INTO metrics (id, timestamp, role, cli, task_type, workflow_id, success, "
         "duration_seconds, retry_count, token_usage, error_category, model_score) "
@@ -52,15 +91,15 @@ def on_metric_recorded(db: ScopedConnection, event: RecordedEvent) -> None:
             event.id,
             event.timestamp_text,
             event.role,
-            metric.cli,
-            metric.task_type,
+            payload["cli"],
+            payload.get("task_type", DEFAULT_TASK_TYPE),
             event.workflow_id,
-            1 if metric.success else 0,
-            metric.duration_seconds,
-            metric.retry_count,
-            metric.token_usage,
-            metric.error_category,
-            metric.model_score,
+            1 if payload["success"] else 0,
+            payload["duration_seconds"],
+            payload.get("retry_count", 0),
+            payload.get("token_usage"),
+            payload.get("error_category"),
+            payload.get("model_score"),
         ),
     )
 
