@@ -9,6 +9,8 @@ without the workflows plugin) is kept, and a rebuild never trips over one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection
 
@@ -38,14 +40,41 @@ CREATE INDEX checkpoints_workflow_id ON checkpoints (workflow_id, id);
 """
 
 
+def _context_encoder() -> Callable[[Any], str]:
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # not CPython's accelerated json: the standard path
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    # json.dumps builds this encoder on every call; build it once.
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
+                  ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_encode = _context_encoder()
+
+
 def encode_context(context: dict[str, object]) -> str:
     """The stored form of a context: compact JSON, the same text for the same event on
     every replay (key order is the payload's own, which the log preserves)."""
-    return json.dumps(context, ensure_ascii=False, separators=(",", ":"))
+    return _encode(context)
+
+
+# The kernel validated each payload on append, so handlers read it as stored, with the
+# models' defaults: validating it again cost as much as the insert. A payload that fails
+# the quick check (only in a log written while this plugin was not loaded) goes through
+# the model, which raises, or gives the values it would have given.
+
+
+def _created_looks_valid(p: Mapping[str, Any]) -> bool:
+    git_sha, status = p.get("git_sha"), p.get("status", "active")
+    return (type(git_sha) is str and git_sha != "" and type(p.get("context")) is dict
+            and type(status) is str and status != "")
 
 
 def on_checkpoint_created(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = CheckpointCreated.model_validate(event.payload)
+    payload: Mapping[str, Any] = event.payload
+    if not _created_looks_valid(payload):
+        payload = CheckpointCreated.model_validate(payload).model_dump()
     db.execute(
         "INSERT INTO checkpoints (id, workflow_id, step_id, git_sha, context_snapshot, status, "
         "timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -53,9 +82,9 @@ def on_checkpoint_created(db: ScopedConnection, event: RecordedEvent) -> None:
             event.id,
             event.workflow_id,
             event.step_id,
-            payload.git_sha,
-            encode_context(payload.context),
-            payload.status,
+            payload["git_sha"],
+            encode_context(payload["context"]),
+            payload.get("status", "active"),
             event.timestamp_text,
         ),
     )
@@ -65,10 +94,10 @@ def on_checkpoint_restored(db: ScopedConnection, event: RecordedEvent) -> None:
     # A restore naming no known checkpoint changes nothing. It cannot be refused here:
     # the event is already in the log, and raising would leave the projection failing
     # on it forever. ``restore_checkpoint`` checks the id before appending.
-    payload = CheckpointRestored.model_validate(event.payload)
-    db.execute(
-        "UPDATE checkpoints SET status = ? WHERE id = ?", (RESTORED_STATUS, payload.checkpoint_id)
-    )
+    checkpoint_id = event.payload.get("checkpoint_id")
+    if type(checkpoint_id) is not int or checkpoint_id < 1:
+        checkpoint_id = CheckpointRestored.model_validate(event.payload).checkpoint_id
+    db.execute("UPDATE checkpoints SET status = ? WHERE id = ?", (RESTORED_STATUS, checkpoint_id))
 
 
 def build_projection() -> Projection:
