@@ -187,7 +187,18 @@ def _upsert(
 # the values that have the right type, rather than leaving the projection failing on
 # history that cannot be corrected (the log is append-only).
 
-_json: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _compact_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without building a
+    new encoder on every call (``JSONEncoder.encode`` builds one each time too)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # not CPython's accelerated json: the standard path
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
+                  ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_json = _compact_encoder()
 
 
 def _json_object(payload: Mapping[str, Any], key: str) -> str:
