@@ -27,7 +27,7 @@ and keeps them; every handled event sets ``updated_at`` to its own timestamp.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection
@@ -136,4 +136,18 @@ def _json_object(payload: Mapping[str, Any], key: str) -> str:
     value = payload.get(key)
     if not isinstance(value, dict) or not value:
         return "{}"
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _json(value)
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without building a
+    new encoder on every call (``JSONEncoder.encode`` builds one each time too)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # not CPython's accelerated json: the standard path
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
+                  ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_json = _compact_encoder()
