@@ -13,8 +13,8 @@ is reported as skipped, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from .._envelope import NewEvent
@@ -31,7 +31,7 @@ from ._supervisor import (
     new_events,
     supervisor_specs,
 )
-from ._workloads import BATCH_SIZE, PREFILL_BATCH, each, remove_database, short_count
+from ._workloads import BATCH_SIZE, PREFILL_BATCH, both_sides, each, remove_database, short_count
 
 # Single appends and batches are compared with raw (ratios); the rebuild's target is
 # absolute (events/s), its ratio to raw reading the whole log is shown for context.
@@ -97,21 +97,9 @@ def _probe(workdir: Path) -> tuple[str | None, list[str]]:
     )
 
 
-@contextmanager
-def _sides(workdir: Path, name: str, durability: str) -> Iterator[tuple[RawLog, EventStore]]:
+def _sides(workdir: Path, name: str, durability: str) -> AbstractContextManager[tuple[RawLog, EventStore]]:
     """A raw log and a store with the plugins, on separate files, deleted afterwards."""
-    raw_path, store_path = workdir / f"{name}-raw.db", workdir / f"{name}-evstore.db"
-    raw = RawLog(raw_path, durability)
-    try:
-        store = open_plugin_store(store_path, durability)
-        try:
-            yield raw, store
-        finally:
-            store.close()
-    finally:
-        raw.close()
-        remove_database(raw_path)
-        remove_database(store_path)
+    return both_sides(workdir, name, durability, open_plugin_store)
 
 
 def _append_one_by_one(store: EventStore, specs: list[SupervisorSpec]) -> None:

@@ -102,12 +102,15 @@ def remove_database(path: Path) -> None:
 
 
 @contextmanager
-def both_sides(workdir: Path, name: str, durability: str) -> Iterator[tuple[RawLog, EventStore]]:
-    """A raw log and a store on separate files, closed and deleted afterwards."""
+def both_sides(
+    workdir: Path, name: str, durability: str, opener: Callable[[Path, str], EventStore] | None = None
+) -> Iterator[tuple[RawLog, EventStore]]:
+    """A raw log and a store (by default without plugins; ``opener`` opens another kind)
+    on separate files, closed and deleted afterwards."""
     raw_path, store_path = workdir / f"{name}-raw.db", workdir / f"{name}-evstore.db"
     raw = RawLog(raw_path, durability)
     try:
-        store = open_store(store_path, durability)
+        store = (opener or open_store)(store_path, durability)
         try:
             yield raw, store
         finally:
