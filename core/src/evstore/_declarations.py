@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -156,8 +156,3 @@ class Reactor:
             raise ReactorError(f"a reactor needs a non-empty name, got {self.name!r}")
         object.__setattr__(self, "handles", frozenset(self.handles))
         object.__setattr__(self, "reads", frozenset(self.reads))
-
-
-def describe(value: Any) -> str:
-    """A short name for a registered object, for error messages."""
-    return getattr(value, "name", None) or type(value).__name__

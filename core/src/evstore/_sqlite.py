@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ._access import Guard, install_guard
+from ._access import Guard, install_guard, split_statements
 from ._errors import SchemaVersionError, StoreBusyError, StoreOpenError
 
 SCHEMA_VERSION = 1
@@ -155,7 +155,7 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                         "not an evstore store. To bring an original supervisor database "
                         "over, use `evstore import-seed`; otherwise choose a new path."
                     )
-                for statement in _statements(KERNEL_SCHEMA):
+                for statement in split_statements(KERNEL_SCHEMA):
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO evstore_meta (key, value) VALUES ('schema_version', ?)",
@@ -173,12 +173,6 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 )
     except sqlite3.DatabaseError as error:
         raise _open_error(path, error) from None
-
-
-def _statements(script: str) -> list[str]:
-    from ._access import split_statements
-
-    return split_statements(script)
 
 
 class write_lock:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._access import split_statements
 from .._envelope import COLUMNS, new_event_id
 from .._sqlite import DURABILITY_PRAGMAS, KERNEL_SCHEMA
 
@@ -45,13 +46,7 @@ _ABOUT_EVENTS = re.compile(r"\b(TABLE|ON)\s+events\b", re.IGNORECASE)
 
 def events_ddl() -> list[str]:
     """The kernel's statements that create ``events`` and its indexes and triggers."""
-    statements, current = [], ""
-    for piece in KERNEL_SCHEMA.split(";"):
-        current += piece + ";"
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    found = [s for s in statements if _ABOUT_EVENTS.search(s)]
+    found = [s for s in split_statements(KERNEL_SCHEMA) if _ABOUT_EVENTS.search(s)]
     if not any(s.upper().lstrip().startswith("CREATE TABLE") for s in found):
         raise RuntimeError("evstore._sqlite.KERNEL_SCHEMA has no CREATE TABLE events statement")
     return found
