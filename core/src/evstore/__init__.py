@@ -24,6 +24,7 @@ from ._errors import (
     ReactorDepthError,
     ReactorError,
     SchemaVersionError,
+    StorageError,
     StoreBusyError,
     StoreClosedError,
     StoreConnectionError,
@@ -33,6 +34,9 @@ from ._errors import (
     UnknownEventTypeError,
     UnknownProjectionError,
 )
+from ._json import MAX_DEPTH as MAX_PAYLOAD_DEPTH
+from ._json import dumps as encode_json
+from ._json import loads as decode_json
 from ._store import EventStore, ProjectionStatus
 from ._transactions import Transaction
 from .hookspecs import hookimpl
@@ -50,6 +54,7 @@ __all__ = [
     "EvstoreError",
     "ExpectedVersion",
     "InvalidArgumentError",
+    "MAX_PAYLOAD_DEPTH",
     "InvalidEventError",
     "Migration",
     "MigrationError",
@@ -70,6 +75,7 @@ __all__ = [
     "RecordedEvent",
     "Rows",
     "SchemaVersionError",
+    "StorageError",
     "ScopedConnection",
     "StoreBusyError",
     "StoreClosedError",
@@ -81,5 +87,7 @@ __all__ = [
     "UnknownEventTypeError",
     "UnknownProjectionError",
     "__version__",
+    "decode_json",
+    "encode_json",
     "hookimpl",
 ]

@@ -137,6 +137,10 @@ class Session(Protocol):
 
     def split_script(self, script: str) -> list[str]: ...
 
+    def limit_statements(self, seconds: float | None) -> None:
+        """Abort any statement still running ``seconds`` from now (``None``: no limit),
+        until the next call; used around handlers of projections with a time budget."""
+
     @property
     def raw(self) -> Any:
         """The driver's connection, for the application's own SQL inside its
@@ -159,6 +163,11 @@ class Backend(Protocol):
         """What opens this store again: the path, or the URL including its schema."""
 
     def connect(self) -> Session: ...
+
+    def storage_error(self, error: BaseException) -> Exception | None:
+        """The typed error (``StorageError``) for a driver error that means the storage
+        failed — disk full, a damaged file, a missing kernel table — or ``None`` for any
+        other error, which then propagates as it is."""
 
     def ensure_schema(self, session: Session) -> None:
         """Create the kernel tables in a new database or check (and upgrade) an existing

@@ -110,6 +110,12 @@ class Projection:
     :param migrations: the DDL, in order.
     :param strict: when true a handler error rejects the whole append instead of
         marking the projection failing.
+    :param time_budget: seconds one handler call's SQL may run (None: no limit). A
+        statement still running past it is aborted by the database (SQLite's progress
+        handler, PostgreSQL's statement_timeout) and the call fails like any handler
+        error, so a runaway query cannot hold the write lock for ever. Python code cannot
+        be interrupted this way: a handler looping in Python holds the lock until its
+        process is killed (which commits nothing).
     """
 
     name: str
@@ -119,6 +125,7 @@ class Projection:
     strict: bool = False
     description: str = ""
     handlers: dict[str, Handler] = field(default_factory=dict)
+    time_budget: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _IDENTIFIER.match(self.name):
@@ -140,6 +147,13 @@ class Projection:
                     f"projection {self.name!r} may not own {table!r}: names starting with "
                     "evstore_ or sqlite_ and the events table belong to the kernel"
                 )
+        budget = self.time_budget
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < 86_400
+        ):
+            raise ProjectionError(
+                f"projection {self.name!r}: time_budget must be seconds between 0 and 86400, got {budget!r}"
+            )
         self.migrations = tuple(self.migrations)
         names = [m.name for m in self.migrations]
         if len(set(names)) != len(names):

@@ -56,20 +56,28 @@ class PayloadTooLargeError(InvalidEventError):
 class PayloadSerializationError(EvstoreError, TypeError):
     """A payload or metadata value cannot be encoded as JSON; names the field path."""
 
-    def __init__(self, field: str, value: Any, *, cyclic: bool = False) -> None:
+    def __init__(self, field: str, value: Any, *, too_deep: int | None = None) -> None:
         self.field = field
         self.value = value
-        if cyclic:
+        if too_deep is not None:
             super().__init__(
-                f"{field} contains itself (or is nested too deeply) and cannot be stored as "
-                "JSON. Pass a tree of plain values."
+                f"{field} nests deeper than {too_deep} levels (or contains itself) and is not "
+                "stored: every reader of the log must be able to read it back. Flatten it, or "
+                "store it elsewhere and put a reference in the event."
             )
             return
+        if isinstance(value, float):
+            problem = f"the float {value!r}, which JSON cannot represent (no NaN or infinity)"
+        elif isinstance(value, str):
+            problem = f"a string with a lone surrogate ({value!r:.60}), which is not valid Unicode"
+        elif " key " in field:
+            problem = f"a key of type {type(value).__name__} ({value!r:.40}); JSON keys are strings"
+        else:
+            problem = f"a value of type {type(value).__name__} ({value!r:.80})"
         super().__init__(
-            f"{field} has a value of type {type(value).__name__} ({value!r:.80}) that "
-            "cannot be stored as JSON. Supported: str, int, float, bool, None, list, "
-            "tuple, dict with str keys, datetime, date, UUID, Path and pydantic models. "
-            "Convert it (for a set, use a sorted list) before appending."
+            f"{field} has {problem}, so it cannot be stored as JSON. Supported: str, int, "
+            "finite float, bool, None, list, tuple, dict with str keys, datetime, date, UUID, "
+            "Path and pydantic models. Convert it (for a set, use a sorted list) before appending."
         )
 
 
@@ -120,7 +128,12 @@ class SchemaVersionError(StoreOpenError):
     """The database was written by a newer evstore whose schema this one does not know."""
 
 
-class StoreConnectionError(EvstoreError):
+class StorageError(EvstoreError):
+    """The database itself failed: the disk is full, the file is damaged or unreadable,
+    a kernel table was dropped outside evstore. Nothing of the failed call was written."""
+
+
+class StoreConnectionError(StorageError):
     """The connection to the database server was lost or could not be made mid-use;
     the message says whether anything in flight may have been stored."""
 

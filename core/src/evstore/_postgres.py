@@ -35,6 +35,7 @@ from . import _pg_guard, _pg_sql
 from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH, Cursor, Scope, Session
 from ._errors import (
     SchemaVersionError,
+    StorageError,
     StoreBusyError,
     StoreConnectionError,
     StoreOpenError,
@@ -299,6 +300,21 @@ class PostgresBackend:
         except psycopg.Error as error:
             raise StoreOpenError(f"cannot set up the store in {self.target!r}: {error}") from None
 
+    def storage_error(self, error: BaseException) -> Exception | None:
+        if isinstance(error, psycopg.errors.DiskFull):
+            return StorageError(
+                f"the PostgreSQL server of {self.target!r} is out of disk space ({error}); nothing of "
+                "this call was written. Free space on the server and retry."
+            )
+        if isinstance(error, psycopg.errors.UndefinedTable) and ("events" in str(error) or "evstore_" in str(error)):
+            return StorageError(
+                f"{self.target!r} lacks a kernel table ({str(error).splitlines()[0]}): it was dropped "
+                "outside evstore. Restore the store from a backup (pg_dump) or an export."
+            )
+        if isinstance(error, psycopg.OperationalError):
+            return StoreConnectionError(f"lost the connection to {self.target!r}: {error}")
+        return None
+
     def close(self) -> None:
         with self._close_lock:
             if self._closed:
@@ -355,6 +371,10 @@ class PostgresSession:
 
     def _usable(self) -> psycopg.Connection[Any]:
         conn = self.conn
+        if not self._in_transaction and not conn.closed and (
+            conn.info.transaction_status != TransactionStatus.IDLE or conn._pipeline is not None
+        ):
+            conn.close()  # left mid-command by an interrupt: never reuse it
         if conn.broken or conn.closed:
             if self._in_transaction:
                 raise StoreConnectionError(
@@ -426,11 +446,20 @@ class PostgresSession:
         conn = self.conn
         if conn.closed or conn.broken:
             return
-        if conn.info.transaction_status != TransactionStatus.IDLE:
+        if conn.info.transaction_status == TransactionStatus.ACTIVE:
+            # An interrupt landed while a statement was in flight: the connection's
+            # state is unknown. Drop it (the server then ends the transaction and frees
+            # the advisory lock); the next call takes a fresh one.
+            conn.close()
+            return
+        if conn.info.transaction_status != TransactionStatus.IDLE or conn._pipeline is not None:
             try:
                 conn.execute("ROLLBACK")
-            except psycopg.OperationalError:
-                pass  # the server already ended it with the connection
+            except Exception:
+                # The connection is in no state to take a command (an interrupt left a
+                # pipeline or a result half read): drop it, which ends the transaction
+                # on the server; the next call takes a fresh connection.
+                conn.close()
 
     def savepoint(self, name: str) -> None:
         self.execute(f"SAVEPOINT {name}")
@@ -458,11 +487,17 @@ class PostgresSession:
                 conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
                 cursor = conn.execute(sql, parameters)
                 conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
-        except psycopg.OperationalError as error:
-            raise self._lost(error) from None
-        except psycopg.Error:
+        except psycopg.Error as error:
+            if isinstance(error, psycopg.OperationalError) or conn._pipeline is not None or conn.closed:
+                conn.close()
+                raise self._lost(error) from None
             conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
             conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            raise
+        except BaseException:
+            # Interrupted with the pipeline in flight: its state is unknown, so the
+            # connection goes (the server ends the transaction and frees the lock).
+            conn.close()
             raise
         positions = [row[0] for row in cursor.fetchall()]
         first = positions[0]
@@ -590,6 +625,12 @@ class PostgresSession:
 
     def split_script(self, script: str) -> list[str]:
         return _pg_sql.split(script)
+
+    def limit_statements(self, seconds: float | None) -> None:
+        if seconds is None and self.conn.info.transaction_status == TransactionStatus.INERROR:
+            return  # the aborted statement's savepoint, rolled back next, undoes the SET LOCAL
+        # SET LOCAL ends with the transaction; 0 means no limit.
+        self.execute(f"SET LOCAL statement_timeout = {0 if seconds is None else max(1, int(seconds * 1000))}")
 
     @property
     def raw(self) -> psycopg.Connection[Any]:

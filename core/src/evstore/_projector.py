@@ -102,6 +102,11 @@ class Projector:
         # Projections whose recorded version is newer than the one loaded here (another
         # process upgraded them): never applied by this process.
         self.outdated: dict[str, int] = {}
+        self.budgets = {
+            name: reg.projection.time_budget
+            for name, reg in registry.projections.items()
+            if reg.projection.time_budget is not None
+        }
 
     # --- live appends -----------------------------------------------------------------
 
@@ -119,7 +124,11 @@ class Projector:
         if not self.registry.projections:
             return state
         state.marker = marker = session.change_marker()
-        known = scopes.known
+        # Take the cache and leave none behind: ``committed`` puts it back after a
+        # successful COMMIT, so an interrupt between COMMIT and that can never leave a
+        # stale head here (our own commits do not change the marker, and a stale head
+        # would make the next append re-apply this transaction's events).
+        known, scopes.known = scopes.known, None
         if known is not None and marker is not None and known[0] == marker:
             # Nothing was committed by anyone else since our last commit: the positions
             # are as we left them, so skip reading them (two queries per transaction).
@@ -212,9 +221,13 @@ class Projector:
             if name not in live or (skips and (name, event.id) in skips):
                 continue
             scoped = scopes.projections[name]
+            budget = self.budgets.get(name)
             try:
-                with scoped:
-                    handler(scoped, event.copy())
+                if budget is None:
+                    with scoped:
+                        handler(scoped, event.copy())
+                else:
+                    run_within(scopes.session, budget, scoped, handler, event)
             except Exception as error:
                 if not strict or not self.registry.conforms(event):
                     raise _HandlerFailed(name, event, error) from error
@@ -302,6 +315,33 @@ class Projector:
             (position, message, event.id, _json.utc_now(), name),
         )
         return message
+
+
+def run_within(
+    session: Session, budget: float, scoped: ScopedConnection, handler: Handler, event: RecordedEvent
+) -> None:
+    """Run one handler call with the database aborting its statements past ``budget``."""
+    session.limit_statements(budget)
+    try:
+        with scoped:
+            handler(scoped, event.copy())
+    except Exception as error:
+        raise TimeBudgetError(budget, error) if _is_interruption(error) else error from error
+    finally:
+        session.limit_statements(None)
+
+
+def _is_interruption(error: BaseException) -> bool:
+    text = str(error)
+    return "interrupted" in text or "statement timeout" in text
+
+
+class TimeBudgetError(Exception):
+    def __init__(self, budget: float, error: BaseException) -> None:
+        super().__init__(
+            f"a statement ran past the projection's time budget of {budget:g} s and was aborted "
+            f"({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})"
+        )
 
 
 def record_skips(session: Session, skipped: Sequence[tuple[str, int, str]]) -> None:

@@ -266,6 +266,11 @@ def _event_type_name(value: Any) -> str:
         value = value.value
     if not isinstance(value, str) or not value.strip():
         raise InvalidEventError(f"event_type must be a non-empty string, got {value!r:.60}")
+    if len(value) > MAX_ID_LENGTH or "\x00" in value:
+        raise InvalidEventError(
+            f"event_type must be at most {MAX_ID_LENGTH} characters without NUL bytes "
+            f"(got {len(value)} characters: {value[:40]!r}...)"
+        )
     return value
 
 

@@ -14,7 +14,7 @@ from . import _json
 from ._backend import Session
 from ._envelope import COLUMNS, RecordedEvent
 from ._errors import EvstoreError, MigrationError, ProjectionConflictError, ProjectionError, describe
-from ._projector import ConnectionScopes, Projector, record_skips
+from ._projector import ConnectionScopes, Projector, record_skips, run_within
 from ._registry import Registered
 
 log = logging.getLogger("evstore")
@@ -270,20 +270,23 @@ class Maintenance:
                 progress(batch[-1].id)
         return count
 
-    @staticmethod
     def _apply_batch(
-        scopes: ConnectionScopes, targets: dict[str, list[tuple[str, Callable[..., None]]]],
+        self, scopes: ConnectionScopes, targets: dict[str, list[tuple[str, Callable[..., None]]]],
         batch: list[RecordedEvent], skips: set[tuple[str, int]],
     ) -> None:
-        projections = scopes.projections
+        projections, budgets, session = scopes.projections, self.projector.budgets, scopes.session
         for event in batch:
             for name, handler in targets[event.event_type]:
                 if skips and (name, event.id) in skips:
                     continue
                 scoped = projections[name]
                 try:
-                    with scoped:
-                        handler(scoped, event.copy())
+                    budget = budgets.get(name)
+                    if budget is None:
+                        with scoped:
+                            handler(scoped, event.copy())
+                    else:
+                        run_within(session, budget, scoped, handler, event)
                 except Exception as error:
                     raise _ReplayError(name, event, error) from error
 

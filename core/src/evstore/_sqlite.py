@@ -18,6 +18,7 @@ from typing import Any
 from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH, Cursor, Scope, Session
 from ._errors import (
     SchemaVersionError,
+    StorageError,
     StoreBusyError,
     StoreOpenError,
     StoreReadOnlyError,
@@ -222,6 +223,33 @@ class SqliteBackend:
         except sqlite3.DatabaseError as error:
             raise open_error(self.path, error) from None
 
+    def storage_error(self, error: BaseException) -> Exception | None:
+        if not isinstance(error, sqlite3.DatabaseError) or isinstance(error, sqlite3.IntegrityError):
+            return None
+        text = str(error)
+        where = repr(str(self.path))
+        if "disk is full" in text or "database or disk is full" in text:
+            return StorageError(
+                f"the disk holding {where} is full; nothing of this call was written. Free space "
+                "and retry (the store is intact)."
+            )
+        if "malformed" in text or "not a database" in text or "disk I/O error" in text:
+            return StorageError(
+                f"{where} is damaged or unreadable ({text}). Check it with `sqlite3 {self.path} "
+                "'PRAGMA integrity_check'`; restore it from a backup (`evstore backup`) or an export."
+            )
+        if "no such table: events" in text or "no such table: evstore_" in text:
+            return StorageError(
+                f"{where} lacks a kernel table ({text}): it was dropped outside evstore. Restore "
+                "the store from a backup or an export; evstore never drops its own tables."
+            )
+        if "readonly database" in text:
+            return StorageError(
+                f"{where} cannot be written ({text}): check the file's permissions and the "
+                "medium, or open the store read_only to read it."
+            )
+        return None
+
     def close(self) -> None:
         pass
 
@@ -408,6 +436,15 @@ class SqliteSession:
 
     def split_script(self, script: str) -> list[str]:
         return split_statements(script)
+
+    def limit_statements(self, seconds: float | None) -> None:
+        if seconds is None:
+            self.conn.set_progress_handler(None, 0)
+            return
+        deadline = time.monotonic() + seconds
+        # Called every few thousand virtual-machine steps; a non-zero return interrupts
+        # the statement ("interrupted").
+        self.conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
 
     @property
     def raw(self) -> sqlite3.Connection:

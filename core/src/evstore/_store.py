@@ -17,6 +17,7 @@ from ._backend import Backend, Session
 from ._declarations import Reactor
 from ._envelope import ANY, COLUMNS, ExpectedVersion, NewEvent, RecordedEvent
 from ._errors import (
+    EvstoreError,
     InvalidArgumentError,
     InvalidEventError,
     StoreClosedError,
@@ -135,14 +136,11 @@ class EventStore:
         self._lock = threading.Lock()
         self._closed = False
         try:
-            state = self._acquire()
-            try:
+            with _Call(self) as state:
                 self._backend.ensure_schema(state.session)
                 if not read_only:
                     with self._locked(state):
                         self._maintenance.open_all(state.scopes, self._table_owners)
-            finally:
-                self._release(state)
         except BaseException:
             self.close()
             raise
@@ -290,14 +288,11 @@ class EventStore:
         prepared = self._prepare_batch(batch, expected)
         if not prepared:
             return []
-        state = self._acquire()
-        try:
+        with _Call(self) as state:
             if state.transaction is not None:
                 return state.transaction.append_prepared(batch, prepared, expected)
             with self._write(state) as tx:
                 return tx.append_prepared(batch, prepared, expected)
-        finally:
-            self._release(state)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -370,11 +365,8 @@ class EventStore:
     # --- reading --------------------------------------------------------------------
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        state = self._acquire()
-        try:
+        with _Call(self) as state:
             return state.session.execute(sql, params).fetchall()
-        finally:
-            self._release(state)
 
     def read(
         self,
@@ -425,11 +417,8 @@ class EventStore:
 
     def head(self) -> int:
         """The position of the newest event (0 for an empty log)."""
-        state = self._acquire()
-        try:
+        with _Call(self) as state:
             return state.session.head()
-        finally:
-            self._release(state)
 
     def version(self, workflow_id: str) -> int:
         """The workflow's current version (0 if it has no events)."""
@@ -441,11 +430,8 @@ class EventStore:
         """This thread's connection for read-only SQL on projection tables (inside an
         open transaction it sees that transaction's writes). Writes are refused; it
         belongs to the thread that got it."""
-        state = self._acquire()
-        try:
+        with _Call(self) as state:
             return state.scopes.reader
-        finally:
-            self._release(state)
 
     @contextmanager
     def snapshot(self) -> Iterator[ScopedConnection]:
@@ -488,16 +474,13 @@ class EventStore:
         return name in self._registry.projections
 
     def projection_status(self) -> list[ProjectionStatus]:
-        state = self._acquire()
-        try:
+        with _Call(self) as state:
             session = state.session
             current = session.head()
             rows = session.execute(
                 "SELECT name, version, position, status, error, skipped, last_skip FROM evstore_projections "
                 "ORDER BY name"
             ).fetchall()
-        finally:
-            self._release(state)
         result = []
         for name, version, position, status, error, skipped, last_skip in rows:
             registered = self._registry.projections.get(name)
@@ -535,12 +518,10 @@ class EventStore:
         ones included. Returns the names that are still failing. ``progress(position)``
         is called after each batch of replayed events (for progress bars)."""
         chosen = self._names(names)
-        state = self._maintenance_state()
-        try:
+        with _Call(self) as state:
+            self._no_transaction(state)
             with self._locked(state):
                 return self._maintenance.catch_up(state.scopes, chosen, progress)
-        finally:
-            self._release(state)
 
     def rebuild(
         self, names: Iterable[str] | None = None, *, progress: Callable[[int], None] | None = None
@@ -549,19 +530,37 @@ class EventStore:
         one transaction. Returns the number of events replayed. ``progress(position)`` is
         called after each batch of replayed events."""
         chosen = self._names(names)
-        state = self._maintenance_state()
-        try:
+        with _Call(self) as state:
+            self._no_transaction(state)
             with self._locked(state):
                 return self._maintenance.rebuild(state.scopes, chosen, progress)
-        finally:
-            self._release(state)
 
-    def _maintenance_state(self) -> _ThreadState:
-        state = self._acquire()
+    @staticmethod
+    def _no_transaction(state: _ThreadState) -> None:
         if state.transaction is not None:
-            self._release(state)
             raise TransactionError("catch-up and rebuild cannot run inside store.transaction()")
-        return state
+
+
+class _Call:
+    """One public store call: this thread's state with its lock held, and a driver's
+    error that means the storage failed (disk full, a damaged file, a dropped kernel
+    table, a lost server) turned into a typed ``StorageError`` naming the store."""
+
+    __slots__ = ("state", "store")
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> _ThreadState:
+        self.state = self.store._acquire()
+        return self.state
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        self.store._release(self.state)
+        if error is not None and not isinstance(error, EvstoreError):
+            translated = self.store._backend.storage_error(error)
+            if translated is not None:
+                raise translated from error
 
 
 def _close_quietly(session: Session) -> None:

@@ -137,7 +137,12 @@ class Transaction:
             self._usable()
         expected = expected_version if expected_version is ANY else check_expected(expected_version)
         prepared = [self._store._registry.prepare(event)]
-        return self.append_prepared((event,), prepared, expected)[0]
+        try:
+            return self.append_prepared((event,), prepared, expected)[0]
+        except EvstoreError:
+            raise
+        except Exception as error:
+            raise self._store._backend.storage_error(error) or error from error
 
     def append_many(
         self, events: Iterable[NewEvent], *, expected_version: ExpectedVersion | int = ANY
@@ -146,7 +151,12 @@ class Transaction:
         self._usable()
         batch = list(events) if not isinstance(events, list) else events
         prepared = self._store._prepare_batch(batch, expected_version)
-        return self.append_prepared(batch, prepared, check_expected(expected_version))
+        try:
+            return self.append_prepared(batch, prepared, check_expected(expected_version))
+        except EvstoreError:
+            raise
+        except Exception as error:
+            raise self._store._backend.storage_error(error) or error from error
 
     def append_prepared(
         self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int,
