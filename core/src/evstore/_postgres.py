@@ -387,7 +387,7 @@ class PostgresSession:
             conn = self.conn = self.backend._get()
         return conn
 
-    def _lost(self, error: psycopg.OperationalError) -> StoreConnectionError:
+    def _lost(self, error: psycopg.Error) -> StoreConnectionError:
         return StoreConnectionError(
             f"lost the connection to {self.backend.target!r} ({str(error).strip() or type(error).__name__}). "
             "A transaction in progress was rolled back by the server: nothing of it is stored, except "
