@@ -214,10 +214,16 @@ class Hooks:
     def register_reactors(self, accept: Callable[[PluginInfo, Any], None]) -> None:
         self._contribute(self._hook.evstore_register_reactors, "reactors", accept)
 
-    def register_commands(self, cli: click.Group) -> list[str]:
-        """Returns one message per plugin whose commands could not be added."""
+    def register_commands(
+        self, cli: click.Group, *, current: Callable[[PluginInfo | None], None] | None = None
+    ) -> list[str]:
+        """Returns one message per plugin whose commands could not be added.
+        ``current(info)`` is told which plugin is adding commands (None once it is done),
+        so the command line can name a plugin whose command it refuses."""
         problems = []
         for info, call in self._each(self._hook.evstore_register_commands, cli=cli):
+            if current is not None:
+                current(info)
             try:
                 call()
             except Exception as error:
@@ -225,6 +231,9 @@ class Hooks:
                     f"{info.describe()} failed to add its commands: {type(error).__name__}: "
                     f"{error}. {info.how_to_disable().capitalize()}."
                 )
+            finally:
+                if current is not None:
+                    current(None)
         return problems
 
     def before_append(self, store: EventStore, events: Sequence[NewEvent]) -> None:
