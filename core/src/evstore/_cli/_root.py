@@ -113,6 +113,11 @@ class _PluginAwareGroup(click.Group):
             return super().invoke(ctx)
         except click.ClickException:
             raise
+        except BrokenPipeError:
+            # Before click's main sees it: click exits 1 for EPIPE, and 1 means "a check
+            # found problems" here.
+            _silence_stdout()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
         except Exception as error:
             converted = as_click_error(error, ctx.meta.get(META_DB))
             if converted is None:
@@ -199,7 +204,8 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except BrokenPipeError:
-        _quiet_broken_pipe()
+        _silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
     except Exception as error:
         converted = as_click_error(error, None)
         if converted is None:
@@ -214,9 +220,13 @@ def main(argv: list[str] | None = None) -> Any:
     return result
 
 
-def _quiet_broken_pipe() -> None:
+def _silence_stdout() -> None:
     """The reader went away (`evstore events --json | head`): stop quietly. Python would
     complain again when it flushes stdout at exit, so point stdout at /dev/null first."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (click's test runner): nothing will flush to a pipe
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(EXIT_BROKEN_PIPE)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
