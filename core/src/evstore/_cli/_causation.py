@@ -88,8 +88,9 @@ class Batch:
 
 
 def batches(items: Iterable[Item], size: int, lookahead: int) -> Iterator[Batch]:
-    """Batches of about ``size`` events, never cut between an event and a later one
-    (within ``lookahead`` events of the cut) that refers to it."""
+    """Batches of about ``size`` events, never cut between an event and a later one that
+    refers to it, as long as each link in a chain is at most ``lookahead`` events after
+    the previous one."""
     source = iter(items)
     batch = Batch()
     window: deque[Item] = deque()
@@ -102,9 +103,7 @@ def batches(items: Iterable[Item], size: int, lookahead: int) -> Iterator[Batch]
         if len(batch) < size:
             batch.add(window.popleft())
             continue
-        while len(window) < lookahead and (entry := next(source, None)) is not None:
-            window.append(entry)
-        for _ in range(_cut(batch.ids(), list(window))):
+        for _ in range(_cut(batch.ids(), window, source, lookahead)):
             batch.add(window.popleft())
         yield batch
         batch = Batch()
@@ -112,12 +111,20 @@ def batches(items: Iterable[Item], size: int, lookahead: int) -> Iterator[Batch]
         yield batch
 
 
-def _cut(closed: set[str], window: list[Item]) -> int:
+def _cut(closed: set[str], window: deque[Item], source: Iterator[Item], lookahead: int) -> int:
     """How many events of ``window`` must join the batch: up to the last one that refers
-    (directly, or through the events pulled in before it) to the batch."""
-    cut = 0
-    for index, entry in enumerate(window):
+    (directly, or through the events pulled in before it) to the batch. The window is
+    read on from ``source`` until ``lookahead`` events past that point were examined."""
+    cut = index = 0
+    while index - cut < lookahead:
+        if index == len(window):
+            entry = next(source, None)
+            if entry is None:
+                break
+            window.append(entry)
+        entry = window[index]
+        index += 1
         if entry.refers_to & closed:
-            closed.update(e.event_id for e in window[cut:index + 1])
-            cut = index + 1
+            closed.update(window[position].event_id for position in range(cut, index))
+            cut = index
     return cut
