@@ -59,6 +59,12 @@ class PluginInfo:
         return "remove it from the plugins=[...] passed to the store"
 
 
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter; str.capitalize() would lowercase the rest,
+    turning EVSTORE_DISABLE_PLUGINS into evstore_disable_plugins."""
+    return text[:1].upper() + text[1:]
+
+
 def _env_names(variable: str) -> set[str] | None:
     raw = os.environ.get(variable)
     if raw is None:
@@ -229,7 +235,7 @@ class Hooks:
             except Exception as error:
                 problems.append(
                     f"{info.describe()} failed to add its commands: {type(error).__name__}: "
-                    f"{error}. {info.how_to_disable().capitalize()}."
+                    f"{error}. {_sentence(info.how_to_disable())}."
                 )
             finally:
                 if current is not None:
