@@ -25,17 +25,40 @@ from rich.table import Table
 from rich.text import Text
 
 # The width tables get when stdout is not a terminal and COLUMNS does not say: wide
-# enough that nothing wraps for the usual data, so `| grep` sees one row per line.
-PIPE_WIDTH = 200
+# enough that nothing wraps, so `| grep` and `| sort` see one row per line.
+PIPE_WIDTH = 4000
 
 
 def stdout_console() -> Console:
     """Where tables go. On a terminal rich follows its width; on a pipe it would assume
     80 columns, so we give it room unless COLUMNS asks for a width."""
     console = Console()
-    if not console.is_terminal and console.width == 80 and not _columns_set():
+    if not console.is_terminal and not _columns_set():
         console = Console(width=PIPE_WIDTH)
     return console
+
+
+# Between two columns of table(): one space of padding each side and the box's blank
+# vertical rule.
+_COLUMN_GAP = 3
+
+
+def fits(console: Console, grid: Table) -> bool:
+    """Whether the table fits the console at its columns' minimum widths; past that rich
+    would crop a column (the time, say) rather than lose the table."""
+    minimum = sum(column.min_width or 1 for column in grid.columns) + _COLUMN_GAP * (len(grid.columns) - 1)
+    return minimum <= console.width
+
+
+def print_table(console: Console, grid: Table) -> None:
+    """A table on the terminal as rich draws it; elsewhere the same text without the
+    trailing spaces rich pads every line with (they would end up in files and diffs)."""
+    if console.is_terminal:
+        console.print(grid)
+        return
+    with console.capture() as captured:
+        console.print(grid)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def stderr_console() -> Console:
@@ -47,8 +70,9 @@ def _columns_set() -> bool:
 
 
 def table(title: str | None = None) -> Table:
-    """A compact table: no vertical rules, so narrow terminals keep room for the data."""
-    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    """A compact table: no vertical rules and no outer padding, so narrow terminals keep
+    room for the data."""
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
 
 
 def whole_column(grid: Table, header: str, values: Sequence[str], *, justify: str = "left") -> None:
@@ -58,9 +82,10 @@ def whole_column(grid: Table, header: str, values: Sequence[str], *, justify: st
     grid.add_column(header, justify=justify, no_wrap=True, min_width=widest)  # type: ignore[arg-type]
 
 
-def folding_column(grid: Table, header: str, *, justify: str = "left") -> None:
-    """A column that wraps onto more lines when narrow, never losing characters."""
-    grid.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+def folding_column(grid: Table, header: str, *, justify: str = "left", min_width: int = 8) -> None:
+    """A column that wraps onto more lines when narrow (at spaces, else anywhere), never
+    losing characters, and never narrower than ``min_width``."""
+    grid.add_column(header, justify=justify, overflow="fold", min_width=min_width)  # type: ignore[arg-type]
 
 
 def cell(value: object) -> Text:

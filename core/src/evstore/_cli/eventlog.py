@@ -12,10 +12,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from .. import ANY, EXISTS, NO_STREAM, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Transaction
 from ._appending import LineFailed, append_numbered
-from ._console import cell, folding_column, stderr_console, stdout_console, table, whole_column
+from ._console import cell, fits, folding_column, print_table, stderr_console, stdout_console, table, whole_column
 from ._errors import as_click_error
 from ._lines import BadLine, iter_events
 from ._shared import (
@@ -203,7 +204,7 @@ def _append_stream(
             try:
                 batch = list(islice(events, APPEND_BATCH))
             except BadLine as error:
-                raise CommandError(f"{error}; nothing was appended") from None
+                raise CommandError(f"{str(error).rstrip('.')}. Nothing was appended.") from None
             if not batch:
                 return
             if guarded:
@@ -212,7 +213,7 @@ def _append_stream(
                 if stray is not None:
                     raise click.UsageError(
                         f"line {stray}: --expected-version needs every event to belong to one workflow "
-                        f"({workflow!r}); nothing was appended"
+                        f"({workflow!r}). Nothing was appended."
                     )
             first = report.first_position is None
             guard = expected if first and expected is not None else ANY
@@ -228,7 +229,8 @@ def _append_batch(
     except LineFailed as failed:
         failure = as_click_error(failed.error, None)
         assert failure is not None
-        raise type(failure)(f"line {failed.line}: {failure.message}; nothing was appended") from failed.error
+        message = failure.message.rstrip(".")
+        raise type(failure)(f"line {failed.line}: {message}. Nothing was appended.") from failed.error
 
 
 # --- events -------------------------------------------------------------------------------
@@ -392,8 +394,8 @@ _PAYLOAD_PREVIEW = 60
 
 
 def _print_table(events: list[RecordedEvent], console: Console) -> None:
-    """Positions, versions, event types and times are never cut (``workflow_st…`` helps
-    nobody); workflow and step ids wrap onto more lines when the terminal is narrow."""
+    """Positions, versions and event types are never cut (``workflow_st…`` helps nobody);
+    workflow and step ids and times wrap onto more lines when the terminal is narrow."""
     if not events:
         console.print("No events.")
         return
@@ -404,20 +406,27 @@ def _print_table(events: list[RecordedEvent], console: Console) -> None:
     folding_column(grid, "workflow")
     whole_column(grid, "ver", [c["ver"] for c in cells], justify="right")
     whole_column(grid, "type", [c["type"] for c in cells])
-    folding_column(grid, "step")
+    folding_column(grid, "step", min_width=6)
     columns = ["pos", "workflow", "ver", "type", "step"]
     if wide:
         folding_column(grid, "role")
         folding_column(grid, "status")
         columns += ["role", "status"]
-    whole_column(grid, "time (UTC)", [c["time (UTC)"] for c in cells])
+    folding_column(grid, "time (UTC)", min_width=12)  # wraps at the space: date over time
     columns.append("time (UTC)")
     if wide:
         folding_column(grid, "payload")
         columns.append("payload")
     for row in cells:
         grid.add_row(*(cell(row[column]) for column in columns))
-    console.print(grid)
+    if not fits(console, grid):
+        # Event types too long for any table at this width: one line per event instead,
+        # wrapped by the terminal, with nothing cut.
+        console.print(Text(f"{len(events)} event(s)"))
+        for event in events:
+            console.print(Text(_one_line(event)), soft_wrap=True)
+        return
+    print_table(console, grid)
 
 
 def _cells(event: RecordedEvent) -> dict[str, str]:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import EventStore
-from ._console import cell, progress_bar, stdout_console, table, whole_column
+from ._console import cell, print_table, progress_bar, stdout_console, table, whole_column
 from ._shared import EXIT_PROBLEMS, Stopwatch, db_option, echo_json, open_store, summary
 
 
@@ -131,7 +131,7 @@ def _print_catch_up(results: list[dict[str, Any]], console: Console) -> None:
     for row, result in zip(rows, results, strict=True):
         status = Text(result["status"], style="green" if result["status"] == "ok" else "bold red")
         grid.add_row(*(cell(value) for value in row[:-1]), status)
-    console.print(grid)
+    print_table(console, grid)
     for result in results:
         if result["error"]:
             console.print(Text(f"{result['name']}: {result['error']}", style="red"), soft_wrap=True)

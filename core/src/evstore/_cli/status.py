@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import EventStore
-from ._console import cell, stdout_console, table, whole_column
+from ._console import cell, print_table, stdout_console, table, whole_column
 from ._shared import EXIT_PROBLEMS, _redacted, database_target, db_option, echo_json, open_store, sqlite_path
 
 
@@ -82,7 +82,7 @@ def _print(report: dict[str, Any], console: Console) -> None:
     for row, item in zip(rows, projections, strict=True):
         status = Text(item["status"], style={"ok": "green", "failing": "bold red"}.get(item["status"], "yellow"))
         grid.add_row(*(cell(value) for value in row), status)
-    console.print(grid)
+    print_table(console, grid)
     for item in projections:
         if item["error"]:
             console.print(Text(f"{item['name']}: {item['error']}", style="red"), soft_wrap=True)
