@@ -62,7 +62,7 @@ def test_events_table_at_80_columns_keeps_types_and_positions_whole(tmp_path: Pa
     result = run("--db", db, "events", COLUMNS="80")
     assert result.exit_code == 0, result.output
     assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
-    _assert_nothing_cut(result.stdout, TYPES + ["1", "5"])
+    _assert_nothing_cut(result.stdout, [*TYPES, "1", "5"])
     # Long ids wrap onto more lines rather than losing characters.
     assert _column(result.stdout, "workflow", "ver") == [LONG_WORKFLOW] * 3 + ["wf-2", LONG_WORKFLOW]
     assert _column(result.stdout, "type", "step") == [

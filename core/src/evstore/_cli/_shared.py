@@ -272,8 +272,12 @@ class Stopwatch:
         return count / seconds if seconds > 0 else 0.0
 
 
+def events_text(count: int) -> str:
+    return f"{count:,} event" if count == 1 else f"{count:,} events"
+
+
 def summary(count: int, seconds: float, rate: float) -> str:
-    return f"{count:,} events in {seconds:.2f}s ({rate:,.0f} events/s)"
+    return f"{events_text(count)} in {seconds:.2f}s ({rate:,.0f} events/s)"
 
 
 def echo_json(value: Any) -> None:

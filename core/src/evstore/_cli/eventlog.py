@@ -29,6 +29,7 @@ from ._shared import (
     db_option,
     echo_json,
     event_line,
+    events_text,
     max_payload_option,
     open_store,
     sqlite_path,
@@ -185,7 +186,7 @@ def _append_summary(report: AppendReport, clock: Stopwatch) -> str:
     )
     present = f", {report.already_present:,} already present" if report.already_present else ""
     timing = summary(count, clock.seconds, clock.rate(count))
-    return f"appended {report.appended:,} events{present} at {where}: {timing}"
+    return f"appended {events_text(report.appended)}{present} at {where}: {timing}"
 
 
 def _append_stream(
