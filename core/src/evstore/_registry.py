@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from . import _json
 from ._declarations import EventType, Projection, Reactor
-from ._envelope import NewEvent
+from ._envelope import NewEvent, RecordedEvent
 from ._errors import (
     InvalidEventError,
     PayloadTooLargeError,
@@ -51,6 +51,8 @@ class Registry:
     """Event types, projections and reactors of one store, each with its plugin."""
 
     def __init__(self, *, permissive: bool, max_payload_bytes: int) -> None:
+        # permissive: store undeclared event types, events missing their type's required
+        # envelope fields and payloads that do not match the declared model.
         self.permissive = permissive
         self.max_payload_bytes = max_payload_bytes
         self.event_types: dict[str, tuple[EventType, PluginInfo]] = {}
@@ -127,6 +129,26 @@ class Registry:
                     f"the plugin that provides it, or {plugin.how_to_disable()}."
                 )
 
+    def conforms(self, event: RecordedEvent) -> bool:
+        """Whether a stored event is what its declared type promises: its required
+        envelope fields set and its payload valid for the model. Events of undeclared
+        types conform (nothing was promised). Called only when a handler raised, to
+        decide between "the projection is broken" and "the event is incomplete"."""
+        declared = self.event_types.get(event.event_type)
+        if declared is None:
+            return True
+        event_type = declared[0]
+        for name in event_type.requires:
+            value = getattr(event, name)
+            if not isinstance(value, str) or not value.strip():
+                return False
+        if event_type.payload is not None:
+            try:
+                event_type.payload.model_validate(event.copy().payload)
+            except pydantic.ValidationError:
+                return False
+        return True
+
     # --- checking and encoding an event -------------------------------------------
 
     def prepare(self, event: Any) -> Prepared:
@@ -159,9 +181,12 @@ class Registry:
             component_id = _identifier(component_id, "component_id")
         if status is not None and (type(status) is not str or len(status) > MAX_ID_LENGTH or "\x00" in status):
             status = _identifier(status, "status")
-        if declared is not None:
-            _check_required(declared[0], event)
-        payload_json = self._payload_json(event, declared[0] if declared else None)
+        # A permissive store keeps what it is given, as the original supervisor did: the
+        # log is the source of truth, and a projection copes with an incomplete event.
+        enforced = None if declared is None or self.permissive else declared[0]
+        if enforced is not None:
+            _check_required(enforced, event)
+        payload_json = self._payload_json(event, enforced)
         metadata = event.metadata
         metadata_json = "{}" if type(metadata) is dict and not metadata else self._encode(metadata, "metadata")
         return (
