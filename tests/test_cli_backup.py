@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,15 +84,27 @@ def test_export_dash_is_stdout_and_a_file_is_replaced_not_truncated(tmp_path: Pa
     assert other_name.read_text() == "old backup\n"  # written beside and renamed: the old inode is intact
 
 
+def _limit_file_size(limit: int) -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing us
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
 def test_a_failed_export_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
-    init_with_history(db)
-    with sqlite3.connect(db) as conn:  # raw SQL can store what JSON cannot say
-        conn.execute("INSERT INTO events (workflow_id, event_type, payload) VALUES ('wf', 'raw', '{\"x\": NaN}')")
+    init_with_history(db, [event(f"wf-{n}", "workflow_started", payload={"pad": "x" * 500}) for n in range(2000)])
     target = tmp_path / "log.jsonl"
     target.write_text("old backup\n")
-    result = run("--db", db, "export", "-o", target)
-    assert_clean_error(result, "cannot be written as JSON")
+    result = subprocess.run(  # the disk "fills up" after 100 kB of the export
+        [sys.executable, "-m", "evstore", "--db", str(db), "export", "-o", str(target)],
+        capture_output=True, text=True, env={**os.environ, "EVSTORE_PLUGINS": PLUGINS},
+        preexec_fn=lambda: _limit_file_size(100_000), timeout=120, check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert target.read_text() == "old backup\n"
     assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
 
@@ -212,3 +226,43 @@ def test_a_postgresql_store_gets_pg_dump_guidance(tmp_path: Path, command: str) 
     result = run("--db", url, command, backup)
     assert_clean_error(result, "pg_dump" if command == "backup" else "pg_restore", "evstore:***@db.example")
     assert "secret" not in result.stderr
+
+
+# --- a store on read-only media -------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only_store(tmp_path: Path) -> Iterator[Path]:
+    """A store whose folder and files cannot be written, even by root (chattr +i)."""
+    folder = tmp_path / "media"
+    db = folder / "store.db"
+    init_with_history(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    locked = [folder, *folder.iterdir()]
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", *map(str, locked)],
+                                                        capture_output=True, check=False).returncode != 0:
+        pytest.skip("needs chattr +i (Linux, root) to make read-only media")
+    try:
+        yield db
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, locked)], check=True)
+
+
+@pytest.mark.parametrize(
+    "command", [["events"], ["events", "--json"], ["status", "--check"], ["export"], ["verify"], ["plugins"]]
+)
+def test_reading_commands_work_on_read_only_media(read_only_store: Path, command: list[str]) -> None:
+    before = _fingerprint(read_only_store)
+    result = run("--db", read_only_store, *command)
+    assert result.exit_code == 0, result.output
+    assert _fingerprint(read_only_store) == before
+
+
+def test_read_only_media_can_be_backed_up_and_writes_say_why_they_fail(read_only_store: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.db"
+    assert run("--db", read_only_store, "backup", copy).exit_code == 0
+    assert event_count(copy) == 13
+    result = run("--db", read_only_store, "append", input=jsonl(event("wf-1", "workflow_completed")))
+    assert_clean_error(result)
+    assert "Traceback" not in result.output

@@ -227,13 +227,11 @@ def open_store(
     options: dict[str, Any] = {"permissive": permissive, "reactors": reactors, "busy_timeout": busy_timeout()}
     if max_payload_bytes is not None:
         options["max_payload_bytes"] = max_payload_bytes
-    if read_only and _KERNEL_READ_ONLY:
+    if read_only:
+        # No schema creation, migration or catch-up, and writes refused: a reading
+        # command works on read-only media and never changes the store it reports on.
         options["read_only"] = True
     return EventStore.open(target, **options)
-
-
-# Whether this kernel opens stores read-only (EventStore.open(..., read_only=True)).
-_KERNEL_READ_ONLY: Final = False
 
 
 def _redacted(target: Path | str) -> str:

@@ -10,10 +10,10 @@ difference.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import tempfile
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,10 +70,7 @@ def verify_command(names: tuple[str, ...], db: Path | str | None, as_json: bool)
             )
         tables = {name: list(store.registry.projections[name].projection.tables) for name in chosen}
         statuses = {status.name: status for status in store.projection_status()}
-    # Beside the database (same disk, so room for it is likely), unless that folder is
-    # read-only (a store on read-only media can still be verified).
-    scratch_parent = path.parent if os.access(path.parent, os.W_OK) else None
-    with tempfile.TemporaryDirectory(prefix=".evstore-verify-", dir=scratch_parent) as scratch_dir:
+    with _scratch_folder(path.parent) as scratch_dir:
         scratch = Path(scratch_dir) / "scratch.db"
         _snapshot(path, scratch, [t for owned in tables.values() for t in owned])
         with (
@@ -89,6 +86,19 @@ def verify_command(names: tuple[str, ...], db: Path | str | None, as_json: bool)
         _print(report, Console(soft_wrap=True))
     if not all(item["ok"] for item in report):
         click.get_current_context().exit(EXIT_PROBLEMS)
+
+
+@contextmanager
+def _scratch_folder(beside: Path) -> Iterator[str]:
+    """A temporary folder beside the database (same disk, so room for the copy is
+    likely), else in the system's temporary folder: a store on read-only media can still
+    be verified. (os.access cannot tell: it says yes to root on an immutable folder.)"""
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=".evstore-verify-", dir=beside)
+    except OSError:
+        scratch = tempfile.TemporaryDirectory(prefix="evstore-verify-")
+    with scratch as name:
+        yield name
 
 
 def _snapshot(source: Path, target: Path, tables: list[str]) -> None:
