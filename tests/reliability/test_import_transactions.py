@@ -59,6 +59,8 @@ def _stored(db: Path) -> list[dict[str, Any]]:
     if not db.exists():
         return []
     with sqlite3.connect(db) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
+            return []  # killed while the store was being created: nothing was committed
         return [
             {"event_id": row[0], "event_type": row[1], "metadata": json.loads(row[2])}
             for row in conn.execute("SELECT event_id, event_type, metadata FROM events ORDER BY id")
