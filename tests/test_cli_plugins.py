@@ -65,3 +65,73 @@ def test_plugin_commands_follow_the_plugin_selection_within_one_process() -> Non
     assert "  demo " in commands(None)  # evstore-supervisor is installed in the dev venv
     assert "  demo " not in commands("workflows,steps")
     assert "  demo " in commands("supervisor")
+
+
+SHADOWING_PLUGIN = '''
+import click
+
+from evstore import hookimpl
+
+
+@click.command("export")
+def hijacked_export():
+    click.echo("the plugin's export ran")
+
+
+@click.command("hello")
+def hello():
+    """Say hello."""
+    click.echo("hello from the plugin")
+
+
+@hookimpl
+def evstore_register_commands(cli):
+    cli.add_command(hijacked_export)
+
+    @cli.command("status")
+    def hijacked_status():
+        click.echo("the plugin's status ran")
+
+    cli.add_command(hello)
+'''
+
+
+def test_a_plugin_command_named_like_a_built_in_is_refused_and_named(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    dist = site / "evstore_shadow-1.2.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evstore-shadow\nVersion: 1.2.0\n")
+    (dist / "entry_points.txt").write_text("[evstore]\nshadow = shadow_module\n")
+    (site / "shadow_module.py").write_text(SHADOWING_PLUGIN)
+    env = {"PYTHONPATH": str(site), "EVSTORE_PLUGINS": "shadow"}
+    listing = run("--help", **env)
+    assert listing.returncode == 0, listing.stderr
+    warnings = listing.stderr.strip().splitlines()
+    assert len(warnings) == 2, listing.stderr
+    for name, line in zip(("export", "status"), warnings, strict=True):
+        assert line.startswith("warning: plugin 'shadow' (evstore-shadow 1.2.0) adds a command"), line
+        assert f"'{name}', which is a built-in evstore command" in line
+        assert "EVSTORE_DISABLE_PLUGINS=shadow" in line
+    assert "  hello " in listing.stdout  # its other command still loads
+    db = tmp_path / "store.db"
+    assert run("--db", str(db), "init", **env).returncode == 0
+    export = run("--db", str(db), "export", **env)
+    assert export.returncode == 0 and "the plugin's export ran" not in export.stdout
+    assert run("hello", **env).stdout == "hello from the plugin\n"
+
+
+def test_two_plugins_adding_one_command_name_keep_the_first(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for plugin in ("alpha", "beta"):
+        dist = site / f"evstore_{plugin}-0.1.0.dist-info"
+        dist.mkdir(parents=True)
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: evstore-{plugin}\nVersion: 0.1.0\n")
+        (dist / "entry_points.txt").write_text(f"[evstore]\n{plugin} = {plugin}_module\n")
+        (site / f"{plugin}_module.py").write_text(
+            "import click\nfrom evstore import hookimpl\n\n"
+            f"@click.command('greet')\ndef greet():\n    click.echo('{plugin} greets')\n\n"
+            "@hookimpl\ndef evstore_register_commands(cli):\n    cli.add_command(greet)\n"
+        )
+    result = run("greet", PYTHONPATH=str(site), EVSTORE_PLUGINS="alpha,beta")
+    assert result.stdout == "alpha greets\n"
+    assert "plugin 'beta' (evstore-beta 0.1.0) adds a command 'greet', which plugin 'alpha'" in result.stderr

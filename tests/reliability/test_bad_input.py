@@ -162,6 +162,24 @@ CLI_CASES: list[tuple[str, list[str], str | bytes | None, str]] = [
     ("catch-up: unknown projection", ["catch-up", "nope"], None, "nope"),
     ("events: negative limit", ["events", "--limit", "-5"], None, "limit"),
     ("events: after not a number", ["events", "--after", "many"], None, "after"),
+    ("events: after past 2**63", ["events", "--after", str(2**63)], None, "after"),
+    ("events: timeout NaN", ["events", "--follow", "--timeout", "nan"], None, "timeout"),
+    ("append: nested 100k deep", ["append", "-"], '{"payload": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+     "nested deeper than 200 levels"),
+    ("append: payload nested 100k deep", ["append", "-"],
+     line(payload={"a": 1})[:-2] + ', "metadata": ' + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}\n",
+     "line 1: nested deeper than 200"),
+    ("import: nested 100k deep", ["import", "-"],
+     line(event_id="0190a2b4-0000-7000-8000-000000000003", timestamp="2026-01-01T00:00:00+00:00")
+     + "[" * 100_000 + "]" * 100_000 + "\n", "line 2: nested deeper than 200"),
+    ("append: NaN in a payload", ["append", "-"], '{"workflow_id": "wf-1", "event_type": "gate_passed", '
+     '"payload": {"x": NaN}}\n', "line 1: not valid JSON"),
+    ("append: lone surrogate", ["append", "-"], '{"workflow_id": "wf-1", "event_type": "gate_passed", '
+     '"payload": {"x": "\\ud800"}}\n', "line 1: not valid JSON"),
+    ("append: busy timeout inf", ["append", "--busy-timeout", "inf", "-"], line(), "busy-timeout"),
+    ("import: payload over --max-payload-bytes", ["import", "--max-payload-bytes", "100", "-"],
+     line(event_id="0190a2b4-0000-7000-8000-000000000002", timestamp="2026-01-01T00:00:00+00:00",
+          payload={"blob": "x" * 200}), "--max-payload-bytes"),
 ]
 
 

@@ -59,6 +59,12 @@ class PluginInfo:
         return "remove it from the plugins=[...] passed to the store"
 
 
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter; str.capitalize() would lowercase the rest,
+    turning EVSTORE_DISABLE_PLUGINS into evstore_disable_plugins."""
+    return text[:1].upper() + text[1:]
+
+
 def _env_names(variable: str) -> set[str] | None:
     raw = os.environ.get(variable)
     if raw is None:
@@ -214,17 +220,26 @@ class Hooks:
     def register_reactors(self, accept: Callable[[PluginInfo, Any], None]) -> None:
         self._contribute(self._hook.evstore_register_reactors, "reactors", accept)
 
-    def register_commands(self, cli: click.Group) -> list[str]:
-        """Returns one message per plugin whose commands could not be added."""
+    def register_commands(
+        self, cli: click.Group, *, current: Callable[[PluginInfo | None], None] | None = None
+    ) -> list[str]:
+        """Returns one message per plugin whose commands could not be added.
+        ``current(info)`` is told which plugin is adding commands (None once it is done),
+        so the command line can name a plugin whose command it refuses."""
         problems = []
         for info, call in self._each(self._hook.evstore_register_commands, cli=cli):
+            if current is not None:
+                current(info)
             try:
                 call()
             except Exception as error:
                 problems.append(
                     f"{info.describe()} failed to add its commands: {type(error).__name__}: "
-                    f"{str(error).rstrip('.')}. {info.how_to_disable().capitalize()}."
+                    f"{str(error).rstrip('.')}. {_sentence(info.how_to_disable())}."
                 )
+            finally:
+                if current is not None:
+                    current(None)
         return problems
 
     def before_append(self, store: EventStore, events: Sequence[NewEvent]) -> None:

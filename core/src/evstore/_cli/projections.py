@@ -8,18 +8,18 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from .. import EventStore
-from ._shared import EXIT_PROBLEMS, Stopwatch, db_option, echo_json, open_store, progress_bar, summary
+from ._console import cell, print_table, progress_bar, stdout_console, table, whole_column
+from ._shared import EXIT_PROBLEMS, Stopwatch, db_option, echo_json, open_store, summary
 
 
 @click.command("catch-up", short_help="Replay what projections have not applied yet.")
 @click.argument("names", nargs=-1)
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def catch_up_command(names: tuple[str, ...], db: Path | None, as_json: bool) -> None:
+def catch_up_command(names: tuple[str, ...], db: Path | str | None, as_json: bool) -> None:
     """Replay what the named projections (default: all) have not applied yet, failing
     ones included: after fixing a plugin, this is how its projection recovers. Each
     projection catches up in its own transaction. (Opening the store already catches up
@@ -55,7 +55,7 @@ def catch_up_command(names: tuple[str, ...], db: Path | None, as_json: bool) -> 
     if as_json:
         echo_json({"projections": results})
     else:
-        _print_catch_up(results, Console())
+        _print_catch_up(results, stdout_console())
     if any(result["status"] == "failing" for result in results):
         click.get_current_context().exit(EXIT_PROBLEMS)
 
@@ -65,7 +65,7 @@ def catch_up_command(names: tuple[str, ...], db: Path | None, as_json: bool) -> 
 @click.option("--all", "everything", is_flag=True, help="Rebuild every loaded projection.")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def rebuild_command(names: tuple[str, ...], everything: bool, db: Path | None, as_json: bool) -> None:
+def rebuild_command(names: tuple[str, ...], everything: bool, db: Path | str | None, as_json: bool) -> None:
     """Drop the named projections' tables (or every projection's, with --all) and replay
     the whole log into them, in one transaction: readers see the old tables or the new
     ones, never half. A failing projection is ok again afterwards, or the rebuild is
@@ -119,16 +119,19 @@ def _print_catch_up(results: list[dict[str, Any]], console: Console) -> None:
     if not results:
         console.print("No projections loaded: nothing to catch up.")
         return
-    table = Table(title="catch-up")
-    for column in ("projection", "from", "to", "events", "events/s", "status"):
-        table.add_column(column, justify="left" if column in ("projection", "status") else "right")
-    for result in results:
-        table.add_row(
-            Text(result["name"]), f"{result['from']:,}", f"{result['to']:,}", f"{result['events']:,}",
-            f"{result['events_per_second']:,.0f}",
-            Text(result["status"], style="green" if result["status"] == "ok" else "bold red"),
-        )
-    console.print(table)
+    rows = [
+        [result["name"], f"{result['from']:,}", f"{result['to']:,}", f"{result['events']:,}",
+         f"{result['events_per_second']:,.0f}", result["status"]]
+        for result in results
+    ]
+    grid = table("catch-up")
+    for index, column in enumerate(("projection", "from", "to", "events", "events/s", "status")):
+        justify = "left" if column in ("projection", "status") else "right"
+        whole_column(grid, column, [row[index] for row in rows], justify=justify)
+    for row, result in zip(rows, results, strict=True):
+        status = Text(result["status"], style="green" if result["status"] == "ok" else "bold red")
+        grid.add_row(*(cell(value) for value in row[:-1]), status)
+    print_table(console, grid)
     for result in results:
         if result["error"]:
             console.print(Text(f"{result['name']}: {result['error']}", style="red"), soft_wrap=True)

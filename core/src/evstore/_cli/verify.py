@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import EventStore, ProjectionStatus
-from ._shared import EXIT_PROBLEMS, database_path, db_option, echo_json, open_store, progress_bar
+from ._console import progress_bar
+from ._shared import EXIT_PROBLEMS, CommandError, busy_timeout, database_path, db_option, echo_json, open_store
+from ._sqlite_files import read_only_connection
 
 SAMPLE_ROWS = 5
 _FROZEN_PREFIX = "evstore_verify_live__"
@@ -44,28 +47,34 @@ class TableDifference:
 @click.argument("names", nargs=-1)
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
-def verify_command(names: tuple[str, ...], db: Path | None, as_json: bool) -> None:
+def verify_command(names: tuple[str, ...], db: Path | str | None, as_json: bool) -> None:
     """Rebuild each named projection (default: all) into a scratch copy of the database
     and compare its tables row by row with the live ones; print the differences (the
-    first rows of each table that differs). The live store is not modified. The copy is
-    made next to the database and deleted afterwards, so that folder needs room for one
-    more copy.
+    first rows of each table that differs). The live store is opened read-only and not
+    modified. The copy is made next to the database (in the temporary folder if that
+    folder is read-only) and deleted afterwards, so that folder needs room for one more
+    copy.
 
     Exit status: 0 every projection matches its rebuild; 1 differences found; 2 an
     unknown projection name, no database at the path, or a store error.
     """
     path = database_path(db)
-    with open_store(db) as store:
+    with open_store(db, read_only=True) as store:
         chosen = list(names) or sorted(store.registry.projections)
-        if any(not store.has_projection(name) for name in chosen):
-            store.catch_up(chosen)  # raises UnknownProjectionError with the kernel's message
+        unknown = [name for name in chosen if not store.has_projection(name)]
+        if unknown:
+            loaded = ", ".join(sorted(store.registry.projections)) or "none"
+            raise CommandError(
+                f"no loaded projection is named {', '.join(map(repr, unknown))}; loaded: {loaded}. "
+                "Check the name with `evstore status`, or load the plugin that provides it."
+            )
         tables = {name: list(store.registry.projections[name].projection.tables) for name in chosen}
         statuses = {status.name: status for status in store.projection_status()}
-    with tempfile.TemporaryDirectory(prefix=".evstore-verify-", dir=path.parent) as scratch_dir:
+    with _scratch_folder(path.parent) as scratch_dir:
         scratch = Path(scratch_dir) / "scratch.db"
         _snapshot(path, scratch, [t for owned in tables.values() for t in owned])
         with (
-            EventStore.open(scratch, reactors=False) as copy,
+            EventStore.open(scratch, reactors=False, busy_timeout=busy_timeout()) as copy,
             progress_bar(f"rebuilding {', '.join(chosen)} in a scratch copy", copy.head()) as update,
         ):
             copy.rebuild(chosen, progress=update)
@@ -79,9 +88,22 @@ def verify_command(names: tuple[str, ...], db: Path | None, as_json: bool) -> No
         click.get_current_context().exit(EXIT_PROBLEMS)
 
 
+@contextmanager
+def _scratch_folder(beside: Path) -> Iterator[str]:
+    """A temporary folder beside the database (same disk, so room for the copy is
+    likely), else in the system's temporary folder: a store on read-only media can still
+    be verified. (os.access cannot tell: it says yes to root on an immutable folder.)"""
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=".evstore-verify-", dir=beside)
+    except OSError:
+        scratch = tempfile.TemporaryDirectory(prefix="evstore-verify-")
+    with scratch as name:
+        yield name
+
+
 def _snapshot(source: Path, target: Path, tables: list[str]) -> None:
     """Copy the database, then freeze each projection table's live rows beside it."""
-    with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(target)) as copy:
+    with closing(read_only_connection(source, busy_timeout())) as live, closing(sqlite3.connect(target)) as copy:
         live.backup(copy)
         for table in tables:
             if _columns(copy, table):
