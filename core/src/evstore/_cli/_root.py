@@ -80,29 +80,6 @@ class _PluginAwareGroup(click.Group):
             raise CommandError(f"SQLite failed on {path!r}: {error}.{hint}") from error
 
 
-# Commands that our plugins add, so that asking for one whose plugin is absent says what
-# to install instead of only "No such command". A hint by name: the core still neither
-# imports nor requires these distributions.
-_COMMANDS_FROM_PLUGINS = {"demo": "evstore-supervisor", "import-seed": "evstore-supervisor"}
-
-
-def _missing_plugin_hint(command: str, distribution: str) -> str:
-    import importlib_metadata
-
-    try:
-        importlib_metadata.distribution(distribution)
-    except importlib_metadata.PackageNotFoundError:
-        return (
-            f"No such command {command!r}: it comes with the {distribution} plugin, which is not installed. "
-            f"Install it with `pip install {distribution}`, or the whole product with `pip install 'evstore[all]'`."
-        )
-    return (
-        f"No such command {command!r}: {distribution} is installed but its plugin is not loaded. "
-        "Check EVSTORE_PLUGINS, EVSTORE_DISABLE_PLUGINS and EVSTORE_DISABLE_PLUGIN_AUTOLOAD; "
-        "`evstore plugins` lists what is loaded."
-    )
-
-
 @click.group(cls=_PluginAwareGroup)
 @click.option(
     "--db",
@@ -173,3 +150,26 @@ def main(argv: list[str] | None = None) -> Any:
     if isinstance(result, int) and not isinstance(result, bool) and result != 0:
         sys.exit(result)
     return result
+
+
+# Commands that our plugins add, so that asking for one whose plugin is absent says what
+# to install instead of only "No such command". A hint by name: the core still neither
+# imports nor requires these distributions.
+_COMMANDS_FROM_PLUGINS = {"demo": "evstore-supervisor", "import-seed": "evstore-supervisor"}
+
+
+def _missing_plugin_hint(command: str, distribution: str) -> str:
+    import importlib_metadata
+
+    try:
+        importlib_metadata.distribution(distribution)
+    except importlib_metadata.PackageNotFoundError:
+        return (
+            f"No such command {command!r}: it comes with the {distribution} plugin, which is not installed. "
+            f"Install it with `pip install {distribution}`, or the whole product with `pip install 'evstore[all]'`."
+        )
+    return (
+        f"No such command {command!r}: {distribution} is installed but its plugin is not loaded. "
+        "Check EVSTORE_PLUGINS, EVSTORE_DISABLE_PLUGINS and EVSTORE_DISABLE_PLUGIN_AUTOLOAD; "
+        "`evstore plugins` lists what is loaded."
+    )
