@@ -5,8 +5,9 @@ Usage: VENV/bin/python .ci/smoke.py [--without-supervisor]
 Runs the ``evstore`` console script of the interpreter's environment (never the
 repository's sources) in a scratch folder outside the repository: ``--help`` of every
 command, ``plugins --json``, a store's round trip (init, append, events, status, verify,
-export, import, rebuild, catch-up), ``evstore demo`` followed by ``verify``, and
-``examples/quickstart.py``. Any traceback or warning on stderr fails the run. With
+export, import, rebuild, catch-up), ``evstore demo`` followed by ``verify``,
+``examples/quickstart.py`` and the example plugin's test suite (the ``evstore.testing``
+kit). Any traceback or warning on stderr fails the run. With
 ``--without-supervisor`` (evstore-supervisor not installed) it checks instead that
 ``evstore demo`` says what to install.
 """
@@ -48,7 +49,7 @@ def run(*args: str, expect: int = 0, cwd: Path, program: str = EVSTORE) -> subpr
 
 def command_names(help_text: str) -> list[str]:
     """The command names of the root ``--help`` (click lists them under "Commands:")."""
-    section = help_text.split("Commands:", 1)[1]
+    section = help_text.split("Commands:\n", 1)[1].split("\n\n", 1)[0]  # an epilog may follow
     return [m[1] for m in re.finditer(r"^  (\S+)", section, re.MULTILINE)]
 
 
@@ -89,6 +90,10 @@ def full_product(cwd: Path) -> None:
     run("demo", cwd=cwd)
     run("verify", cwd=cwd)  # the demo's store, ./.evstore/store.db
     run(str(ROOT / "examples" / "quickstart.py"), cwd=cwd, program=sys.executable)
+    # The test kit (evstore[testing]: its pytest plugin, ProjectionContract, strategies) as
+    # a plugin author uses it: the example plugin's own suite, against the installed wheels.
+    run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "examples" / "activity_board" / "tests"),
+        cwd=cwd, program=sys.executable)
 
 
 def without_supervisor(cwd: Path) -> None:
