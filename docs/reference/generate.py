@@ -361,7 +361,7 @@ def _param_type(param: click.Parameter) -> str:
         bounds = []
         if kind.min is not None:
             bounds.append(f"{'>' if kind.min_open else '>='} {kind.min}")
-        if kind.max is not None:
+        if kind.max is not None and kind.max < sys.maxsize:
             bounds.append(f"{'<' if kind.max_open else '<='} {kind.max}")
         return f"{kind.name.replace(' range', '')} {', '.join(bounds)}".strip()
     if isinstance(param, click.Option) and param.is_flag:
@@ -409,8 +409,17 @@ def usage(path: str, command: click.Command) -> str:
 
 
 def help_text(command: click.Command) -> str:
+    """The help as Markdown paragraphs; a paragraph click keeps as written (its first
+    line is ``\\b``) becomes a text block, so its columns survive."""
     text = inspect.cleandoc((command.help or "").split("\f")[0])
-    return inline("\n".join(line for line in text.splitlines() if line.strip() != "\b"))
+    out = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = paragraph.splitlines()
+        if lines and lines[0].strip() == "\b":
+            out.append("\n".join(["```text", *lines[1:], "```"]))
+        else:
+            out.append(inline(paragraph))
+    return "\n\n".join(out)
 
 
 def render_command(path: str, command: click.Command, owner: str | None) -> list[str]:
