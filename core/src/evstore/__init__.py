@@ -5,7 +5,7 @@ Importing this package opens nothing and loads no plugin; ``EventStore.open`` do
 
 import importlib_metadata as _metadata
 
-from ._access import ScopedConnection
+from ._access import Rows, ScopedConnection
 from ._declarations import EventType, Migration, Projection, Reactor
 from ._envelope import ANY, EXISTS, NO_STREAM, ExpectedVersion, NewEvent, RecordedEvent
 from ._errors import (
@@ -28,7 +28,9 @@ from ._errors import (
     SchemaVersionError,
     StoreBusyError,
     StoreClosedError,
+    StoreConnectionError,
     StoreOpenError,
+    StoreReadOnlyError,
     TransactionError,
     UnknownEventTypeError,
     UnknownProjectionError,
@@ -69,11 +71,14 @@ __all__ = [
     "ReactorDepthError",
     "ReactorError",
     "RecordedEvent",
+    "Rows",
     "SchemaVersionError",
     "ScopedConnection",
     "StoreBusyError",
     "StoreClosedError",
+    "StoreConnectionError",
     "StoreOpenError",
+    "StoreReadOnlyError",
     "Transaction",
     "TransactionError",
     "UnknownEventTypeError",

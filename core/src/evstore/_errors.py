@@ -106,11 +106,21 @@ class StoreBusyError(EvstoreError):
 
 
 class StoreOpenError(EvstoreError):
-    """The database path cannot be used (a directory, unwritable, not a SQLite file)."""
+    """The store cannot be opened: a path that is a directory, unwritable or not a
+    SQLite file; a PostgreSQL server that cannot be reached or a bad URL."""
 
 
 class SchemaVersionError(StoreOpenError):
     """The database was written by a newer evstore whose schema this one does not know."""
+
+
+class StoreConnectionError(EvstoreError):
+    """The connection to the database server was lost or could not be made mid-use;
+    the message says whether anything in flight may have been stored."""
+
+
+class StoreReadOnlyError(EvstoreError):
+    """A write was attempted on a store opened with ``read_only=True``."""
 
 
 class StoreClosedError(EvstoreError):
