@@ -2,7 +2,8 @@
 
 Usage: python .ci/oldest.py > constraints.txt
 
-Reads the dependencies (and core's ``testing`` extra) of every published distribution,
+Reads the dependencies (and core's ``testing`` and ``postgresql`` extras) of every
+published distribution,
 leaves out our own, and pins each at the highest floor any distribution declares: the
 oldest version that the whole product allows. ``.ci/packaging`` installs the wheels
 with these constraints and runs the smoke tests, so a floor that is not true fails CI.
@@ -29,7 +30,7 @@ def main() -> None:
     for project in projects:
         declared = list(project.get("dependencies", []))
         if project["name"] == "evstore":
-            declared += project["optional-dependencies"]["testing"]
+            declared += project["optional-dependencies"]["testing"] + project["optional-dependencies"]["postgresql"]
         for requirement in map(Requirement, declared):
             if requirement.name in ours:
                 continue

@@ -7,7 +7,8 @@ repository's sources) in a scratch folder outside the repository: ``--help`` of 
 command, ``plugins --json``, a store's round trip (init, append, events, status, verify,
 export, import, rebuild, catch-up), ``evstore demo`` followed by ``verify``,
 ``examples/quickstart.py`` and the example plugin's test suite (the ``evstore.testing``
-kit). Any traceback or warning on stderr fails the run. With
+kit) and, where a server runs on 127.0.0.1:5432, a store on PostgreSQL (required under
+CI). Any traceback or warning on stderr fails the run. With
 ``--without-supervisor`` (evstore-supervisor not installed) it checks instead that
 ``evstore demo`` says what to install.
 """
@@ -35,11 +36,13 @@ EVENTS = [
 ]
 
 
-def run(*args: str, expect: int = 0, cwd: Path, program: str = EVSTORE) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, expect: int = 0, cwd: Path, program: str = EVSTORE, label: str | None = None
+) -> subprocess.CompletedProcess[str]:
     started = time.perf_counter()
     done = subprocess.run([program, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "COLUMNS": "80"})
-    shown = " ".join([Path(program).name, *args])
+    shown = label or " ".join([Path(program).name, *args])
     if done.returncode != expect or NOISE.search(done.stderr):
         sys.exit(f"smoke: `{shown}` exited {done.returncode} (expected {expect})\n"
                  f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
@@ -96,6 +99,37 @@ def full_product(cwd: Path) -> None:
         cwd=cwd, program=sys.executable)
 
 
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_ROUND_TRIP = f"""
+import uuid, psycopg, evstore_workflows
+from evstore import EventStore, NewEvent
+schema = "smoke_" + uuid.uuid4().hex[:12]
+try:
+    with EventStore.open({POSTGRES!r}, schema=schema, plugins=[evstore_workflows], autoload=False) as store:
+        store.append(NewEvent(workflow_id="wf-1", event_type="workflow_started", payload={{"initial_step": "plan"}}))
+        assert store.reader.fetchall("SELECT id, status, current_step FROM workflows") == [("wf-1", "active", "plan")]
+        assert store.rebuild() == 1 and [e.version for e in store.read("wf-1")] == [1]
+finally:
+    with psycopg.connect({POSTGRES!r}, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {{schema}} CASCADE")
+"""
+
+
+def postgres(cwd: Path) -> None:
+    """The PostgreSQL backend (evstore[postgresql]) on a scratch schema: psycopg, the pool
+    and pglast (the table-ownership guard parses the plugin's DDL) at work."""
+    try:
+        import socket
+
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+    except OSError:
+        if os.environ.get("CI"):
+            sys.exit("smoke: PostgreSQL is not reachable on 127.0.0.1:5432")
+        print("  skipped  the PostgreSQL round trip: no server on 127.0.0.1:5432")
+        return
+    run("-c", POSTGRES_ROUND_TRIP, cwd=cwd, program=sys.executable, label="a store on PostgreSQL")
+
+
 def without_supervisor(cwd: Path) -> None:
     done = run("demo", expect=2, cwd=cwd)
     if "evstore-supervisor" not in done.stderr or "pip install" not in done.stderr:
@@ -111,6 +145,7 @@ def main() -> None:
             without_supervisor(cwd)
         else:
             full_product(cwd)
+            postgres(cwd)
 
 
 if __name__ == "__main__":
