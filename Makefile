@@ -5,13 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench reference packaging clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python requirements-dev.txt core/pyproject.toml $(wildcard plugins/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
+$(STAMP): $(BIN)/python requirements-dev.txt VERSION core/pyproject.toml $(wildcard plugins/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -30,6 +30,15 @@ lint: install
 
 bench: install
 	$(BIN)/evstore bench
+
+# Rewrite the reference pages generated from the code (tests/test_docs.py checks them).
+reference: install
+	$(BIN)/python docs/reference/generate.py
+
+# Build, check and install the wheels in fresh venvs, as CI does (.ci/packaging);
+# DIST=folder keeps the artefacts.
+packaging:
+	.ci/packaging
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,13 +3,16 @@
 - Code in the pages is either included from a file the suite or CI runs
   (``--8<-- "path:section"``, pymdownx.snippets) or appears verbatim in one; the
   examples the pages show that live nowhere else live here, as tests.
-- ``docs/hooks.md`` is generated from ``hookspecs.py`` and must be up to date.
+- ``docs/hooks.md`` is generated from ``hookspecs.py``, and the reference pages in
+  ``docs/reference/`` (Python API, plugin API, command line) from the code by
+  ``docs/reference/generate.py``; all must be up to date.
 - Every page is in the mkdocs nav, and ``mkdocs build --strict`` passes when mkdocs is
   installed (requirements-dev.txt installs it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import re
@@ -25,8 +28,8 @@ from evstore.testing import hookdoc
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
-GENERATED = {"hooks.md"}
+PAGES = sorted(DOCS.rglob("*.md"))
+GENERATED = {"hooks.md", "reference/api.md", "reference/plugins-api.md", "reference/cli.md"}
 # Files whose code the test suite or CI runs, so a snippet taken from them cannot rot.
 TESTED = [
     *sorted((ROOT / "tests").glob("*.py")),
@@ -118,7 +121,11 @@ def test_supervisor_facade_example(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 # --- the pages and their code ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def page_id(page: Path) -> str:
+    return page.relative_to(DOCS).as_posix()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_every_include_points_at_an_existing_section_of_a_tested_file(page: Path) -> None:
     for line in page.read_text().splitlines():
         include = INCLUDE.match(line)
@@ -133,7 +140,7 @@ def test_every_include_points_at_an_existing_section_of_a_tested_file(page: Path
             )
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.name not in GENERATED], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [p for p in PAGES if page_id(p) not in GENERATED], ids=page_id)
 def test_literal_python_appears_verbatim_in_a_tested_file(page: Path) -> None:
     sources = [path.read_text() for path in TESTED]
     for lang, body in code_blocks(page):
@@ -158,8 +165,8 @@ def _contains(haystack: list[str], needle: list[str]) -> bool:
 
 def test_every_page_is_in_the_nav_and_every_nav_entry_exists() -> None:
     text = (ROOT / "mkdocs.yml").read_text()
-    listed = set(re.findall(r":\s*([\w-]+\.md)\s*$", text, re.MULTILINE))
-    assert listed == {p.name for p in PAGES}
+    listed = set(re.findall(r":\s*([\w/-]+\.md)\s*$", text, re.MULTILINE))
+    assert listed == {page_id(p) for p in PAGES}
 
 
 # --- the hook reference ----------------------------------------------------------------
@@ -188,6 +195,79 @@ def test_the_reference_renders_parameters_returns_and_raising() -> None:
     assert "- `store`: the store that committed." in text
     assert "**Returns:** nothing" in text and "Raising does not undo the append" in text
     assert hook.group.startswith("broadcasts")
+
+
+# --- the reference pages generated from the code ------------------------------------------
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("generate_reference", DOCS / "reference" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "path", ["docs/reference/api.md", "docs/reference/plugins-api.md", "docs/reference/cli.md", "docs/performance.md"]
+)
+def test_the_reference_pages_are_generated_from_the_code(path: str) -> None:
+    generator = _generator()
+    assert (ROOT / path).read_text() == generator.PAGES[path](), (
+        f"{path} is out of date: run `python docs/reference/generate.py`"
+    )
+
+
+def test_the_api_reference_documents_every_public_name() -> None:
+    import evstore
+    import evstore.testing
+    import evstore.testing.strategies
+
+    page = (DOCS / "reference" / "api.md").read_text()
+    for module in (evstore, evstore.testing, evstore.testing.strategies):
+        for name in module.__all__:
+            if name != "__version__" and not inspect.ismodule(getattr(module, name)):
+                assert re.search(rf"^#+ `{re.escape(name)}(\(\))?`$", page, re.MULTILINE), (
+                    f"docs/reference/api.md has no section for {module.__name__}.{name}"
+                )
+    assert "##### `EventStore.append()`" in page and "append(event: NewEvent, *," in page
+
+
+def test_the_cli_reference_documents_every_command_and_option() -> None:
+    import click
+
+    from evstore._cli import cli
+
+    page = (DOCS / "reference" / "cli.md").read_text()
+    ctx = click.Context(cli, info_name="evstore")
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert f"## `evstore {name}`" in page, f"docs/reference/cli.md has no section for `evstore {name}`"
+        section = page.split(f"## `evstore {name}`", 1)[1].split("\n## ", 1)[0]
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert all(f"`{opt}`" in section for opt in param.opts), (name, param.opts)
+    assert "Added by the `evstore-supervisor` plugin." in page.split("## `evstore demo`", 1)[1]
+
+
+@pytest.mark.parametrize("page", ["reference/api.md", "reference/plugins-api.md", "reference/cli.md", "hooks.md",
+                                  "performance.md"])
+def test_reference_pages_read_without_building_the_site(page: str) -> None:
+    # They hold their text and code themselves, so they read in Markdown as they are.
+    assert not any(INCLUDE.match(line) for line in (DOCS / page).read_text().splitlines())
+
+
+def test_the_generator_check_mode_names_stale_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = _generator()
+    for path in [*generator.PAGES, generator.BENCH_RUN]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text((ROOT / path).read_text())
+    (tmp_path / "docs" / "reference" / "cli.md").write_text("# stale\n")
+    monkeypatch.setattr(generator, "ROOT", tmp_path)
+    assert generator.stale_pages() == ["docs/reference/cli.md"]
+    assert generator.main(["--check"]) == 1
+    assert generator.main([]) == 0 and generator.main(["--check"]) == 0
 
 
 # --- the site builds ---------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Importing this package opens nothing and loads no plugin; ``EventStore.open`` does.
 """
 
+import importlib_metadata as _metadata
+
 from ._access import Rows, ScopedConnection
 from ._declarations import EventType, Migration, Projection, Reactor
 from ._envelope import ANY, EXISTS, NO_STREAM, ExpectedVersion, NewEvent, RecordedEvent
@@ -41,7 +43,8 @@ from ._store import EventStore, ProjectionStatus
 from ._transactions import Transaction
 from .hookspecs import hookimpl
 
-__version__ = "0.1.0"
+# The repository's VERSION file is the one place the version is written (core/pyproject.toml).
+__version__: str = _metadata.version("evstore")
 
 __all__ = [
     "ANY",

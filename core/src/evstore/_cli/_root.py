@@ -105,6 +105,12 @@ class _PluginAwareGroup(click.Group):
             command = super().get_command(ctx, cmd_name)
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        distribution = _COMMANDS_FROM_PLUGINS.get(args[0]) if args else None
+        if distribution and not ctx.resilient_parsing and self.get_command(ctx, args[0]) is None:
+            ctx.fail(_missing_plugin_hint(args[0], distribution))
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         # Errors evstore raises on purpose already say what to fix; SQLite's and the
         # operating system's get a hint. Either way one line and an exit status (2, or 3
@@ -230,3 +236,26 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, descriptor)
     os.close(devnull)
+
+
+# Commands that our plugins add, so that asking for one whose plugin is absent says what
+# to install instead of only "No such command". A hint by name: the core still neither
+# imports nor requires these distributions.
+_COMMANDS_FROM_PLUGINS = {"demo": "evstore-supervisor", "import-seed": "evstore-supervisor"}
+
+
+def _missing_plugin_hint(command: str, distribution: str) -> str:
+    import importlib_metadata
+
+    try:
+        importlib_metadata.distribution(distribution)
+    except importlib_metadata.PackageNotFoundError:
+        return (
+            f"No such command {command!r}: it comes with the {distribution} plugin, which is not installed. "
+            f"Install it with `pip install {distribution}`, or the whole product with `pip install 'evstore[all]'`."
+        )
+    return (
+        f"No such command {command!r}: {distribution} is installed but its plugin is not loaded. "
+        "Check EVSTORE_PLUGINS, EVSTORE_DISABLE_PLUGINS and EVSTORE_DISABLE_PLUGIN_AUTOLOAD; "
+        "`evstore plugins` lists what is loaded."
+    )

@@ -25,7 +25,9 @@ class MetricRecorded(BaseModel):
     the metric's id is the event's position and its time the event's timestamp.
     """
 
-    model_config = ConfigDict(strict=True, frozen=True)
+    # protected_namespaces: pydantic before 2.10 warns on every import that `model_score`
+    # might clash with its `model_` methods (it does not); evstore allows pydantic 2.6.
+    model_config = ConfigDict(strict=True, frozen=True, protected_namespaces=())
 
     cli: str = Field(min_length=1)
     task_type: str = Field(default=DEFAULT_TASK_TYPE, min_length=1)
