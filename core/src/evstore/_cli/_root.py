@@ -102,7 +102,7 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from . import bench, eventlog, plugins, projections, status, transfer, verify
+    from . import bench, eventlog, plugins, projections, status, transfer, ui, verify
 
     for command in (
         eventlog.init_command,
@@ -116,6 +116,7 @@ def _register_builtin_commands() -> None:
         transfer.import_command,
         plugins.plugins_command,
         bench.bench_command,
+        ui.ui_command,
     ):
         cli.add_command(command)
 
