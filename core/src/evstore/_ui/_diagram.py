@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ._components import status_tone
 from ._html import Node, tag
 
-_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 150, 48, 70, 28, 20
+_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 160, 60, 100, 28, 20
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,11 @@ def _box(node: DiagramNode, at: tuple[float, float]) -> Node:
     tone = status_tone(node.status)
     lines = [tag("text", _clip(node.label, 20), x=f"{x + _BOX_W / 2:.0f}", y=f"{y + 19:.0f}", class_="node-label",
                  text_anchor="middle")]
+    for offset, text, css in ((36, node.status, "node-sub"), (51, node.detail, "node-sub")):
+        if text:
+            lines.append(tag("text", _clip(text, 24), x=f"{x + _BOX_W / 2:.0f}", y=f"{y + offset:.0f}", class_=css,
+                             text_anchor="middle"))
     sub = " · ".join(part for part in (node.status, node.detail) if part)
-    if sub:
-        lines.append(tag("text", _clip(sub, 26), x=f"{x + _BOX_W / 2:.0f}", y=f"{y + 37:.0f}", class_="node-sub",
-                         text_anchor="middle"))
     tip = f"{node.label}" + (f" — {sub}" if sub else "")
     group = tag("g", tag("title", tip),
                 tag("rect", x=f"{x:.0f}", y=f"{y:.0f}", width=_BOX_W, height=_BOX_H, rx=8, class_="node-box"),

@@ -30,7 +30,7 @@ async def live_tail(request: Request) -> Response:
         resume = request.headers.get("last-event-id", "").strip()
         if resume.isdigit():
             after = int(resume)
-    except (InvalidArgumentError, ValueError) as error:
+    except InvalidArgumentError as error:
         return PlainTextResponse(str(error), status_code=400)
     state = ui_state(request)
     if after is None:

@@ -149,6 +149,8 @@ def workflow_view(request: Request) -> Response:
 def _timeline(events: list[_log.LogEvent]) -> list[dict[str, Any]]:
     """Each event with the time since the previous one; a gap marks a pause much longer
     than this workflow's usual pace (ten times the median, and at least a minute)."""
+    if not events:
+        return []
     moments = [_parse(e.timestamp) for e in events]
     deltas = [
         (b - a).total_seconds() if a is not None and b is not None else None

@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
-from .._errors import EvstoreError
+from .._errors import EvstoreError, InvalidArgumentError
 from .._store import EventStore
 from ._components import status_tone
 from ._contributions import Contributed, Contributions, collect
@@ -195,8 +195,8 @@ def handle_errors(handler: Callable[[Request], Response]) -> Callable[[Request],
     def wrapped(request: Request) -> Response:
         try:
             return handler(request)
-        except (EvstoreError, ValueError) as error:
-            bad_input = isinstance(error, ValueError) or type(error).__name__ == "InvalidArgumentError"
+        except EvstoreError as error:
+            bad_input = isinstance(error, InvalidArgumentError)
             return page(request, "error.html", status_code=400 if bad_input else 500,
                         title="Bad request" if bad_input else "Store error", message=str(error))
 
@@ -210,7 +210,7 @@ def query_int(params: Mapping[str, str], name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or len(raw) > 18:
-        raise ValueError(f"{name} must be a position (a whole number >= 0), got {raw!r}")
+        raise InvalidArgumentError(f"{name} must be a position (a whole number >= 0), got {raw!r}")
     return int(raw)
 
 
