@@ -64,8 +64,9 @@ def test_attribute_names_must_be_names() -> None:
         tag("div", attrs={'x" onclick="alert(1)': "y"})
 
 
-@pytest.mark.parametrize("url", ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<script>", "//evil.example/x",
-                                 "vbscript:x"])
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<script>", "//evil.example/x", "vbscript:x"]
+)
 def test_urls_that_run_code_or_leave_the_dashboard_become_harmless(url: str) -> None:
     assert render(tag("a", "x", href=url)) == '<a href="#">x</a>'
 

@@ -74,7 +74,10 @@ def ui_command(db: Path | None, host: str, port: int, token: str | None, open_br
         server = uvicorn.Server(config)
         if open_browser:
             threading.Thread(target=_open_when_started, args=(server, url), daemon=True).start()
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises the Ctrl-C it shut down on: stopping is this command's normal end
     finally:
         sock.close()
         store.close()
