@@ -31,7 +31,7 @@ def summary_panel(view: View) -> Child:
         tag("a", status_badge(status), " ", f"{count:,}", href=view.page_url("workflows", "workflows", status=status),
             class_="count")
         for status, count in sorted(counts.items())
-    ], " ", tag("a", "all workflows →", href=view.page_url("workflows", "workflows")))
+    ], " · ", tag("a", "all workflows →", href=view.page_url("workflows", "workflows")))
 
 
 def workflows_page(view: View) -> Child:
