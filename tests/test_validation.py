@@ -101,6 +101,24 @@ def test_permissive_store_accepts_undeclared_types(open_store) -> None:  # type:
     assert store.append(event(event_type="anything_at_all", payload={"x": 1})) == 1
 
 
+def test_permissive_store_keeps_events_its_declarations_would_refuse(open_store, ledger) -> None:  # type: ignore[no-untyped-def]
+    strict = open_store(ledger)
+    odd = event(payload={"amount": "not a number", "extra": [1]})
+    with pytest.raises(PayloadValidationError):
+        strict.append(odd)
+    strict.close()
+    store = open_store(ledger, permissive=True)
+    position = store.append(odd)
+    assert store.read_all()[0].payload == {"amount": "not a number", "extra": [1]}
+    assert position == 1
+    # What the envelope itself forbids stays refused, permissive or not.
+    with pytest.raises(PayloadSerializationError):
+        store.append(event(payload={"amount": Opaque()}))
+    with pytest.raises(InvalidEventError):
+        store.append(event(workflow_id=7))
+    assert store.head() == 1
+
+
 def test_supported_payload_values_are_encoded(store: EventStore) -> None:
     from pydantic import BaseModel
 

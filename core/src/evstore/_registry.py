@@ -51,6 +51,8 @@ class Registry:
     """Event types, projections and reactors of one store, each with its plugin."""
 
     def __init__(self, *, permissive: bool, max_payload_bytes: int) -> None:
+        # permissive: store undeclared event types, events missing their type's required
+        # envelope fields and payloads that do not match the declared model.
         self.permissive = permissive
         self.max_payload_bytes = max_payload_bytes
         self.event_types: dict[str, tuple[EventType, PluginInfo]] = {}
@@ -159,9 +161,12 @@ class Registry:
             component_id = _identifier(component_id, "component_id")
         if status is not None and (type(status) is not str or len(status) > MAX_ID_LENGTH or "\x00" in status):
             status = _identifier(status, "status")
-        if declared is not None:
-            _check_required(declared[0], event)
-        payload_json = self._payload_json(event, declared[0] if declared else None)
+        # A permissive store keeps what it is given, as the original supervisor did: the
+        # log is the source of truth, and a projection copes with an incomplete event.
+        enforced = None if declared is None or self.permissive else declared[0]
+        if enforced is not None:
+            _check_required(enforced, event)
+        payload_json = self._payload_json(event, enforced)
         metadata = event.metadata
         metadata_json = "{}" if type(metadata) is dict and not metadata else self._encode(metadata, "metadata")
         return (

@@ -115,7 +115,8 @@ class EventStore:
         default: an acknowledged event survives power loss; "normal": it survives a
         process crash), ``plugins`` (explicit plugin objects), ``autoload`` (load
         installed plugins; default unless EVSTORE_DISABLE_PLUGIN_AUTOLOAD=1),
-        ``permissive`` (accept undeclared event types), ``busy_timeout`` (seconds),
+        ``permissive`` (store any event the envelope allows: undeclared types, missing
+        required fields, payloads not matching their model), ``busy_timeout`` (seconds),
         ``max_payload_bytes``, ``max_reactor_depth`` and ``reactors`` (False: appends run
         no reactor, for importing a log that already holds their follow-ups)."""
         return cls(path, **options)
