@@ -6,6 +6,7 @@ store still shows its history."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,11 +24,10 @@ from evstore.ui import (
     tag,
 )
 
-from ._stats import best_cli, compare_clis
-
 # The grouping column comes from this table, never from the request.
 GROUPS = {"role": "role", "cli": "CLI", "task_type": "task type"}
 WINDOWS = (1, 7, 30, 90, 365)
+DEFAULT_DAYS = 7
 MAX_SERIES = 8
 MIN_SAMPLES = 3
 
@@ -42,30 +42,53 @@ def metrics_page(view: View) -> Child:
     if by not in GROUPS:
         return tag("p", f"Cannot group by {by!r}; choose one of {sorted(GROUPS)}.", class_="panel-error")
     try:
-        days = float(view.param("days", "30") or "30")
+        days = float(view.param("days", str(DEFAULT_DAYS)) or DEFAULT_DAYS)
     except ValueError:
         days = -1
     if not 0 < days <= 3650:
         return tag("p", "days must be a number of days between 0 and 3650.", class_="panel-error")
-    newest = view.store.reader.fetchvalue("SELECT MAX(timestamp) FROM metrics")
+    oldest, newest = view.store.reader.fetchone("SELECT MIN(timestamp), MAX(timestamp) FROM metrics")
     if newest is None:
         return tag("p", "No metrics recorded yet.", class_="empty")
     end = datetime.fromisoformat(newest)
     start = (end - timedelta(days=days)).isoformat(timespec="microseconds")
     hourly = days <= 2
-    rows = view.store.reader.fetchall(
-        f"SELECT substr(timestamp, 1, {13 if hourly else 10}) AS bucket, {by}, COUNT(*), AVG(success), "
-        f"AVG(duration_seconds) FROM metrics WHERE timestamp >= ? GROUP BY bucket, {by} ORDER BY bucket",
-        [start],
-    )
+    # One pass over the window, grouped by everything the page shows: the charts and the
+    # routing table are sums over these groups. A window that covers every metric reads
+    # the table without the timestamp condition, which is faster than the index then.
+    where, params = ("WHERE timestamp >= ? ", [start]) if start > oldest else ("", [])
+    rows = [
+        Group(str(bucket), str(role), str(cli), str(kind), int(count), float(successes), float(seconds),
+              float(retries))
+        for bucket, role, cli, kind, count, successes, seconds, retries in view.store.reader.fetchall(
+            f"SELECT substr(timestamp, 1, {13 if hourly else 10}) AS bucket, role, cli, task_type, COUNT(*), "
+            f"SUM(success), SUM(duration_seconds), SUM(retry_count) FROM metrics {where}"
+            "GROUP BY bucket, role, cli, task_type", params,
+        )
+    ]
     return [
         _choices(view, by, days),
-        tag("p", f"{sum(r[2] for r in rows):,} metrics from {start[:16].replace('T', ' ')} to "
+        tag("p", f"{sum(r.count for r in rows):,} metrics from {start[:16].replace('T', ' ')} to "
                  f"{newest[:16].replace('T', ' ')} UTC, per {'hour' if hourly else 'day'}.", class_="note"),
-        _charts(rows, GROUPS[by], hourly),
+        _charts(rows, by, hourly),
         tag("h3", "Routing: the best CLI per task type"),
-        _routing(view, days, end),
+        _routing(rows),
     ]
+
+
+@dataclass(frozen=True)
+class Group:
+    bucket: str
+    role: str
+    cli: str
+    task_type: str
+    count: int
+    successes: float
+    seconds: float
+    retries: float
+
+    def key(self, by: str) -> str:
+        return str(getattr(self, by))
 
 
 def _choices(view: View, by: str, days: float) -> Child:
@@ -82,39 +105,63 @@ def _spaced(items: list[Any]) -> list[Any]:
     return out
 
 
-def _charts(rows: list[Any], label: str, hourly: bool) -> Child:
+def _charts(rows: list[Group], by: str, hourly: bool) -> Child:
+    label = GROUPS[by]
     totals: dict[str, list[float]] = {}  # group -> [samples, successes, seconds]
-    for _, group, count, success, duration in rows:
-        entry = totals.setdefault(str(group), [0, 0.0, 0.0])
-        entry[0] += count
-        entry[1] += float(success) * count
-        entry[2] += float(duration) * count
+    per_bucket: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        for entry in (totals.setdefault(row.key(by), [0, 0.0, 0.0]),
+                      per_bucket.setdefault((row.key(by), row.bucket), [0, 0.0, 0.0])):
+            entry[0] += row.count
+            entry[1] += row.successes
+            entry[2] += row.seconds
     groups = sorted(totals, key=lambda g: (-totals[g][0], g))[:MAX_SERIES]
-    buckets = sorted({str(r[0]) for r in rows})
-    rate = {g: [None] * len(buckets) for g in groups}  # type: dict[str, list[float | None]]
-    duration = {g: [None] * len(buckets) for g in groups}  # type: dict[str, list[float | None]]
-    index = {b: i for i, b in enumerate(buckets)}
-    for bucket, group, _, success, mean in rows:
-        if str(group) in rate:
-            rate[str(group)][index[str(bucket)]] = float(success)
-            duration[str(group)][index[str(bucket)]] = float(mean)
+    buckets = sorted({r.bucket for r in rows})
+
+    def series(column: int) -> dict[str, list[float | None]]:
+        return {g: [per_bucket[(g, b)][column] / per_bucket[(g, b)][0] if (g, b) in per_bucket else None
+                    for b in buckets] for g in groups}
+
     labels = [b[5:].replace("T", " ") + (":00" if hourly else "") for b in buckets]
     return tag("div", [
         bar_chart(f"Success rate per {label}", [(g, totals[g][1] / totals[g][0]) for g in groups],
                   y_format=percent, y_max=1.0),
         bar_chart(f"Mean duration per {label}", [(g, totals[g][2] / totals[g][0]) for g in groups], y_format=seconds),
-        line_chart(f"Success rate per {label}, over time", labels, rate, y_format=percent, y_max=1.0),
-        line_chart(f"Mean duration per {label}, over time", labels, duration, y_format=seconds),
+        line_chart(f"Success rate per {label}, over time", labels, series(1), y_format=percent, y_max=1.0),
+        line_chart(f"Mean duration per {label}, over time", labels, series(2), y_format=seconds),
     ], class_="charts")
 
 
-def _routing(view: View, days: float, end: datetime) -> Child:
-    stats = compare_clis(view.store, None, days, now=end)
-    best = {kind: best_cli(view.store, kind, MIN_SAMPLES, days, now=end) for kind in {s.task_type for s in stats}}
+def routing(rows: list[Group]) -> list[tuple[str, str, int, float, float, float, bool]]:
+    """(task type, cli, samples, success rate, mean seconds, mean retries, picked), ranked
+    as :func:`evstore_metrics.compare_clis` ranks them; ``picked`` is what
+    :func:`evstore_metrics.best_cli` would answer with ``MIN_SAMPLES``."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        entry = sums.setdefault((row.task_type, row.cli), [0, 0.0, 0.0, 0.0])
+        entry[0] += row.count
+        entry[1] += row.successes
+        entry[2] += row.seconds
+        entry[3] += row.retries
+    ranked = sorted(
+        ((kind, cli, int(n), ok / n, secs / n, tries / n) for (kind, cli), (n, ok, secs, tries) in sums.items()),
+        key=lambda r: (r[0], -r[3], r[4], r[5], r[1]),
+    )
+    picked: set[str] = set()
+    result = []
+    for kind, cli, n, rate, secs, tries in ranked:
+        best = kind not in picked and n >= MIN_SAMPLES
+        if best:
+            picked.add(kind)
+        result.append((kind, cli, n, rate, secs, tries, best))
+    return result
+
+
+def _routing(rows: list[Group]) -> Child:
     return table(
         ["task type", "cli", "samples", "success", "mean duration", "mean retries", "routing picks"],
-        [[s.task_type, s.cli, s.samples, percent(s.success_rate), seconds(s.avg_duration), f"{s.avg_retries:.2f}",
-          badge("★ best", "ok") if best.get(s.task_type) == s.cli else ""] for s in stats],
+        [[kind, cli, n, percent(rate), seconds(secs), f"{tries:.2f}", badge("★ best", "ok") if best else ""]
+         for kind, cli, n, rate, secs, tries, best in routing(rows)],
         numeric=[2, 3, 4, 5], empty="No metrics in this window.",
     ), tag("p", f"Routing picks the most successful CLI with at least {MIN_SAMPLES} samples (then the fastest).",
            class_="note")

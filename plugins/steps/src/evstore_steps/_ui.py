@@ -12,6 +12,7 @@ from ._queries import list_steps
 from ._status import StepStatus
 
 PAGE_SIZE = 50
+RECENT = 2_000
 
 
 def register_ui(register: Callable[[Page | Panel], None]) -> None:
@@ -41,19 +42,8 @@ def steps_page(view: View) -> Child:
     known = {s.value for s in StepStatus}
     if status is not None and status not in known:
         return tag("p", f"Unknown status {status!r}; choose one of {sorted(known)}.", class_="panel-error")
-    matrix = view.store.reader.fetchall("SELECT role, status, COUNT(*) FROM steps GROUP BY role, status")
-    statuses = sorted({str(st) for _, st, _ in matrix})
-    by_role: dict[str, dict[str, int]] = {}
-    for r, st, count in matrix:
-        by_role.setdefault(r or "(none)", {})[str(st)] = int(count)
-    summary = table(
-        ["role", *statuses],
-        [[tag("a", r, href=view.url(role=r, status=None, before=None)),
-          *[tag("a", f"{counts[st]:,}", href=view.url(role=r, status=st, before=None)) if st in counts else ""
-            for st in statuses]]
-         for r, counts in sorted(by_role.items())],
-        numeric=range(1, len(statuses) + 1), empty="No steps yet.",
-    )
+    if status is None and role is None:
+        return _recent(view)
     clauses, params = [], []  # type: list[str], list[Any]
     for column, value in (("status", status), ("role", role)):
         if value:
@@ -63,27 +53,71 @@ def steps_page(view: View) -> Child:
     if before and before.isdigit():
         clauses.append("created_position < ?")
         params.append(int(before))
-    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
     rows = view.store.reader.fetchall(
-        "SELECT id, workflow_id, role, status, retry_count, error, updated_at, created_position FROM steps "
-        f"{where}ORDER BY created_position DESC LIMIT ?", [*params, PAGE_SIZE + 1],
+        f"SELECT {_COLUMNS} FROM steps WHERE {' AND '.join(clauses)} ORDER BY created_position DESC LIMIT ?",
+        [*params, PAGE_SIZE + 1],
     )
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    heading = "Newest steps" + (f", role {role}" if role else "") + (f", status {status}" if status else "")
+    heading = "Steps" + (f", role {role}" if role else "") + (f", status {status}" if status else "") + ", newest first"
     return [
-        tag("h3", "By role and status"), summary,
-        tag("h3", heading, " ", tag("a", "(all)", href=view.url(role=None, status=None, before=None))
-            if role or status else None),
-        table(
-            ["step", "workflow", "role", "status", "retries", "error", "updated (UTC)"],
-            [[sid, tag("a", wid, href=view.workflow_url(wid)), r or "", status_badge(st), retries,
-              tag("span", error, class_="muted") if error else "", (updated or "").replace("T", " ")[:19]]
-             for sid, wid, r, st, retries, error, updated, _ in rows],
-            numeric=[4], empty="No such steps.",
-        ),
+        tag("p", tag("a", "← the recently active workflows' steps",
+                     href=view.url(role=None, status=None, before=None))),
+        tag("h3", heading),
+        _table(view, rows),
         pager(view.url(before=None) if before else None, view.url(before=rows[-1][7]) if more else None),
     ]
+
+
+_COLUMNS = "id, workflow_id, role, status, retry_count, error, updated_at, created_position"
+
+
+def _recent(view: View) -> Child:
+    """The steps of the workflows active among the newest RECENT events: read through
+    the steps_by_workflow index, so it costs the same on any size of store."""
+    recent = view.store.read_all(after=max(0, view.store.head() - RECENT))
+    workflows = list(dict.fromkeys(e.workflow_id for e in reversed(recent)))[:PAGE_SIZE]
+    rows: list[Any] = []
+    if workflows:
+        marks = ", ".join("?" * len(workflows))
+        rows = view.store.reader.fetchall(
+            f"SELECT {_COLUMNS} FROM steps WHERE workflow_id IN ({marks}) ORDER BY created_position DESC LIMIT ?",
+            [*workflows, PAGE_SIZE * 4],
+        )
+    by_role: dict[str, dict[str, int]] = {}
+    for row in rows:
+        counts = by_role.setdefault(row[2] or "(none)", {})
+        counts[row[3]] = counts.get(row[3], 0) + 1
+    statuses = sorted({str(row[3]) for row in rows})
+    summary = table(
+        ["role", *statuses],
+        [[tag("a", r, href=view.url(role=r)),
+          *[tag("a", counts[st], href=view.url(role=r, status=st)) if st in counts else "" for st in statuses]]
+         for r, counts in sorted(by_role.items())],
+        numeric=range(1, len(statuses) + 1), empty="No steps yet.",
+    )
+    return [
+        tag("p", f"The steps of the {len(workflows)} workflows active in the newest {RECENT:,} events. Choose a "
+                 "role or status to list every such step of the store.", class_="note"),
+        tag("h3", "By role and status"), summary,
+        tag("p", "every step that is: ",
+            [[tag("a", status_badge(st), href=view.url(status=st)), " "] for st in known_statuses()]),
+        tag("h3", "Newest steps"), _table(view, rows[:PAGE_SIZE]),
+    ]
+
+
+def known_statuses() -> list[str]:
+    return [s.value for s in StepStatus]
+
+
+def _table(view: View, rows: list[Any]) -> Child:
+    return table(
+        ["step", "workflow", "role", "status", "retries", "error", "updated (UTC)"],
+        [[sid, tag("a", wid, href=view.workflow_url(wid)), r or "", status_badge(st), retries,
+          tag("span", error, class_="muted") if error else "", (updated or "").replace("T", " ")[:19]]
+         for sid, wid, r, st, retries, error, updated, _ in rows],
+        numeric=[4], empty="No such steps.",
+    )
 
 
 def _short(value: Any, width: int = 80) -> str:
