@@ -112,7 +112,8 @@ def pages(store: EventStore) -> list[str]:
         f"/workflows/{workflow}", "/projections", "/p/workflows/workflows", "/p/workflows/workflows?status=completed",
         "/p/steps/steps", "/p/steps/steps?status=completed&role=tester", "/p/features/features",
         f"/p/features/features?feature={feature}", "/p/checkpoints/checkpoints",
-        f"/p/checkpoints/checkpoints?workflow={workflow}", "/p/metrics/metrics", "/p/metrics/metrics?days=30", "/p/metrics/metrics?by=cli&days=1",
+        f"/p/checkpoints/checkpoints?workflow={workflow}", "/p/metrics/metrics", "/p/metrics/metrics?days=30",
+        "/p/metrics/metrics?by=cli&days=1",
         "/p/graph/executions", f"/p/graph/executions?execution={execution}", "/p/activity_board/board",
     ]
 
