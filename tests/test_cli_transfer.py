@@ -82,8 +82,8 @@ def test_export_writes_every_event_as_one_json_line(tmp_path: Path) -> None:
 def test_export_that_fails_leaves_no_output_file(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     init_with_history(db)
-    with sqlite3.connect(db) as conn:  # NaN is not JSON; only raw SQL can store it
-        conn.execute("INSERT INTO events (workflow_id, event_type, payload) VALUES ('wf', 'x', '{\"a\": NaN}')")
+    with sqlite3.connect(db) as conn:  # 1e999 is valid JSON that decodes to infinity, which JSON cannot encode
+        conn.execute("INSERT INTO events (workflow_id, event_type, payload) VALUES ('wf', 'x', '{\"a\": 1e999}')")
     target = tmp_path / "backup.jsonl"
     result = run("--db", db, "export", "-o", target)
     assert_clean_error(result, "event 14", "cannot be written as JSON")

@@ -3,7 +3,7 @@
 Importing this package opens nothing and loads no plugin; ``EventStore.open`` does.
 """
 
-from ._access import ScopedConnection
+from ._access import Rows, ScopedConnection
 from ._declarations import EventType, Migration, Projection, Reactor
 from ._envelope import ANY, EXISTS, NO_STREAM, ExpectedVersion, NewEvent, RecordedEvent
 from ._errors import (
@@ -27,6 +27,7 @@ from ._errors import (
     StoreBusyError,
     StoreClosedError,
     StoreOpenError,
+    StoreReadOnlyError,
     TransactionError,
     UnknownEventTypeError,
     UnknownProjectionError,
@@ -66,11 +67,13 @@ __all__ = [
     "ReactorDepthError",
     "ReactorError",
     "RecordedEvent",
+    "Rows",
     "SchemaVersionError",
     "ScopedConnection",
     "StoreBusyError",
     "StoreClosedError",
     "StoreOpenError",
+    "StoreReadOnlyError",
     "Transaction",
     "TransactionError",
     "UnknownEventTypeError",

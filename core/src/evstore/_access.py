@@ -1,211 +1,212 @@
-"""Table ownership, enforced by SQLite itself.
+"""What plugins get instead of a connection: a ``ScopedConnection`` and the ``Rows`` it
+returns.
 
-Every connection gets one authorizer for its lifetime. While a projection's handler or
-migration runs, the authorizer refuses any write, DDL or transaction-control statement
-outside that projection's declared tables; reactors get no write access at all. This is
-what lets a third party's projection run inside our append transaction without being able
-to corrupt the log, another projection or the transaction itself (a ``COMMIT`` issued by a
-handler would make half an append durable).
+A projection's handlers and migrations, a reactor and a query each get a scoped
+connection. It runs SQL inside the kernel's current transaction with its owner's
+permissions (reads anywhere, writes only to the owner's declared tables; enforced by the
+backend: SQLite's authorizer, PostgreSQL's parser), and nothing it hands out leads back to
+the driver's connection: no ``cursor.connection``, no ``commit``, no ``executescript``.
 
-SQLite calls the authorizer when a statement is prepared, and Python's sqlite3 caches
-prepared statements by SQL text. So statements run on behalf of an owner are tagged with a
-leading comment naming it: a statement prepared for one owner is never reused for another,
-and each is checked once, not on every execution.
+A handler's, migration's or reactor's connection is valid only while the kernel is
+running that call: kept and used later (in an after-commit hook, another thread) it
+refuses to run, because outside its scope it would run unrestricted.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ._errors import ProjectionAccessError
+from ._backend import Cursor, Scope, Session
+from ._errors import ProjectionAccessError, TransactionError
 
-_TABLE_IN_ARG1 = {
-    sqlite3.SQLITE_INSERT,
-    sqlite3.SQLITE_UPDATE,
-    sqlite3.SQLITE_DELETE,
-    sqlite3.SQLITE_CREATE_TABLE,
-    sqlite3.SQLITE_DROP_TABLE,
-    sqlite3.SQLITE_CREATE_VIEW,
-    sqlite3.SQLITE_DROP_VIEW,
-}
-_TABLE_IN_ARG2 = {
-    sqlite3.SQLITE_CREATE_INDEX,
-    sqlite3.SQLITE_DROP_INDEX,
-    sqlite3.SQLITE_CREATE_TRIGGER,
-    sqlite3.SQLITE_DROP_TRIGGER,
-    sqlite3.SQLITE_ALTER_TABLE,
-}
-_ALWAYS_DENIED = {
-    sqlite3.SQLITE_TRANSACTION: "transaction control (BEGIN/COMMIT/ROLLBACK)",
-    sqlite3.SQLITE_SAVEPOINT: "savepoints",
-    sqlite3.SQLITE_ATTACH: "ATTACH",
-    sqlite3.SQLITE_DETACH: "DETACH",
-    sqlite3.SQLITE_CREATE_TEMP_TABLE: "temporary tables",
-    sqlite3.SQLITE_CREATE_TEMP_INDEX: "temporary indexes",
-    sqlite3.SQLITE_CREATE_TEMP_TRIGGER: "temporary triggers",
-    sqlite3.SQLITE_CREATE_TEMP_VIEW: "temporary views",
-    sqlite3.SQLITE_CREATE_VTABLE: "virtual tables",
-    sqlite3.SQLITE_DROP_VTABLE: "virtual tables",
-}
-# Pragmas that take an argument but only read (schema introspection).
-_READ_PRAGMAS = {
-    "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
-    "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
-}
-# SQLite reports its own bookkeeping writes (a CREATE TABLE inserts into sqlite_master);
-# the statement that causes them has already been checked.
-_INTERNAL = {"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_sequence"}
+Parameters = Sequence[Any] | dict[str, Any]
 
 
-class Guard:
-    """The per-connection authorizer state: who is running SQL right now."""
+class Rows:
+    """The result of :meth:`ScopedConnection.execute`: iterate it or fetch from it.
 
-    __slots__ = ("denied", "owner", "writable")
+    It wraps the driver's cursor without exposing it (a cursor's ``.connection`` would
+    lead out of the sandbox)."""
 
-    def __init__(self) -> None:
-        self.owner: str | None = None  # None: the kernel itself, unrestricted
-        self.writable: frozenset[str] = frozenset()
-        self.denied: str | None = None
+    __slots__ = ("_cursor",)
 
-    def __call__(
-        self, action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None
-    ) -> int:
-        if self.owner is None:
-            return sqlite3.SQLITE_OK
-        if action in _ALWAYS_DENIED:
-            return self._deny(_ALWAYS_DENIED[action])
-        if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 not in _READ_PRAGMAS:
-            return self._deny(f"setting PRAGMA {arg1}")
-        if action in _TABLE_IN_ARG1:
-            table = arg1
-        elif action in _TABLE_IN_ARG2:
-            table = arg2
-        else:
-            return sqlite3.SQLITE_OK
-        if table is None or table.lower() in _INTERNAL or table.lower() in self.writable:
-            return sqlite3.SQLITE_OK
-        return self._deny(f"writing table {table!r}")
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
 
-    def _deny(self, what: str) -> int:
-        self.denied = what
-        return sqlite3.SQLITE_DENY
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
 
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
 
-def install_guard(conn: sqlite3.Connection) -> Guard:
-    guard = Guard()
-    conn.set_authorizer(guard)
-    return guard
+    def fetchmany(self, size: int = 100) -> list[Any]:
+        return self._cursor.fetchmany(size)
 
+    def __iter__(self) -> Rows:
+        return self
 
-def split_statements(script: str) -> list[str]:
-    """Split a migration script into statements without ``executescript``, which would
-    COMMIT the surrounding transaction and so break the all-or-nothing migration."""
-    statements: list[str] = []
-    current = ""
-    for piece in script.split(";"):
-        current += piece + ";"
-        if sqlite3.complete_statement(current):
-            if current.strip(" \t\r\n;"):
-                statements.append(current.strip())
-            current = ""
-    if current.strip(" \t\r\n;"):
-        statements.append(current.strip().rstrip(";"))
-    return statements
+    def __next__(self) -> Any:
+        row = self._cursor.fetchone()
+        if row is None:
+            raise StopIteration
+        return row
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by an INSERT, UPDATE or DELETE (-1 for queries)."""
+        return self._cursor.rowcount
+
+    @property
+    def description(self) -> Any:
+        """Column names of a query, DB-API style: ``description[i][0]``."""
+        return self._cursor.description
 
 
 class ScopedConnection:
-    """The connection a projection's handlers and migrations (or a reactor) receive.
-
-    It runs SQL inside the current transaction with the owner's permissions: reads
-    anywhere, writes only to the owner's declared tables. It has no commit, rollback or
-    executescript: the kernel owns the transaction.
+    """The connection a projection's handlers and migrations (or a reactor, or a query)
+    receive. It has no commit, rollback or executescript: the kernel owns the transaction.
     """
 
-    __slots__ = ("_conn", "_guard", "_standalone", "_tagged", "_writable", "describe_owner", "owner")
+    __slots__ = ("_scope", "_session", "_standalone")
 
     def __init__(
-        self,
-        conn: sqlite3.Connection,
-        guard: Guard,
-        owner: str,
-        writable: Iterable[str],
-        describe_owner: str,
-        *,
-        standalone: bool = False,
+        self, session: Session, scope: Scope, *, standalone: Callable[[], Callable[[], None]] | None = None
     ) -> None:
-        self._conn = conn
-        # A standalone scope (the store's reader) applies its restrictions on every
-        # call; the others are entered by the kernel around a handler or migration.
+        self._session = session
+        self._scope = scope
+        # A standalone connection (the store's reader) is not entered by the kernel: it
+        # enters its own read-only scope around every call, after ``standalone()`` took
+        # the store's per-thread lock (it returns the release).
         self._standalone = standalone
-        self._guard = guard
-        self.owner = owner
-        self.describe_owner = describe_owner
-        self._writable = frozenset(t.lower() for t in writable)
-        self._tagged: dict[str, str] = {}
 
-    def _tag(self, sql: str) -> str:
-        tagged = self._tagged.get(sql)
-        if tagged is None:
-            tagged = self._tagged[sql] = f"/* evstore:{self.owner} */ {sql}"
-        return tagged
+    @property
+    def owner(self) -> str:
+        return self._scope.owner
+
+    @property
+    def describe_owner(self) -> str:
+        return self._scope.describe
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``, for the rare statement that must differ."""
+        return self._session.dialect
 
     def __enter__(self) -> ScopedConnection:
-        guard = self._guard
-        guard.owner, guard.writable, guard.denied = self.owner, self._writable, None
+        self._session.enter(self._scope)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._guard.owner = None
+        self._session.leave()
 
-    def _refused(self, error: sqlite3.DatabaseError) -> Exception:
-        denied = self._guard.denied
-        if denied is None:
-            return error
-        self._guard.denied = None
-        if not self._writable:
-            return ProjectionAccessError(
-                f"{self.describe_owner} is not allowed {denied}: it is read-only. Reactors "
-                "return events to append instead of writing; queries only read."
-            )
+    def _outside(self) -> ProjectionAccessError:
         return ProjectionAccessError(
-            f"{self.describe_owner} is not allowed {denied}: it may only write the tables "
-            f"it declares ({', '.join(sorted(self._writable))}). Declare the table in the "
-            "projection's tables, or read it instead of writing it."
+            f"{self._scope.describe} used its connection outside the call the kernel gave it "
+            "to (kept for later, or used from another thread): there it would run unrestricted, "
+            "so it refuses. Use the connection only inside the handler, migration or reactor call."
         )
 
-    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        if self._standalone and self._guard.owner is None:
-            with self:
-                return self.execute(sql, parameters)
-        try:
-            return self._conn.execute(self._tag(sql), parameters)
-        except sqlite3.DatabaseError as error:
-            raise self._refused(error) from None
+    def execute(self, sql: str, parameters: Parameters = ()) -> Rows:
+        session, scope = self._session, self._scope
+        if session.active_scope is not scope:
+            if self._standalone is None:
+                raise self._outside()
+            return self._alone(lambda: session.run(scope, sql, parameters))
+        return Rows(session.run(scope, sql, parameters))
 
-    def executemany(
-        self, sql: str, seq_of_parameters: Iterable[Sequence[Any] | dict[str, Any]]
-    ) -> sqlite3.Cursor:
-        if self._standalone and self._guard.owner is None:
-            with self:
-                return self.executemany(sql, seq_of_parameters)
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Parameters]) -> Rows:
+        session, scope = self._session, self._scope
+        if session.active_scope is not scope:
+            if self._standalone is None:
+                raise self._outside()
+            return self._alone(lambda: session.run_many(scope, sql, seq_of_parameters))
+        return Rows(session.run_many(scope, sql, seq_of_parameters))
+
+    def _alone(self, run: Callable[[], Cursor]) -> Rows:
+        assert self._standalone is not None
+        release = self._standalone()
+        session = self._session
+        previous = session.active_scope
         try:
-            return self._conn.executemany(self._tag(sql), seq_of_parameters)
-        except sqlite3.DatabaseError as error:
-            raise self._refused(error) from None
+            session.enter(self._scope)
+            # Rows are fetched before leaving: a cursor read later would read outside
+            # the lock, perhaps after another thread closed the connection.
+            return Rows(_Fetched(run()))
+        finally:
+            if previous is None:
+                session.leave()
+            else:
+                session.enter(previous)
+            release()
 
     def execute_script(self, script: str) -> None:
         """Run several statements, inside the current transaction."""
-        for statement in split_statements(script):
+        for statement in self._session.split_script(script):
             self.execute(statement)
 
-    def fetchone(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Any:
+    def fetchone(self, sql: str, parameters: Parameters = ()) -> Any:
         return self.execute(sql, parameters).fetchone()
 
-    def fetchall(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    def fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
         return self.execute(sql, parameters).fetchall()
 
-    def fetchvalue(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Any:
+    def fetchvalue(self, sql: str, parameters: Parameters = ()) -> Any:
         row = self.execute(sql, parameters).fetchone()
         return None if row is None else row[0]
+
+    def __repr__(self) -> str:
+        return f"<ScopedConnection of {self._scope.describe}>"
+
+
+class _Fetched:
+    """A finished statement's rows, read from the cursor at once."""
+
+    __slots__ = ("_rows", "description", "rowcount")
+
+    def __init__(self, cursor: Cursor) -> None:
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self._rows = list(cursor.fetchall()) if cursor.description is not None else []
+        self._rows.reverse()
+
+    def fetchone(self) -> Any:
+        return self._rows.pop() if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        rows.reverse()
+        return rows
+
+    def fetchmany(self, size: int = 100) -> list[Any]:
+        return [self._rows.pop() for _ in range(min(size, len(self._rows)))]
+
+
+def thread_bound(owner_thread: int, what: str) -> None:
+    if threading.get_ident() != owner_thread:
+        raise TransactionError(
+            f"{what} belongs to the thread that got it; each thread gets its own from the store"
+        )
+
+
+def access_error(scope: Scope, denied: str, table: str | None) -> ProjectionAccessError:
+    """A refused statement, worded the same on every backend: what was refused, what the
+    scope may write, and whom the table belongs to."""
+    if not scope.writable:
+        return ProjectionAccessError(
+            f"{scope.describe} is not allowed {denied}: it is read-only. Reactors return "
+            "events to append instead of writing; queries only read."
+        )
+    lowered = (table or "").lower()
+    owner = scope.owners.get(lowered)
+    if lowered == "events" or lowered.startswith("evstore_"):
+        fix = "The log and the kernel's tables are written by the kernel alone: append events instead."
+    elif owner is not None:
+        fix = f"That table belongs to {owner}: read it, or ask its owner for what you need."
+    else:
+        fix = "Declare the table in the projection's tables and create it in a migration, or only read it."
+    return ProjectionAccessError(
+        f"{scope.describe} is not allowed {denied}: it may only write the tables it declares "
+        f"({', '.join(sorted(scope.writable))}). {fix}"
+    )

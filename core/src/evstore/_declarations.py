@@ -4,7 +4,7 @@ handlers) and reactors. The kernel validates each when it is registered."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -55,14 +55,47 @@ class EventType:
             raise ValueError(f"event type {self.name!r}: payload must be a pydantic model class")
 
 
+DIALECTS = ("sqlite", "postgresql")
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of a projection's schema: SQL (one or more statements) or a callable
     receiving the projection's scoped connection. Applied once, in declaration order,
-    and recorded in the kernel's ledger under the projection's name."""
+    and recorded in the kernel's ledger under the projection's name.
+
+    Write the SQL once, in the subset SQLite and PostgreSQL share: type names are mapped
+    on PostgreSQL (INTEGER to BIGINT, REAL to DOUBLE PRECISION, ...). Where a step must
+    differ, give one per dialect: ``apply={"sqlite": "...", "postgresql": "..."}``.
+    """
 
     name: str
-    apply: str | MigrationStep
+    apply: str | MigrationStep | Mapping[str, str | MigrationStep]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.apply, Mapping):
+            unknown = sorted(set(self.apply) - set(DIALECTS))
+            if unknown or not self.apply:
+                raise ProjectionError(
+                    f"migration {self.name!r}: per-dialect steps are keyed by {list(DIALECTS)}, "
+                    f"got {sorted(self.apply)}"
+                )
+        elif not isinstance(self.apply, str) and not callable(self.apply):
+            raise ProjectionError(
+                f"migration {self.name!r}: apply must be SQL text, a callable or a mapping of "
+                f"dialect to either, got {type(self.apply).__name__}"
+            )
+
+    def for_dialect(self, dialect: str) -> str | MigrationStep:
+        """The step to run on ``dialect`` ("sqlite" or "postgresql")."""
+        if not isinstance(self.apply, Mapping):
+            return self.apply
+        step = self.apply.get(dialect)
+        if step is None:
+            raise ProjectionError(
+                f"migration {self.name!r} has no step for {dialect}; add apply[{dialect!r}]"
+            )
+        return step
 
 
 @dataclass

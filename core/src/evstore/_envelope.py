@@ -117,6 +117,22 @@ class RecordedEvent:
         self._payload = None
         self._metadata = None
 
+    def copy(self) -> RecordedEvent:
+        """The same event with its own payload and metadata: each consumer the kernel
+        calls gets one, so one consumer's mutation never reaches another."""
+        twin = RecordedEvent.__new__(RecordedEvent)
+        (
+            twin.id, twin.workflow_id, twin.event_type, twin.role, twin.step_id, twin.component_id,
+            twin.status, twin.payload_json, twin.timestamp_text, twin.version, twin.event_id,
+            twin.metadata_json,
+        ) = (
+            self.id, self.workflow_id, self.event_type, self.role, self.step_id, self.component_id,
+            self.status, self.payload_json, self.timestamp_text, self.version, self.event_id,
+            self.metadata_json,
+        )
+        twin._payload = twin._metadata = None
+        return twin
+
     @property
     def position(self) -> int:
         """The global position: ``id`` under the name event stores usually give it."""

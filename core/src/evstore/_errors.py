@@ -106,11 +106,16 @@ class StoreBusyError(EvstoreError):
 
 
 class StoreOpenError(EvstoreError):
-    """The database path cannot be used (a directory, unwritable, not a SQLite file)."""
+    """The store cannot be opened: a path that is a directory, unwritable or not a
+    SQLite file; a PostgreSQL server that cannot be reached or a bad URL."""
 
 
 class SchemaVersionError(StoreOpenError):
     """The database was written by a newer evstore whose schema this one does not know."""
+
+
+class StoreReadOnlyError(EvstoreError):
+    """A write was attempted on a store opened with ``read_only=True``."""
 
 
 class StoreClosedError(EvstoreError):

@@ -249,9 +249,12 @@ class Hooks:
         self._hook.evstore_before_append(store=store, events=events)
 
     def after_commit(self, store: EventStore, events: Sequence[RecordedEvent]) -> None:
-        for info, call in self._each(self._hook.evstore_after_commit, store=store, events=events):
+        for impl in self._hook.evstore_after_commit.get_hookimpls():
+            info = self._plugins.info_for(impl.plugin_name)
+            # Each implementation gets its own copies: one hook's mutation never reaches another.
+            arguments = {"store": store, "events": [event.copy() for event in events]}
             try:
-                call()
+                impl.function(**{name: arguments[name] for name in impl.argnames if name in arguments})
             except Exception:
                 log.exception(
                     "%s raised in evstore_after_commit; the events are committed and the "

@@ -1,26 +1,33 @@
-"""Running projections: migrations, inline application, failure, catch-up, rebuild.
+"""Running projections inline: which are current, applying appended events, failure.
 
-All methods run inside a write transaction the caller holds (``BEGIN IMMEDIATE``), so
-a projection's rows and its recorded position always commit together.
+All methods run inside a write transaction the caller holds, so a projection's rows and
+its recorded position always commit together. Installing, migrating, catching up and
+rebuilding are in ``_replay``.
+
+Every handler gets its own copy of the event (``RecordedEvent.copy``): a handler that
+mutates ``event.payload`` changes only what it sees, never what the next projection,
+reactor or hook receives.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import _json
-from ._access import Guard, ScopedConnection
+from ._access import ScopedConnection
+from ._backend import Scope, Session
 from ._declarations import Handler
 from ._envelope import COLUMNS, RecordedEvent
-from ._errors import EvstoreError, MigrationError, ProjectionError, ProjectionFailedError
-from ._registry import Registered, Registry
+from ._errors import ProjectionFailedError
+from ._registry import Registry
 
 log = logging.getLogger("evstore")
-REPLAY_BATCH = 2000
-Progress = Callable[[int], None]
+_SAVEPOINT = "evstore_projections"
+
+# (projection name, handler, strict) for one event type
+Targets = list[tuple[str, Handler, bool]]
 
 
 @dataclass
@@ -32,219 +39,192 @@ class Live:
     # projections have seen in it; None when no projection is loaded.
     start: int | None = None
     head: int | None = None
-    data_version: int | None = None
-    # Failure messages to log once the transaction has committed (if it rolls back, the
-    # failure never happened as far as anyone can see).
+    marker: int | None = None
+    # Messages to log once the transaction has committed (if it rolls back, the failure
+    # never happened as far as anyone can see).
     failures: list[str] = field(default_factory=list)
+    # (projection, position) of events skipped because their payload does not match
+    # the declared model, and the message for each, recorded at commit.
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 class ConnectionScopes:
-    """One SQLite connection with its scoped views: one per projection and reactor, and
-    a read-only one for queries."""
+    """One thread's session with its scoped views: one per projection and reactor, and
+    a read-only one for queries (``store.reader``)."""
 
-    def __init__(self, conn: sqlite3.Connection, guard: Guard, registry: Registry) -> None:
-        self.conn = conn
+    def __init__(
+        self, session: Session, registry: Registry, owners: dict[str, str],
+        standalone: Callable[[], Callable[[], None]],
+    ) -> None:
+        self.session = session
         self.projections = {
             name: ScopedConnection(
-                conn, guard, f"projection:{name}", reg.projection.tables, reg.describe()
+                session, Scope(f"projection:{name}", _lowered(reg.projection.tables), reg.describe(), owners)
             )
             for name, reg in registry.projections.items()
         }
         self.reactors = {
             name: ScopedConnection(
-                conn, guard, f"reactor:{name}", (), f"reactor {name!r} of {info.describe()}"
+                session, Scope(f"reactor:{name}", frozenset(), f"reactor {name!r} of {info.describe()}", owners)
             )
             for name, (_, info) in registry.reactors.items()
         }
-        self.reader = ScopedConnection(conn, guard, "reader", (), "a read-only query", standalone=True)
-        # What the last transaction committed on this connection left behind: (SQLite's
-        # data_version then, the live projections, the head). Valid while no other
-        # connection has committed, which data_version tells us for free.
+        self.reader = ScopedConnection(
+            session, Scope("reader", frozenset(), "a read-only query", owners), standalone=standalone
+        )
+        # What the last transaction committed on this connection left behind: (the
+        # backend's change marker then, the live projections, the head). Valid while no
+        # other connection has committed, which the marker tells us for free.
         self.known: tuple[int, frozenset[str], int] | None = None
+
+
+def _lowered(tables: Sequence[str]) -> frozenset[str]:
+    return frozenset(t.lower() for t in tables)
 
 
 class Projector:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.dispatch: dict[str, list[tuple[str, Handler, bool]]] = {}
+        self.dispatch: dict[str, Targets] = {}
         for name in sorted(registry.projections):
             projection = registry.projections[name].projection
             for event_type, handler in projection.handlers.items():
                 self.dispatch.setdefault(event_type, []).append((name, handler, projection.strict))
-
-    # --- start-up ---------------------------------------------------------------------
-
-    def open_all(self, scopes: ConnectionScopes) -> None:
-        """Install new projections, rebuild those whose version changed, apply new
-        migrations and catch up those behind. Called inside the write lock."""
-        conn = scopes.conn
-        rows = {
-            row[0]: row[1:]
-            for row in conn.execute("SELECT name, version, position, status FROM evstore_projections")
-        }
-        for name in sorted(self.registry.projections):
-            registered = self.registry.projections[name]
-            recorded = rows.get(name)
-            if recorded is None:
-                self._install(scopes, registered)
-            elif recorded[0] != registered.projection.version:
-                log.info("projection %r: version %s -> %s, rebuilding", name, recorded[0],
-                         registered.projection.version)
-                self.rebuild(scopes, [name])
-            else:
-                self._migrate(scopes, registered)
-                if recorded[2] == "ok" and recorded[1] < head(conn):
-                    self.catch_up(scopes, [name])
-
-    def _install(self, scopes: ConnectionScopes, registered: Registered) -> None:
-        self._migrate(scopes, registered)
-        scopes.conn.execute(
-            "INSERT INTO evstore_projections (name, version, position, status, updated_at) "
-            "VALUES (?, ?, 0, 'ok', ?)",
-            (registered.projection.name, registered.projection.version, _json.utc_now()),
-        )
-        self.catch_up(scopes, [registered.projection.name])
-
-    def _migrate(self, scopes: ConnectionScopes, registered: Registered) -> None:
-        projection = registered.projection
-        conn = scopes.conn
-        applied = {
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM evstore_migrations WHERE projection = ?", (projection.name,)
-            )
-        }
-        pending = [m for m in projection.migrations if m.name not in applied]
-        if pending:
-            scoped = scopes.projections[projection.name]
-            conn.execute("SAVEPOINT evstore_migration")
-            try:
-                for migration in pending:
-                    with scoped:
-                        if isinstance(migration.apply, str):
-                            scoped.execute_script(migration.apply)
-                        else:
-                            migration.apply(scoped)
-                    conn.execute(
-                        "INSERT INTO evstore_migrations (projection, name, applied_at) VALUES (?, ?, ?)",
-                        (projection.name, migration.name, _json.utc_now()),
-                    )
-            except Exception as error:
-                conn.execute("ROLLBACK TO evstore_migration")
-                conn.execute("RELEASE evstore_migration")
-                raise MigrationError(
-                    f"{registered.describe()}: migration {migration.name!r} failed: "
-                    f"{type(error).__name__}: {error}. Its tables are unchanged. Fix the "
-                    f"migration, or {registered.plugin.how_to_disable()}."
-                ) from error
-            conn.execute("RELEASE evstore_migration")
-        missing = [t for t in projection.tables if not _table_exists(conn, t)]
-        if missing:
-            raise ProjectionError(
-                f"{registered.describe()} declares tables {missing} that its migrations do not "
-                "create. Add a migration creating them, or remove them from tables."
-            )
+        # Projections whose recorded version is newer than the one loaded here (another
+        # process upgraded them): never applied by this process.
+        self.outdated: dict[str, int] = {}
 
     # --- live appends -----------------------------------------------------------------
 
-    def begin(self, scopes: ConnectionScopes) -> Live:
+    def begin(self, scopes: ConnectionScopes, catch_up: Callable[[list[str]], list[str]]) -> Live:
         """At the start of a write transaction: find which projections are current.
 
         Another process (perhaps with this projection disabled) may have appended since
         we last looked; a projection that is behind is caught up first, so an inline
-        apply never skips an event.
+        apply never skips an event. One whose recorded version is not this process's
+        (another process rebuilt it with a newer plugin) is left alone: applying the old
+        handlers to the new tables would corrupt them.
         """
-        conn = scopes.conn
+        session = scopes.session
         state = Live()
         if not self.registry.projections:
             return state
-        state.data_version = data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        state.marker = marker = session.change_marker()
         known = scopes.known
-        if known is not None and known[0] == data_version:
+        if known is not None and marker is not None and known[0] == marker:
             # Nothing was committed by anyone else since our last commit: the positions
             # are as we left them, so skip reading them (two queries per transaction).
             state.live = set(known[1])
             state.start = state.head = known[2]
             return state
-        current_head = head(conn)
+        current_head = session.head()
         state.start = state.head = current_head
         behind = []
-        for name, position, status in conn.execute(
-            "SELECT name, position, status FROM evstore_projections"
-        ):
-            if name not in self.registry.projections or status != "ok":
+        projections = self.registry.projections
+        for name, version, position, status in session.execute(
+            "SELECT name, version, position, status FROM evstore_projections"
+        ).fetchall():
+            registered = projections.get(name)
+            if registered is None or status != "ok":
+                continue
+            if version != registered.projection.version:
+                self.note_version(name, version)
                 continue
             if position < current_head:
                 behind.append(name)
             state.live.add(name)
         if behind:
-            failed = self.catch_up(scopes, behind)
-            state.live.difference_update(failed)
+            state.live.difference_update(catch_up(behind))
         return state
+
+    def note_version(self, name: str, recorded: int) -> None:
+        ours = self.registry.projections[name].projection.version
+        if recorded > ours and name not in self.outdated:
+            log.error("%s", self.outdated_message(name, recorded))
+        if recorded > ours:
+            self.outdated[name] = recorded
+
+    def outdated_message(self, name: str, recorded: int) -> str:
+        registered = self.registry.projections[name]
+        return (
+            f"{registered.describe()} is version {registered.projection.version} here, but the "
+            f"store holds version {recorded} (another process runs a newer plugin and rebuilt "
+            f"it), so this process leaves {name!r} alone. Upgrade the plugin here, or "
+            f"{registered.plugin.how_to_disable()}."
+        )
 
     def apply(self, scopes: ConnectionScopes, state: Live, events: Sequence[RecordedEvent]) -> None:
         """Apply freshly appended events to every live projection that handles them.
 
         All of it runs inside one SAVEPOINT. When a non-strict handler raises, the
         savepoint is rolled back (undoing every projection's work on these events), that
-        projection is marked failing at the position before the first of them, and the
-        others apply the events again: the outcome of isolating each projection in a
-        savepoint of its own, at the cost of one savepoint per append instead of one per
-        projection and event. A strict projection's error rejects the append.
+        projection is marked failing at the position before the first of them — or, if
+        the event's payload does not match its declared model, only that event is
+        skipped for that projection — and the events are applied again: the outcome of
+        isolating each projection and event in a savepoint of its own, at the cost of one
+        savepoint per append. A strict projection's error rejects the append.
         """
         dispatch = self.dispatch
         if not any(event.event_type in dispatch for event in events):
             return
-        conn = scopes.conn
+        session = scopes.session
+        skips: set[tuple[str, int]] = set()
         while True:
-            conn.execute("SAVEPOINT evstore_projections")
+            session.savepoint(_SAVEPOINT)
             try:
                 for event in events:
                     targets = dispatch.get(event.event_type)
                     if targets:
-                        self._apply_one(scopes, state, event, targets)
+                        self._apply_one(scopes, state, event, targets, skips)
             except _HandlerFailed as failure:
-                conn.execute("ROLLBACK TO evstore_projections")
-                conn.execute("RELEASE evstore_projections")
-                state.live.discard(failure.name)
+                session.rollback_to(_SAVEPOINT)
+                name, event = failure.name, failure.event
+                if not self.registry.conforms(event):
+                    skips.add((name, event.id))
+                    state.skipped.append((name, event.id, self.skip_message(name, event, failure.error)))
+                    continue
+                state.live.discard(name)
                 state.failures.append(
-                    self._mark_failing(conn, failure.name, failure.event, failure.error, events[0].id - 1)
+                    self.mark_failing(session, name, event, failure.error, events[0].id - 1)
                 )
                 continue
             except BaseException:
-                conn.execute("ROLLBACK TO evstore_projections")
-                conn.execute("RELEASE evstore_projections")
+                session.rollback_to(_SAVEPOINT)
                 raise
-            conn.execute("RELEASE evstore_projections")
+            session.release(_SAVEPOINT)
             return
 
     def _apply_one(
-        self, scopes: ConnectionScopes, state: Live, event: RecordedEvent, targets: list[tuple[str, Handler, bool]]
+        self, scopes: ConnectionScopes, state: Live, event: RecordedEvent, targets: Targets,
+        skips: set[tuple[str, int]],
     ) -> None:
         live = state.live
         for name, handler, strict in targets:
-            if name not in live:
+            if name not in live or (skips and (name, event.id) in skips):
                 continue
             scoped = scopes.projections[name]
             try:
                 with scoped:
-                    handler(scoped, event)
+                    handler(scoped, event.copy())
             except Exception as error:
-                if not strict:
+                if not strict or not self.registry.conforms(event):
                     raise _HandlerFailed(name, event, error) from error
                 raise ProjectionFailedError(
-                    self._failure_message(
+                    self.failure_message(
                         name, event, error,
                         f"{name!r} is strict, so the append was rejected and nothing was written.",
                     )
                 ) from error
 
     def committed(self, scopes: ConnectionScopes, state: Live) -> None:
-        """After COMMIT: remember the state so the next transaction can skip reading it."""
+        """After COMMIT: log what failed and remember the state so the next transaction
+        can skip reading it."""
         for message in state.failures:
             log.error("%s", message)
-        if state.data_version is not None and state.head is not None:
-            scopes.known = (state.data_version, frozenset(state.live), state.head)
+        for _name, _position, message in state.skipped:
+            log.warning("%s", message)
+        if state.marker is not None and state.head is not None:
+            scopes.known = (state.marker, frozenset(state.live), state.head)
 
     def apply_foreign(self, scopes: ConnectionScopes, state: Live, upto: int) -> None:
         """Apply rows that raw SQL inserted into ``events`` inside this transaction (on
@@ -252,23 +232,25 @@ class Projector:
         position would pass over them and no catch-up would ever apply them. Reactors do
         not run for them: only kernel appends are reacted to."""
         assert state.head is not None
-        self.apply(scopes, state, _events_between(scopes.conn, state.head, upto))
+        self.apply(scopes, state, events_between(scopes.session, state.head, upto))
         state.head = upto
 
     def finish(self, scopes: ConnectionScopes, state: Live) -> None:
         """Record the live projections' position, in the appending transaction (after
         applying any rows raw SQL added since their last append)."""
+        session = scopes.session
+        if state.skipped:
+            record_skips(session, state.skipped)
         if not state.live or state.head is None:
             return
-        conn = scopes.conn
-        current = head(conn)
+        current = session.head()
         if current == state.start:
             return
         if current > state.head:
             self.apply_foreign(scopes, state, current)
         state.head = current
         names = sorted(state.live)
-        conn.execute(
+        session.execute(
             f"UPDATE evstore_projections SET position = ?, updated_at = ? "
             f"WHERE name IN ({','.join('?' * len(names))})",
             (current, _json.utc_now(), *names),
@@ -276,7 +258,7 @@ class Projector:
 
     # --- failure --------------------------------------------------------------------
 
-    def _failure_message(self, name: str, event: RecordedEvent, error: BaseException, outcome: str) -> str:
+    def failure_message(self, name: str, event: RecordedEvent, error: BaseException, outcome: str) -> str:
         plugin = self.registry.projections[name].plugin
         where = (
             f"projection {name!r} ({plugin.distribution} {plugin.version})"
@@ -289,116 +271,40 @@ class Projector:
             f"Fix the plugin, or {plugin.how_to_disable()}."
         )
 
-    def _mark_failing(
-        self, conn: sqlite3.Connection, name: str, event: RecordedEvent, error: BaseException, position: int
+    def skip_message(self, name: str, event: RecordedEvent, error: BaseException) -> str:
+        return (
+            f"projection {name!r} skipped event {event.id} ({event.event_type}, workflow "
+            f"{event.workflow_id!r}): its payload does not match the declared model and the "
+            f"handler raised {type(error).__name__}: {error}. The event is stored; the "
+            "projection stays current without it."
+        )
+
+    def mark_failing(
+        self, session: Session, name: str, event: RecordedEvent, error: BaseException, position: int
     ) -> str:
-        message = self._failure_message(
+        message = self.failure_message(
             name, event, error,
             f"The event is stored; {name!r} is marked failing at position {position} and "
             f"skipped until `evstore catch-up {name}` succeeds.",
         )
-        conn.execute(
+        session.execute(
             "UPDATE evstore_projections SET status = 'failing', position = ?, error = ?, "
             "failed_event = ?, updated_at = ? WHERE name = ?",
             (position, message, event.id, _json.utc_now(), name),
         )
         return message
 
-    # --- catch-up and rebuild -------------------------------------------------------------
 
-    def catch_up(
-        self, scopes: ConnectionScopes, names: Iterable[str], progress: Progress | None = None
-    ) -> list[str]:
-        """Replay events after each projection's position; returns those that failed.
-
-        Each projection catches up inside its own SAVEPOINT: a failure rolls back only
-        its replayed rows and leaves it failing at its old position.
-        """
-        conn = scopes.conn
-        failed = []
-        for name in names:
-            position = conn.execute(
-                "SELECT position FROM evstore_projections WHERE name = ?", (name,)
-            ).fetchone()[0]
-            conn.execute("SAVEPOINT evstore_catch_up")
-            try:
-                self._replay(scopes, [name], position, progress)
-            except _ReplayError as failure:
-                conn.execute("ROLLBACK TO evstore_catch_up")
-                conn.execute("RELEASE evstore_catch_up")
-                log.error("%s", self._mark_failing(conn, name, failure.event, failure.error, position))
-                failed.append(name)
-                continue
-            conn.execute(
-                "UPDATE evstore_projections SET status = 'ok', error = NULL, failed_event = NULL, "
-                "position = (SELECT COALESCE(MAX(id), 0) FROM events), updated_at = ? WHERE name = ?",
-                (_json.utc_now(), name),
-            )
-            conn.execute("RELEASE evstore_catch_up")
-        return failed
-
-    def rebuild(self, scopes: ConnectionScopes, names: Sequence[str], progress: Progress | None = None) -> int:
-        """Drop the projections' tables, re-run their migrations and replay the whole log
-        into them, all in the caller's transaction: readers see the old tables or the
-        new ones, never half. Returns the number of events replayed."""
-        conn = scopes.conn
-        for name in names:
-            registered = self.registry.projections[name]
-            for table in registered.projection.tables:
-                kind = conn.execute(
-                    "SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)
-                ).fetchone()
-                if kind is not None:
-                    conn.execute(f'DROP {"VIEW" if kind[0] == "view" else "TABLE"} "{table}"')
-            conn.execute("DELETE FROM evstore_migrations WHERE projection = ?", (name,))
-            self._migrate(scopes, registered)
-        try:
-            count = self._replay(scopes, names, 0, progress)
-        except _ReplayError as failure:
-            raise ProjectionError(
-                self._failure_message(
-                    failure.name, failure.event, failure.error,
-                    "The rebuild was rolled back; the tables are as they were before it.",
-                )
-            ) from failure.error
-        now = _json.utc_now()
-        for name in names:
-            conn.execute(
-                "INSERT INTO evstore_projections (name, version, position, status, updated_at) "
-                "VALUES (?, ?, (SELECT COALESCE(MAX(id), 0) FROM events), 'ok', ?) "
-                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
-                "position = excluded.position, status = 'ok', error = NULL, "
-                "failed_event = NULL, updated_at = excluded.updated_at",
-                (name, self.registry.projections[name].projection.version, now),
-            )
-        return count
-
-    def _replay(
-        self, scopes: ConnectionScopes, names: Sequence[str], after: int, progress: Progress | None = None
-    ) -> int:
-        """Apply stored events after ``after`` to ``names``; no reactors run here.
-        ``progress(position)`` is called after each batch with the last position applied."""
-        wanted = set(names)
-        targets = {
-            event_type: [(n, h) for n, h, _ in entries if n in wanted]
-            for event_type, entries in self.dispatch.items()
-        }
-        targets = {t: entries for t, entries in targets.items() if entries}
-        if not targets:
-            return 0
-        count = 0
-        for event in _events_after(scopes.conn, after, sorted(targets)):
-            for name, handler in targets[event.event_type]:
-                scoped = scopes.projections[name]
-                try:
-                    with scoped:
-                        handler(scoped, event)
-                except Exception as error:
-                    raise _ReplayError(name, event, error) from error
-            count += 1
-            if progress is not None and count % REPLAY_BATCH == 0:
-                progress(event.id)
-        return count
+def record_skips(session: Session, skipped: Sequence[tuple[str, int, str]]) -> None:
+    counts: dict[str, tuple[int, str]] = {}
+    for name, _position, message in skipped:
+        count, _ = counts.get(name, (0, ""))
+        counts[name] = (count + 1, message)
+    for name, (count, message) in sorted(counts.items()):
+        session.execute(
+            "UPDATE evstore_projections SET skipped = skipped + ?, last_skip = ? WHERE name = ?",
+            (count, message, name),
+        )
 
 
 class _HandlerFailed(Exception):
@@ -409,43 +315,8 @@ class _HandlerFailed(Exception):
         self.name, self.event, self.error = name, event, error
 
 
-class _ReplayError(EvstoreError):
-    def __init__(self, name: str, event: RecordedEvent, error: BaseException) -> None:
-        super().__init__(f"{name} failed on event {event.id}")
-        self.name, self.event, self.error = name, event, error
-
-
-def head(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
-
-
-def _events_after(conn: sqlite3.Connection, after: int, types: Sequence[str]) -> Iterator[RecordedEvent]:
-    """Stored events of ``types`` after position ``after``, in position order, fetched in
-    batches so replaying a long log takes constant memory."""
-    marks = ",".join("?" * len(types))
-    sql = (
-        f"SELECT {COLUMNS} FROM events WHERE id > ? AND event_type IN ({marks}) "
-        f"ORDER BY id LIMIT {REPLAY_BATCH}"
-    )
-    while True:
-        rows = conn.execute(sql, (after, *types)).fetchall()
-        if not rows:
-            return
-        for row in rows:
-            yield RecordedEvent(row)
-        after = rows[-1][0]
-
-
-def _events_between(conn: sqlite3.Connection, after: int, upto: int) -> list[RecordedEvent]:
-    rows = conn.execute(f"SELECT {COLUMNS} FROM events WHERE id > ? AND id <= ? ORDER BY id", (after, upto))
+def events_between(session: Session, after: int, upto: int) -> list[RecordedEvent]:
+    rows = session.execute(
+        f"SELECT {COLUMNS} FROM events WHERE id > ? AND id <= ? ORDER BY id", (after, upto)
+    ).fetchall()
     return [RecordedEvent(row) for row in rows]
-
-
-def _table_exists(conn: sqlite3.Connection, table: str) -> bool:
-    return (
-        conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')",
-            (table,),
-        ).fetchone()
-        is not None
-    )

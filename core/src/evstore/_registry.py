@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from . import _json
 from ._declarations import EventType, Projection, Reactor
-from ._envelope import NewEvent
+from ._envelope import NewEvent, RecordedEvent
 from ._errors import (
     InvalidEventError,
     PayloadTooLargeError,
@@ -128,6 +128,26 @@ class Registry:
                     f"{', '.join(map(repr, missing))}, which no loaded plugin provides. Load "
                     f"the plugin that provides it, or {plugin.how_to_disable()}."
                 )
+
+    def conforms(self, event: RecordedEvent) -> bool:
+        """Whether a stored event is what its declared type promises: its required
+        envelope fields set and its payload valid for the model. Events of undeclared
+        types conform (nothing was promised). Called only when a handler raised, to
+        decide between "the projection is broken" and "the event is incomplete"."""
+        declared = self.event_types.get(event.event_type)
+        if declared is None:
+            return True
+        event_type = declared[0]
+        for name in event_type.requires:
+            value = getattr(event, name)
+            if not isinstance(value, str) or not value.strip():
+                return False
+        if event_type.payload is not None:
+            try:
+                event_type.payload.model_validate(event.copy().payload)
+            except pydantic.ValidationError:
+                return False
+        return True
 
     # --- checking and encoding an event -------------------------------------------
 

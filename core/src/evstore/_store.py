@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import _sqlite
 from ._access import ScopedConnection
+from ._backend import Backend, Session
 from ._declarations import Reactor
 from ._envelope import ANY, COLUMNS, ExpectedVersion, NewEvent, RecordedEvent
 from ._errors import (
@@ -22,12 +24,15 @@ from ._errors import (
     UnknownProjectionError,
 )
 from ._plugins import Hooks, PluginInfo, PluginSet, load_plugins
-from ._projector import ConnectionScopes, Projector, head
+from ._projector import ConnectionScopes, Projector
 from ._registry import DEFAULT_MAX_PAYLOAD_BYTES, Prepared, Registry
+from ._replay import Maintenance
 from ._transactions import Transaction, check_expected
+from ._validate import check_choice, check_int, check_number, open_backend
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 DEFAULT_MAX_REACTOR_DEPTH = 8
+DURABILITIES = ("full", "normal")
 
 
 @dataclass(frozen=True)
@@ -38,22 +43,36 @@ class ProjectionStatus:
     version: int
     position: int
     lag: int
-    status: str  # "ok" | "failing" | "not loaded"
+    status: str  # "ok" | "failing" | "outdated" | "not loaded"
     error: str | None
     plugin: str | None
+    skipped: int = 0
+    last_skip: str | None = None
 
 
 class _ThreadState:
-    """The connection of one thread (and process: a forked child opens its own)."""
+    """The session of one thread (and process: a forked child opens its own).
 
-    def __init__(self, scopes: ConnectionScopes, pid: int) -> None:
+    ``lock`` is held while the thread is inside a store call; ``close()`` from another
+    thread closes only sessions whose lock it can take (idle ones), and a busy thread
+    closes its own when its call returns, so no connection is closed under its user.
+    """
+
+    __slots__ = ("__weakref__", "depth", "lock", "pid", "reading", "scopes", "session", "thread", "transaction")
+
+    def __init__(self, session: Session, scopes: ConnectionScopes) -> None:
+        self.session = session
         self.scopes = scopes
-        self.pid = pid
+        self.pid = os.getpid()
+        self.thread = threading.get_ident()
         self.transaction: Transaction | None = None
+        self.reading = False
+        self.lock = threading.RLock()
+        self.depth = 0
 
 
 class EventStore:
-    """An event log with plugin projections, on one SQLite file.
+    """An event log with plugin projections, on SQLite or PostgreSQL.
 
     Open it with :meth:`open`. It keeps one connection per thread, reused for every
     call on that thread; :meth:`close` closes them all.
@@ -61,7 +80,7 @@ class EventStore:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        target: str | os.PathLike[str],
         *,
         durability: str = "full",
         plugins: Sequence[object] | None = None,
@@ -71,16 +90,25 @@ class EventStore:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_reactor_depth: int = DEFAULT_MAX_REACTOR_DEPTH,
         reactors: bool = True,
+        read_only: bool = False,
+        schema: str | None = None,
+        pool_size: int = 10,
+        pool_timeout: float = 30.0,
     ) -> None:
-        self.path = _check_path_argument(path)
-        self.durability = _check_choice("durability", durability, _sqlite.DURABILITY_PRAGMAS)
-        self.busy_timeout = _check_number("busy_timeout", busy_timeout, minimum=0.0)
-        self.max_reactor_depth = int(_check_number("max_reactor_depth", max_reactor_depth, minimum=1))
-        max_payload = int(_check_number("max_payload_bytes", max_payload_bytes, minimum=1))
-        for flag, value in (("permissive", permissive), ("reactors", reactors)):
+        self.durability = check_choice("durability", durability, DURABILITIES)
+        self.busy_timeout = check_number("busy_timeout", busy_timeout, minimum=0.0)
+        self.max_reactor_depth = check_int("max_reactor_depth", max_reactor_depth, minimum=1)
+        max_payload = check_int("max_payload_bytes", max_payload_bytes, minimum=1)
+        for flag, value in (("permissive", permissive), ("reactors", reactors), ("read_only", read_only)):
             if not isinstance(value, bool):
                 raise InvalidArgumentError(f"{flag} must be True or False, got {value!r}")
-        _sqlite.check_path(self.path)
+        self.read_only = read_only
+        self._backend: Backend = open_backend(
+            target, durability=self.durability, busy_timeout=self.busy_timeout, read_only=read_only,
+            schema=schema, pool_size=pool_size, pool_timeout=pool_timeout,
+        )
+        self.path: Path | None = getattr(self._backend, "path", None)
+        self.dialect = self._backend.dialect
         self._plugins: PluginSet = load_plugins(plugins, autoload)
         self._hooks = Hooks(self._plugins)
         self._registry = Registry(permissive=permissive, max_payload_bytes=max_payload)
@@ -89,6 +117,7 @@ class EventStore:
         self._hooks.register_reactors(self._registry.add_reactor)
         self._registry.check_reactor_reads()
         self._projector = Projector(self._registry)
+        self._maintenance = Maintenance(self._projector)
         self._reactors_by_type: dict[str, list[tuple[Reactor, PluginInfo]]] = {}
         # reactors=False is for replaying a log that already holds the follow-ups (an
         # import): running the reactors again would append them twice.
@@ -96,55 +125,128 @@ class EventStore:
             reactor, plugin = self._registry.reactors[name]
             for event_type in sorted(reactor.handles):
                 self._reactors_by_type.setdefault(event_type, []).append((reactor, plugin))
+        # Who owns each table (loaded projections, and those recorded in the store), for
+        # error messages that say whose table a plugin tried to write.
+        self._table_owners: dict[str, str] = {
+            table: self._registry.projections[name].describe() for table, name in self._registry.table_owners.items()
+        }
         self._local = threading.local()
-        self._all_states: list[_ThreadState] = []
+        self._states: weakref.WeakSet[_ThreadState] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
         try:
-            state = self._state()
-            _sqlite.ensure_schema(state.scopes.conn, self.path)
-            with _sqlite.write_lock(state.scopes.conn):
-                self._projector.open_all(state.scopes)
+            state = self._acquire()
+            try:
+                self._backend.ensure_schema(state.session)
+                if not read_only:
+                    with self._locked(state):
+                        self._maintenance.open_all(state.scopes, self._table_owners)
+            finally:
+                self._release(state)
         except BaseException:
             self.close()
             raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], **options: Any) -> EventStore:
-        """Open (or create) the store at ``path``. Options: ``durability`` ("full", the
-        default: an acknowledged event survives power loss; "normal": it survives a
-        process crash), ``plugins`` (explicit plugin objects), ``autoload`` (load
-        installed plugins; default unless EVSTORE_DISABLE_PLUGIN_AUTOLOAD=1),
-        ``permissive`` (store any event the envelope allows: undeclared types, missing
-        required fields, payloads not matching their model), ``busy_timeout`` (seconds),
-        ``max_payload_bytes``, ``max_reactor_depth`` and ``reactors`` (False: appends run
-        no reactor, for importing a log that already holds their follow-ups)."""
-        return cls(path, **options)
+    def open(cls, target: str | os.PathLike[str], **options: Any) -> EventStore:
+        """Open (or create) the store at ``target``: a SQLite file path, or a PostgreSQL
+        URL (``postgresql://user@host:5432/db``; pick a schema with ``schema=`` or
+        ``?options=-csearch_path%3Dname``).
 
-    # --- connections ---------------------------------------------------------------
+        Options: ``durability`` ("full", the default: an acknowledged event survives
+        power loss; "normal": it survives a process crash), ``plugins`` (explicit plugin
+        objects), ``autoload`` (load installed plugins; default unless
+        EVSTORE_DISABLE_PLUGIN_AUTOLOAD=1), ``permissive`` (store any event the envelope
+        allows: undeclared types, missing required fields, payloads not matching their
+        model), ``busy_timeout`` (seconds to wait for the write lock),
+        ``max_payload_bytes``, ``max_reactor_depth``, ``reactors`` (False: appends run no
+        reactor, for importing a log that already holds their follow-ups), ``read_only``
+        (create, migrate and catch up nothing; every write raises
+        ``StoreReadOnlyError``), and on PostgreSQL ``schema``, ``pool_size`` and
+        ``pool_timeout``."""
+        return cls(target, **options)
 
-    def _state(self) -> _ThreadState:
+    @property
+    def target(self) -> str:
+        """The SQLite path or the PostgreSQL URL (without its password)."""
+        return self._backend.target
+
+    # --- sessions ----------------------------------------------------------------------
+
+    def _acquire(self) -> _ThreadState:
+        """This thread's state, its lock held, for the duration of one store call."""
         state: _ThreadState | None = getattr(self._local, "state", None)
-        if state is not None and state.pid == os.getpid():
-            return state
+        if state is None or state.pid != os.getpid():
+            state = self._new_state()
+        state.lock.acquire()
+        state.depth += 1
         if self._closed:
-            raise StoreClosedError(f"the store at {str(self.path)!r} is closed; open it again")
-        conn, guard = _sqlite.connect(self.path, durability=self.durability, busy_timeout=self.busy_timeout)
-        state = _ThreadState(ConnectionScopes(conn, guard, self._registry), os.getpid())
-        self._local.state = state
-        with self._lock:
-            self._all_states.append(state)
+            self._release(state)
+            raise StoreClosedError(f"the store at {self.target!r} is closed; open it again")
+        if state.depth == 1 and state.transaction is None and not state.reading and state.session.in_transaction:
+            # An interrupt (KeyboardInterrupt, SystemExit from a signal handler) landed
+            # between BEGIN and the rollback that should have followed: end that
+            # transaction now rather than write into it or hold its lock.
+            state.session.rollback()
         return state
 
+    def _release(self, state: _ThreadState) -> None:
+        state.depth -= 1
+        try:
+            if state.depth == 0 and self._closed:
+                _close_quietly(state.session)
+        finally:
+            state.lock.release()
+
+    def _new_state(self) -> _ThreadState:
+        if self._closed:
+            raise StoreClosedError(f"the store at {self.target!r} is closed; open it again")
+        session = self._backend.connect()
+        holder: list[_ThreadState] = []
+        scopes = ConnectionScopes(
+            session, self._registry, self._table_owners, lambda: self._reader_call(holder[0])
+        )
+        state = _ThreadState(session, scopes)
+        holder.append(state)
+        self._local.state = state
+        with self._lock:
+            self._states.add(state)
+        # A thread that ends without closing leaves its state to the garbage collector:
+        # close its connection then (idle by definition: its thread is gone).
+        weakref.finalize(state, _close_quietly, session)
+        return state
+
+    def _reader_call(self, state: _ThreadState) -> Callable[[], None]:
+        if threading.get_ident() != state.thread or state.pid != os.getpid():
+            raise TransactionError(
+                "store.reader belongs to the thread that got it; each thread reads through its "
+                "own store.reader"
+            )
+        state.lock.acquire()
+        state.depth += 1
+        if self._closed:
+            self._release(state)
+            raise StoreClosedError(f"the store at {self.target!r} is closed; open it again")
+        return partial(self._release, state)
+
     def close(self) -> None:
-        """Close every connection of this store. Further calls raise ``StoreClosedError``."""
+        """Close every connection of this store, from any thread. A thread inside a store
+        call finishes it; its later calls raise ``StoreClosedError``."""
         self._closed = True
         with self._lock:
-            states, self._all_states = self._all_states, []
+            states = list(self._states)
+        me = threading.get_ident()
         for state in states:
-            if state.pid == os.getpid():
-                state.scopes.conn.close()
-        self._local = threading.local()
+            if state.pid != os.getpid() or (state.thread == me and state.depth > 0):
+                continue  # a forked parent's, or ours mid-call: released at the call's end
+            if state.lock.acquire(blocking=False):
+                try:
+                    if state.depth == 0:
+                        _close_quietly(state.session)
+                finally:
+                    state.lock.release()
+        if not any(state.depth for state in states if state.pid == os.getpid()):
+            self._backend.close()
 
     def __enter__(self) -> EventStore:
         return self
@@ -181,11 +283,14 @@ class EventStore:
         prepared = self._prepare_batch(batch, expected)
         if not prepared:
             return []
-        state = self._state()
-        if state.transaction is not None:
-            return state.transaction.append_prepared(batch, prepared, expected)
-        with self._write(state) as tx:
-            return tx.append_prepared(batch, prepared, expected)
+        state = self._acquire()
+        try:
+            if state.transaction is not None:
+                return state.transaction.append_prepared(batch, prepared, expected)
+            with self._write(state) as tx:
+                return tx.append_prepared(batch, prepared, expected)
+        finally:
+            self._release(state)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -194,40 +299,46 @@ class EventStore:
         Nested on the same thread, the inner block is a SAVEPOINT: its failure undoes
         only its own appends and the error propagates to the outer block.
         """
-        state = self._state()
-        outer = state.transaction
-        if outer is None:
-            with self._write(state) as tx:
-                yield tx
-            return
-        outer._usable()
-        conn = state.scopes.conn
-        saved = outer.snapshot()
-        conn.execute("SAVEPOINT evstore_nested")
+        state = self._acquire()
         try:
-            yield outer
-        except BaseException:
-            conn.execute("ROLLBACK TO evstore_nested")
-            conn.execute("RELEASE evstore_nested")
-            outer.restore(saved)
-            outer._failed = None
-            raise
-        conn.execute("RELEASE evstore_nested")
+            outer = state.transaction
+            if outer is None:
+                with self._write(state) as tx:
+                    yield tx
+                return
+            outer._usable()
+            session = state.session
+            saved = outer.snapshot()
+            session.savepoint("evstore_nested")
+            try:
+                yield outer
+            except BaseException:
+                session.rollback_to("evstore_nested")
+                outer.restore(saved)
+                outer._failed = None
+                raise
+            session.release("evstore_nested")
+        finally:
+            self._release(state)
 
     @contextmanager
     def _write(self, state: _ThreadState) -> Iterator[Transaction]:
-        conn = state.scopes.conn
+        """One write transaction: begin, the caller's appends, the projections' positions,
+        commit; any exception at any point (KeyboardInterrupt included) rolls back."""
+        session = state.session
         tx = Transaction(self, state.scopes)
-        _sqlite.begin(conn)
         state.transaction = tx
         try:
+            # BEGIN is inside the try: an interrupt landing right after it must still
+            # reach the rollback below, or the write lock would stay held.
+            session.begin_write()
             tx.start()
             yield tx
             committed = tx.finish()
-            conn.execute("COMMIT")
+            session.commit()
         except BaseException:
-            _sqlite.rollback(conn)
             state.scopes.known = None
+            session.rollback()
             raise
         finally:
             tx.active = False
@@ -236,7 +347,27 @@ class EventStore:
         if committed and self._hooks.has_after_commit:
             self._hooks.after_commit(self, committed)
 
+    @contextmanager
+    def _locked(self, state: _ThreadState) -> Iterator[None]:
+        """The write lock for maintenance (open, catch-up, rebuild): all or nothing."""
+        session = state.session
+        state.scopes.known = None  # positions and statuses change underneath
+        try:
+            session.begin_write()
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
     # --- reading --------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        state = self._acquire()
+        try:
+            return state.session.execute(sql, params).fetchall()
+        finally:
+            self._release(state)
 
     def read(
         self,
@@ -249,11 +380,10 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """One workflow's events by version: forwards from ``from_version`` (default 1),
         or backwards from it (default: the latest), optionally only ``types``."""
-        if not isinstance(workflow_id, str) or not workflow_id:
-            raise InvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
+        _check_workflow(workflow_id)
         clauses, params = ["workflow_id = ?"], [workflow_id]  # type: list[str], list[Any]
         if from_version is not None:
-            _check_int("from_version", from_version, minimum=0)
+            check_int("from_version", from_version, minimum=0)
             clauses.append("version <= ?" if backwards else "version >= ?")
             params.append(from_version)
         _type_filter(types, clauses, params)
@@ -261,23 +391,23 @@ class EventStore:
             f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
             f"ORDER BY version {'DESC' if backwards else 'ASC'}{_limit(limit, params)}"
         )
-        return list(map(RecordedEvent, self._state().scopes.conn.execute(sql, params).fetchall()))
+        return list(map(RecordedEvent, self._query(sql, params)))
 
     def read_all(
         self, *, after: int = 0, limit: int | None = None, types: Iterable[str] | None = None
     ) -> list[RecordedEvent]:
         """The global log in position order, after position ``after``."""
-        _check_int("after", after, minimum=0)
+        check_int("after", after, minimum=0)
         clauses, params = ["id > ?"], [after]
         _type_filter(types, clauses, params)
         sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY id{_limit(limit, params)}"
-        return list(map(RecordedEvent, self._state().scopes.conn.execute(sql, params).fetchall()))
+        return list(map(RecordedEvent, self._query(sql, params)))
 
     def iter_all(
         self, *, after: int = 0, types: Iterable[str] | None = None, batch_size: int = 1000
     ) -> Iterator[RecordedEvent]:
         """Stream the whole log (or what follows ``after``) in constant memory."""
-        _check_int("batch_size", batch_size, minimum=1)
+        check_int("batch_size", batch_size, minimum=1)
         type_list = None if types is None else list(types)
         while True:
             page = self.read_all(after=after, limit=batch_size, types=type_list)
@@ -288,22 +418,53 @@ class EventStore:
 
     def head(self) -> int:
         """The position of the newest event (0 for an empty log)."""
-        return head(self._state().scopes.conn)
+        state = self._acquire()
+        try:
+            return state.session.head()
+        finally:
+            self._release(state)
 
     def version(self, workflow_id: str) -> int:
         """The workflow's current version (0 if it has no events)."""
-        if not isinstance(workflow_id, str) or not workflow_id:
-            raise InvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
-        row = self._state().scopes.conn.execute(
-            "SELECT MAX(version) FROM events WHERE workflow_id = ?", (workflow_id,)
-        ).fetchone()
-        return int(row[0] or 0)
+        _check_workflow(workflow_id)
+        return int(self._query("SELECT MAX(version) FROM events WHERE workflow_id = ?", (workflow_id,))[0][0] or 0)
 
     @property
     def reader(self) -> ScopedConnection:
         """This thread's connection for read-only SQL on projection tables (inside an
-        open transaction it sees that transaction's writes). Writes are refused."""
-        return self._state().scopes.reader
+        open transaction it sees that transaction's writes). Writes are refused; it
+        belongs to the thread that got it."""
+        state = self._acquire()
+        try:
+            return state.scopes.reader
+        finally:
+            self._release(state)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[ScopedConnection]:
+        """Read several times from one consistent snapshot of the database.
+
+        Outside a transaction each read is its own snapshot, so two reads may straddle
+        another process's commit. Inside this block every read on this thread (the
+        store's read methods and the yielded read-only connection) sees the database as
+        it was when the block's first read ran. Inside an open write transaction it just
+        yields (that transaction is already one snapshot).
+        """
+        state = self._acquire()
+        try:
+            session = state.session
+            if state.transaction is not None or state.reading:
+                yield state.scopes.reader
+                return
+            state.reading = True
+            try:
+                session.begin_read()
+                yield state.scopes.reader
+            finally:
+                state.reading = False
+                session.rollback()
+        finally:
+            self._release(state)
 
     # --- plugins and projections ---------------------------------------------------------
 
@@ -320,18 +481,29 @@ class EventStore:
         return name in self._registry.projections
 
     def projection_status(self) -> list[ProjectionStatus]:
-        conn = self._state().scopes.conn
-        current = head(conn)
+        state = self._acquire()
+        try:
+            session = state.session
+            current = session.head()
+            rows = session.execute(
+                "SELECT name, version, position, status, error, skipped, last_skip FROM evstore_projections "
+                "ORDER BY name"
+            ).fetchall()
+        finally:
+            self._release(state)
         result = []
-        for name, version, position, status, error in conn.execute(
-            "SELECT name, version, position, status, error FROM evstore_projections ORDER BY name"
-        ):
+        for name, version, position, status, error, skipped, last_skip in rows:
             registered = self._registry.projections.get(name)
+            if registered is None:
+                status = "not loaded"
+            elif version != registered.projection.version:
+                self._projector.note_version(name, version)
+                if version > registered.projection.version:
+                    status, error = "outdated", self._projector.outdated_message(name, version)
             result.append(
                 ProjectionStatus(
-                    name, version, position, current - position,
-                    status if registered else "not loaded", error,
-                    registered.plugin.name if registered else None,
+                    name, version, position, current - position, status, error,
+                    registered.plugin.name if registered else None, skipped, last_skip,
                 )
             )
         return result
@@ -354,83 +526,53 @@ class EventStore:
     ) -> list[str]:
         """Replay what the named projections (default: all) have not applied yet, failing
         ones included. Returns the names that are still failing. ``progress(position)``
-        is called every few thousand events (for progress bars)."""
+        is called after each batch of replayed events (for progress bars)."""
         chosen = self._names(names)
-        state = self._state()
-        self._no_open_transaction(state)
-        state.scopes.known = None  # positions and statuses change underneath
-        with _sqlite.write_lock(state.scopes.conn):
-            return self._projector.catch_up(state.scopes, chosen, progress)
+        state = self._maintenance_state()
+        try:
+            with self._locked(state):
+                return self._maintenance.catch_up(state.scopes, chosen, progress)
+        finally:
+            self._release(state)
 
     def rebuild(
         self, names: Iterable[str] | None = None, *, progress: Callable[[int], None] | None = None
     ) -> int:
         """Drop and rebuild the named projections (default: all) from the whole log in
         one transaction. Returns the number of events replayed. ``progress(position)`` is
-        called every few thousand events."""
+        called after each batch of replayed events."""
         chosen = self._names(names)
-        state = self._state()
-        self._no_open_transaction(state)
-        state.scopes.known = None  # positions and statuses change underneath
-        with _sqlite.write_lock(state.scopes.conn):
-            return self._projector.rebuild(state.scopes, chosen, progress)
-
-    @contextmanager
-    def snapshot(self) -> Iterator[ScopedConnection]:
-        """Read several times from one consistent snapshot of the database.
-
-        Outside a transaction each read is its own snapshot, so two reads may straddle
-        another process's commit. Inside this block every read on this thread (the
-        store's read methods and the yielded read-only connection) sees the database as
-        it was when the block's first read ran. Inside an open write transaction it just
-        yields (that transaction is already one snapshot).
-        """
-        state = self._state()
-        conn = state.scopes.conn
-        if state.transaction is not None or conn.in_transaction:
-            yield state.scopes.reader
-            return
-        conn.execute("BEGIN DEFERRED")  # a read transaction: WAL keeps its snapshot stable
+        state = self._maintenance_state()
         try:
-            yield state.scopes.reader
+            with self._locked(state):
+                return self._maintenance.rebuild(state.scopes, chosen, progress)
         finally:
-            _sqlite.rollback(conn)
+            self._release(state)
 
-    def _no_open_transaction(self, state: _ThreadState) -> None:
+    def _maintenance_state(self) -> _ThreadState:
+        state = self._acquire()
         if state.transaction is not None:
+            self._release(state)
             raise TransactionError("catch-up and rebuild cannot run inside store.transaction()")
+        return state
 
 
-def _check_path_argument(path: Any) -> Path:
-    if not isinstance(path, (str, os.PathLike)) or not str(path) or str(path) == ":memory:":
-        raise InvalidArgumentError(
-            f"path must be a file path (str or os.PathLike), got {path!r}; in-memory stores "
-            "are not supported because each thread has its own connection"
-        )
-    return Path(path)
+def _close_quietly(session: Session) -> None:
+    try:
+        session.close()
+    except Exception:  # closing what is already closed, or a connection the server dropped
+        pass
 
 
-def _check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
-    if value not in choices:
-        raise InvalidArgumentError(f"{name} must be one of {sorted(choices)}, got {value!r}")
-    return str(value)
-
-
-def _check_number(name: str, value: Any, *, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be a number >= {minimum}, got {value!r}")
-    return float(value)
-
-
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be an int >= {minimum}, got {value!r}")
+def _check_workflow(workflow_id: Any) -> None:
+    if not isinstance(workflow_id, str) or not workflow_id:
+        raise InvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
 
 
 def _limit(limit: int | None, params: list[Any]) -> str:
     if limit is None:
         return ""
-    _check_int("limit", limit, minimum=0)
+    check_int("limit", limit, minimum=0)
     params.append(limit)
     return " LIMIT ?"
 
@@ -445,4 +587,3 @@ def _type_filter(types: Iterable[str] | None, clauses: list[str], params: list[A
         raise InvalidArgumentError(f"types must be a non-empty list of event type names, got {names!r}")
     clauses.append(f"event_type IN ({','.join('?' * len(names))})")
     params.extend(names)
-

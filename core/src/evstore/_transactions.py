@@ -3,7 +3,6 @@ updates and their reactors' follow-ups, and commits or rolls back as one."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -27,10 +26,6 @@ from ._registry import Prepared
 if TYPE_CHECKING:
     from ._store import EventStore
 
-_INSERT = (
-    "INSERT INTO events (workflow_id, event_type, role, step_id, component_id, status, "
-    "payload, timestamp, version, event_id, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-)
 _PROBE_CHUNK = 500
 _COMPARED = ("workflow_id", "event_type", "role", "step_id", "component_id", "status", "payload")
 
@@ -69,7 +64,7 @@ class Transaction:
     def __init__(self, store: EventStore, scopes: ConnectionScopes) -> None:
         self._store = store
         self._scopes = scopes
-        self._conn: sqlite3.Connection = scopes.conn
+        self._session = scopes.session
         self._thread = threading.get_ident()
         self._versions: dict[str, int] = {}
         self._live = Live()
@@ -84,17 +79,20 @@ class Transaction:
         self.active = True
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        """The raw connection this transaction runs on, for SQL that must commit or roll
+    def connection(self) -> Any:
+        """The driver's connection this transaction runs on (``sqlite3.Connection`` or
+        ``psycopg.Connection``), for the application's own SQL that must commit or roll
         back with it (the supervisor facade's ``transaction()`` hands it to callers).
         Statements on it bypass table ownership: never COMMIT or ROLLBACK on it, and
-        write projection tables only if you accept that a rebuild replaces them."""
-        return self._conn
+        write projection tables only if you accept that a rebuild replaces them. It is
+        never handed to plugins."""
+        return self._session.raw
 
     # --- lifecycle (driven by EventStore) ------------------------------------------------
 
     def start(self) -> None:
-        self._live = self._projector.begin(self._scopes)
+        scopes, maintenance = self._scopes, self._store._maintenance
+        self._live = self._projector.begin(scopes, lambda names: maintenance.catch_up(scopes, names))
 
     def finish(self) -> list[RecordedEvent]:
         if self._failed is not None:
@@ -166,10 +164,14 @@ class Transaction:
             values = self._assign(prepared, expected)
         except _AlreadyStored as retried:
             return retried.positions
+        session = self._session
         try:
-            rows = self._insert(values)
-        except sqlite3.IntegrityError as error:
-            if "events.workflow_id, events.version" in str(error) and self._versions:
+            first = session.insert_events(values)
+        except BaseException as error:
+            violated = session.violated_constraint(error)
+            if violated is None:
+                raise
+            if violated == "version" and self._versions:
                 # Raw SQL on tx.connection appended to a workflow whose version we had
                 # cached (the failed statement wrote nothing; a batch rolled back to its
                 # savepoint): forget the cache and decide again from the stored versions.
@@ -177,12 +179,13 @@ class Transaction:
                 return self.append_prepared(events, prepared, expected, depth)
             # Only a single event can get here (batches were probed above), and a failed
             # statement leaves nothing behind, so the transaction stays usable.
-            if "event_id" not in str(error) or len(prepared) > 1:
+            if violated != "event_id" or len(prepared) > 1:
                 raise
             existing = self._existing(prepared)
             if existing is None:
                 raise
             return existing
+        rows = [(first + offset, *value) for offset, value in enumerate(values)]
         live = self._live
         if live.head is not None:
             if rows[0][0] != live.head + 1:  # raw SQL inserted rows before ours
@@ -198,33 +201,6 @@ class Transaction:
                 self._failed = error
                 raise
         return [row[0] for row in rows]
-
-    def _insert(self, values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Insert and return the full rows (position first, in ``COLUMNS`` order).
-
-        SQLite gives each new row max(rowid) + 1 (the log is never deleted from, and we
-        hold the write lock), so the rows of one executemany get consecutive positions
-        ending at last_insert_rowid(). Reading them back this way avoids looking up the
-        head before every transaction.
-        """
-        if len(values) == 1:
-            last = self._conn.execute(_INSERT, values[0]).lastrowid
-        else:
-            # A savepoint makes the batch all-or-nothing: executemany stops at a failing
-            # row but keeps the rows before it.
-            conn = self._conn
-            conn.execute("SAVEPOINT evstore_batch")
-            try:
-                conn.executemany(_INSERT, values)
-            except BaseException:
-                conn.execute("ROLLBACK TO evstore_batch")
-                conn.execute("RELEASE evstore_batch")
-                raise
-            conn.execute("RELEASE evstore_batch")
-            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-        assert last is not None
-        first = last - len(values) + 1
-        return [(first + offset, *value) for offset, value in enumerate(values)]
 
     def _assign(self, prepared: list[Prepared], expected: ExpectedVersion | int) -> list[tuple[Any, ...]]:
         """Give each event its version. We hold the write lock (BEGIN IMMEDIATE), so the
@@ -254,7 +230,7 @@ class Transaction:
         return rows
 
     def _stored_version(self, workflow_id: str) -> int:
-        found = self._conn.execute(
+        found = self._session.execute(
             "SELECT MAX(version) FROM events WHERE workflow_id = ?", (workflow_id,)
         ).fetchone()[0]
         return int(found or 0)
@@ -282,7 +258,7 @@ class Transaction:
             )
         try:
             with scoped:
-                produced = reactor.react(scoped, event)
+                produced = reactor.react(scoped, event.copy())
             follow_ups = list(produced or ())
         except EvstoreError:
             raise
@@ -321,11 +297,11 @@ class Transaction:
         found: dict[str, tuple[Any, ...]] = {}
         for start in range(0, len(ids), _PROBE_CHUNK):
             chunk = ids[start:start + _PROBE_CHUNK]
-            for row in self._conn.execute(
+            for row in self._session.execute(
                 "SELECT id, workflow_id, event_type, role, step_id, component_id, status, payload, "
                 f"event_id FROM events WHERE event_id IN ({','.join('?' * len(chunk))})",
                 chunk,
-            ):
+            ).fetchall():
                 found[row[8]] = row
         if not found:
             return None

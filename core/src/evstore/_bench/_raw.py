@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._access import split_statements
 from .._envelope import COLUMNS, new_event_id
-from .._sqlite import DURABILITY_PRAGMAS, KERNEL_SCHEMA
+from .._sqlite import DURABILITY_PRAGMAS, KERNEL_SCHEMA, SCHEMA_UPGRADES
+from .._sqlite_guard import split_statements
 
 # What the benchmark appends: (workflow_id, event_type, role, step_id, payload).
 Spec = tuple[str, str, str, str, dict[str, Any]]
@@ -46,7 +46,8 @@ _ABOUT_EVENTS = re.compile(r"\b(TABLE|ON)\s+events\b", re.IGNORECASE)
 
 def events_ddl() -> list[str]:
     """The kernel's statements that create ``events`` and its indexes and triggers."""
-    found = [s for s in split_statements(KERNEL_SCHEMA) if _ABOUT_EVENTS.search(s)]
+    scripts = [KERNEL_SCHEMA, *(SCHEMA_UPGRADES[v] for v in sorted(SCHEMA_UPGRADES))]
+    found = [s for script in scripts for s in split_statements(script) if _ABOUT_EVENTS.search(s)]
     if not any(s.upper().lstrip().startswith("CREATE TABLE") for s in found):
         raise RuntimeError("evstore._sqlite.KERNEL_SCHEMA has no CREATE TABLE events statement")
     return found

@@ -1,0 +1,157 @@
+"""The seam between the kernel and a database.
+
+The write pipeline (``_transactions``), the projector and the reads talk to a
+:class:`Session` (one thread's connection) and never to a driver; everything
+dialect-specific — how the write lock is taken, how positions are assigned, how table
+ownership is enforced, which errors mean what — lives behind it, in ``_sqlite`` and
+``_postgres``. Kernel SQL is written once, with ``?`` placeholders, in the subset both
+dialects share; a backend translates it if it must.
+
+Sessions are used by one thread at a time (the store hands each thread its own), so
+nothing here locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Savepoint names the kernel uses; backends splice them into SQL, so they are constants.
+SAVEPOINT_BATCH = "evstore_batch"
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the kernel uses."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def description(self) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ...) -> list[Any]: ...
+
+
+@dataclass(eq=False)
+class Scope:
+    """Who runs SQL right now: a projection (writing its own tables only), a reactor or
+    a query (reading only). ``owner`` is unique per store ("projection:steps")."""
+
+    owner: str
+    writable: frozenset[str]
+    describe: str
+    # Whose table is each table the scope may not write, for error messages that say
+    # whom to ask instead of "declare it".
+    owners: dict[str, str] = field(default_factory=dict)
+    # Per-backend cache of prepared statement texts or verdicts, keyed by SQL text.
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Session(Protocol):
+    """One thread's connection to the store's database, as the kernel sees it."""
+
+    dialect: str
+
+    # --- kernel SQL (``?`` placeholders, unrestricted) ---------------------------------
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor: ...
+
+    # --- transactions -------------------------------------------------------------------
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def begin_write(self) -> None:
+        """Start a write transaction holding the store's write lock, so that positions
+        and versions assigned in it cannot race another writer. Raises
+        ``StoreBusyError`` if the lock cannot be had within the busy timeout."""
+
+    def begin_read(self) -> None:
+        """Start a read-only transaction: one consistent snapshot for several reads."""
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None:
+        """Roll back whatever is open; a no-op when nothing is (so it is always safe)."""
+
+    def savepoint(self, name: str) -> None: ...
+
+    def release(self, name: str) -> None: ...
+
+    def rollback_to(self, name: str) -> None:
+        """Undo everything since ``savepoint(name)`` and release it."""
+
+    # --- the log ----------------------------------------------------------------------
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+        """Insert rows (``INSERT_COLUMNS`` order) inside the write transaction, all or
+        none; returns the position of the first. Positions are consecutive."""
+
+    def head(self) -> int:
+        """The newest position (0 for an empty log)."""
+
+    def change_marker(self) -> int | None:
+        """A number that changes whenever another connection commits, or ``None`` if the
+        backend cannot tell cheaply (the kernel then re-reads what it cached)."""
+
+    def violated_constraint(self, error: BaseException) -> str | None:
+        """``"version"`` or ``"event_id"`` when ``error`` is a unique violation on the
+        log's (workflow_id, version) or event_id; ``None`` otherwise."""
+
+    # --- schema -----------------------------------------------------------------------
+    def table_kind(self, name: str) -> str | None:
+        """``"table"``, ``"view"`` or ``None`` (names compare case-insensitively)."""
+
+    def drop(self, name: str, kind: str) -> None: ...
+
+    # --- scoped SQL (handlers, reactors, migrations, queries) ---------------------------
+    def enter(self, scope: Scope) -> None:
+        """From now on SQL runs on behalf of ``scope`` until :meth:`leave`."""
+
+    def leave(self) -> None: ...
+
+    @property
+    def active_scope(self) -> Scope | None: ...
+
+    def run(self, scope: Scope, sql: str, parameters: Any) -> Cursor:
+        """Run ``sql`` as ``scope`` (which must be entered): writes outside its tables,
+        transaction control and DDL outside migrations raise ``ProjectionAccessError``."""
+
+    def run_many(self, scope: Scope, sql: str, rows: Iterable[Any]) -> Cursor: ...
+
+    def split_script(self, script: str) -> list[str]: ...
+
+    @property
+    def raw(self) -> Any:
+        """The driver's connection, for the application's own SQL inside its
+        transaction (the supervisor facade); never handed to plugins."""
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """A database the store lives in: opens sessions and owns the kernel schema."""
+
+    dialect: str
+
+    @property
+    def target(self) -> str:
+        """The path or URL (password removed), for messages."""
+
+    def connect(self) -> Session: ...
+
+    def ensure_schema(self, session: Session) -> None:
+        """Create the kernel tables in a new database or check (and upgrade) an existing
+        one's, inside the write lock."""
+
+    def close(self) -> None: ...
+
+
+INSERT_COLUMNS = (
+    "workflow_id, event_type, role, step_id, component_id, status, payload, timestamp, "
+    "version, event_id, metadata"
+)

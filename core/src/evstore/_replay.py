@@ -1,0 +1,315 @@
+"""Installing, migrating, catching up and rebuilding projections: everything that
+replays stored events rather than applying fresh ones.
+
+Every function runs inside the write transaction its caller holds. Replays never run
+reactors (their follow-ups are already in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+
+from . import _json
+from ._backend import Session
+from ._envelope import COLUMNS, RecordedEvent
+from ._errors import EvstoreError, MigrationError, ProjectionConflictError, ProjectionError
+from ._projector import ConnectionScopes, Projector, record_skips
+from ._registry import Registered
+
+log = logging.getLogger("evstore")
+REPLAY_BATCH = 2000
+_SAVEPOINT = "evstore_replay"
+Progress = Callable[[int], None]
+Skipped = list[tuple[str, int, str]]
+
+
+class Maintenance:
+    """Start-up, catch-up and rebuild of the projections of one store."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self.registry = projector.registry
+
+    # --- start-up ---------------------------------------------------------------------
+
+    def open_all(self, scopes: ConnectionScopes, owners: dict[str, str]) -> None:
+        """Claim tables, install new projections, rebuild those whose version went up,
+        apply new migrations and catch up those behind. Called inside the write lock."""
+        session = scopes.session
+        self._claim_tables(session, owners)
+        rows = {
+            row[0]: tuple(row[1:])
+            for row in session.execute("SELECT name, version, position, status FROM evstore_projections").fetchall()
+        }
+        head = session.head()
+        for name in sorted(self.registry.projections):
+            registered = self.registry.projections[name]
+            recorded = rows.get(name)
+            ours = registered.projection.version
+            if recorded is None:
+                self._install(scopes, registered)
+            elif recorded[0] < ours:
+                log.info("projection %r: version %s -> %s, rebuilding", name, recorded[0], ours)
+                self.rebuild(scopes, [name])
+            elif recorded[0] > ours:
+                # Rebuilding back to our older version would undo the other process's
+                # upgrade, and it would rebuild again: leave the projection alone.
+                self.projector.note_version(name, recorded[0])
+            else:
+                self._migrate(scopes, registered)
+                if recorded[2] == "ok" and recorded[1] < head:
+                    self.catch_up(scopes, [name])
+
+    def _claim_tables(self, session: Session, owners: dict[str, str]) -> None:
+        """A table belongs to the projection recorded as its owner in this store, whether
+        or not that projection's plugin is loaded now: while its owner is disabled,
+        another plugin may not take a table over (and empty it)."""
+        recorded = {
+            str(table).lower(): str(projection)
+            for table, projection in session.execute("SELECT name, projection FROM evstore_tables").fetchall()
+        }
+        for table, projection in recorded.items():
+            loaded = self.registry.projections.get(projection)
+            described = loaded.describe() if loaded else f"projection {projection!r} (recorded here; not loaded)"
+            owners.setdefault(table, described)
+        for name in sorted(self.registry.projections):
+            registered = self.registry.projections[name]
+            for table in registered.projection.tables:
+                owner = recorded.get(table.lower())
+                if owner is not None and owner != name:
+                    absent = "" if owner in self.registry.projections else " (whose plugin is not loaded now)"
+                    raise ProjectionConflictError(
+                        f"{registered.describe()} declares table {table!r}, but this store records it "
+                        f"as owned by projection {owner!r}{absent}; a table has one owner. Rename the "
+                        f"table, or {registered.plugin.how_to_disable()}."
+                    )
+        for name in sorted(self.registry.projections):
+            for table in self.registry.projections[name].projection.tables:
+                if table.lower() not in recorded:
+                    session.execute(
+                        "INSERT INTO evstore_tables (name, projection) VALUES (?, ?)", (table.lower(), name)
+                    )
+
+    def _install(self, scopes: ConnectionScopes, registered: Registered) -> None:
+        self._migrate(scopes, registered)
+        scopes.session.execute(
+            "INSERT INTO evstore_projections (name, version, position, status, updated_at) "
+            "VALUES (?, ?, 0, 'ok', ?)",
+            (registered.projection.name, registered.projection.version, _json.utc_now()),
+        )
+        self.catch_up(scopes, [registered.projection.name])
+
+    def _migrate(self, scopes: ConnectionScopes, registered: Registered) -> None:
+        projection = registered.projection
+        session = scopes.session
+        applied = {
+            row[0]
+            for row in session.execute(
+                "SELECT name FROM evstore_migrations WHERE projection = ?", (projection.name,)
+            ).fetchall()
+        }
+        pending = [m for m in projection.migrations if m.name not in applied]
+        if pending:
+            scoped = scopes.projections[projection.name]
+            session.savepoint("evstore_migration")
+            migration = pending[0]
+            try:
+                for migration in pending:
+                    step = migration.for_dialect(session.dialect)
+                    with scoped:
+                        if isinstance(step, str):
+                            scoped.execute_script(step)
+                        else:
+                            step(scoped)
+                    session.execute(
+                        "INSERT INTO evstore_migrations (projection, name, applied_at) VALUES (?, ?, ?)",
+                        (projection.name, migration.name, _json.utc_now()),
+                    )
+            except Exception as error:
+                session.rollback_to("evstore_migration")
+                raise MigrationError(
+                    f"{registered.describe()}: migration {migration.name!r} failed: "
+                    f"{type(error).__name__}: {error}. Its tables are unchanged. Fix the "
+                    f"migration, or {registered.plugin.how_to_disable()}."
+                ) from error
+            except BaseException:
+                session.rollback_to("evstore_migration")
+                raise
+            session.release("evstore_migration")
+        missing = [t for t in projection.tables if session.table_kind(t) is None]
+        if missing:
+            raise ProjectionError(
+                f"{registered.describe()} declares tables {missing} that its migrations do not "
+                "create. Add a migration creating them, or remove them from tables."
+            )
+
+    # --- catch-up and rebuild -------------------------------------------------------------
+
+    def catch_up(self, scopes: ConnectionScopes, names: Sequence[str], progress: Progress | None = None) -> list[str]:
+        """Replay events after each projection's position; returns those that failed.
+
+        Each projection catches up inside its own SAVEPOINT: a failure rolls back only
+        its replayed rows and leaves it failing at its old position.
+        """
+        session = scopes.session
+        failed = []
+        for name in names:
+            if name in self.projector.outdated:
+                failed.append(name)
+                continue
+            position = int(
+                session.execute("SELECT position FROM evstore_projections WHERE name = ?", (name,)).fetchone()[0]
+            )
+            skipped: Skipped = []
+            session.savepoint("evstore_catch_up")
+            try:
+                self.replay(scopes, [name], position, progress, skipped)
+            except _ReplayError as failure:
+                session.rollback_to("evstore_catch_up")
+                log.error(
+                    "%s", self.projector.mark_failing(session, name, failure.event, failure.error, position)
+                )
+                failed.append(name)
+                continue
+            except BaseException:
+                session.rollback_to("evstore_catch_up")
+                raise
+            session.execute(
+                "UPDATE evstore_projections SET status = 'ok', error = NULL, failed_event = NULL, "
+                "position = (SELECT COALESCE(MAX(id), 0) FROM events), updated_at = ? WHERE name = ?",
+                (_json.utc_now(), name),
+            )
+            record_skips(session, skipped)
+            session.release("evstore_catch_up")
+            _log_skips(skipped)
+        return failed
+
+    def rebuild(self, scopes: ConnectionScopes, names: Sequence[str], progress: Progress | None = None) -> int:
+        """Drop the projections' tables, re-run their migrations and replay the whole log
+        into them, all in the caller's transaction: readers see the old tables or the
+        new ones, never half. Returns the number of events replayed."""
+        session = scopes.session
+        for name in names:
+            if name in self.projector.outdated:
+                raise ProjectionError(self.projector.outdated_message(name, self.projector.outdated[name]))
+        for name in names:
+            registered = self.registry.projections[name]
+            for table in registered.projection.tables:
+                kind = session.table_kind(table)
+                if kind is not None:
+                    session.drop(table, kind)
+            session.execute("DELETE FROM evstore_migrations WHERE projection = ?", (name,))
+            self._migrate(scopes, registered)
+        skipped: Skipped = []
+        try:
+            count = self.replay(scopes, names, 0, progress, skipped)
+        except _ReplayError as failure:
+            raise ProjectionError(
+                self.projector.failure_message(
+                    failure.name, failure.event, failure.error,
+                    "The rebuild was rolled back; the tables are as they were before it.",
+                )
+            ) from failure.error
+        now = _json.utc_now()
+        for name in names:
+            session.execute(
+                "INSERT INTO evstore_projections (name, version, position, status, updated_at) "
+                "VALUES (?, ?, (SELECT COALESCE(MAX(id), 0) FROM events), 'ok', ?) "
+                "ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
+                "position = excluded.position, status = 'ok', error = NULL, "
+                "failed_event = NULL, updated_at = excluded.updated_at, skipped = 0, last_skip = NULL",
+                (name, self.registry.projections[name].projection.version, now),
+            )
+        record_skips(session, skipped)
+        _log_skips(skipped)
+        return count
+
+    def replay(
+        self, scopes: ConnectionScopes, names: Sequence[str], after: int, progress: Progress | None,
+        skipped: Skipped,
+    ) -> int:
+        """Apply stored events after ``after`` to ``names``, a batch at a time, each
+        batch in a savepoint: a handler raising on an event whose payload does not match
+        its model rolls back that batch only, which is applied again without that event
+        for that projection (the same decision a live append makes). ``progress(position)``
+        is called after each batch."""
+        wanted = set(names)
+        targets = {
+            event_type: [(n, h) for n, h, _ in entries if n in wanted]
+            for event_type, entries in self.projector.dispatch.items()
+        }
+        targets = {t: entries for t, entries in targets.items() if entries}
+        if not targets:
+            return 0
+        session = scopes.session
+        count = 0
+        for batch in _batches_after(session, after, sorted(targets)):
+            skips: set[tuple[str, int]] = set()
+            while True:
+                session.savepoint(_SAVEPOINT)
+                try:
+                    self._apply_batch(scopes, targets, batch, skips)
+                except _ReplayError as failure:
+                    session.rollback_to(_SAVEPOINT)
+                    if self.registry.conforms(failure.event):
+                        raise
+                    skips.add((failure.name, failure.event.id))
+                    skipped.append((
+                        failure.name, failure.event.id,
+                        self.projector.skip_message(failure.name, failure.event, failure.error),
+                    ))
+                    continue
+                except BaseException:
+                    session.rollback_to(_SAVEPOINT)
+                    raise
+                session.release(_SAVEPOINT)
+                break
+            count += len(batch)
+            if progress is not None:
+                progress(batch[-1].id)
+        return count
+
+    @staticmethod
+    def _apply_batch(
+        scopes: ConnectionScopes, targets: dict[str, list[tuple[str, Callable[..., None]]]],
+        batch: list[RecordedEvent], skips: set[tuple[str, int]],
+    ) -> None:
+        projections = scopes.projections
+        for event in batch:
+            for name, handler in targets[event.event_type]:
+                if skips and (name, event.id) in skips:
+                    continue
+                scoped = projections[name]
+                try:
+                    with scoped:
+                        handler(scoped, event.copy())
+                except Exception as error:
+                    raise _ReplayError(name, event, error) from error
+
+
+def _log_skips(skipped: Skipped) -> None:
+    for _name, _position, message in skipped:
+        log.warning("%s", message)
+
+
+class _ReplayError(EvstoreError):
+    def __init__(self, name: str, event: RecordedEvent, error: BaseException) -> None:
+        super().__init__(f"{name} failed on event {event.id}")
+        self.name, self.event, self.error = name, event, error
+
+
+def _batches_after(session: Session, after: int, types: Sequence[str]) -> Iterator[list[RecordedEvent]]:
+    """Stored events of ``types`` after position ``after``, in position order, a batch at
+    a time, so replaying a long log takes constant memory."""
+    marks = ",".join("?" * len(types))
+    sql = (
+        f"SELECT {COLUMNS} FROM events WHERE id > ? AND event_type IN ({marks}) "
+        f"ORDER BY id LIMIT {REPLAY_BATCH}"
+    )
+    while True:
+        rows = session.execute(sql, (after, *types)).fetchall()
+        if not rows:
+            return
+        yield [RecordedEvent(row) for row in rows]
+        after = rows[-1][0]
