@@ -1,6 +1,6 @@
 """How fast every dashboard page answers on a big store (a benchmark, not a test).
 
-    python -m evstore._ui._bench [--events 1000000] [--db PATH] [--repeat 5] [--index]
+    python tests/ui/bench_pages.py [--events 1000000] [--db PATH] [--repeat 5] [--index]
 
 Builds the store once (reused when PATH already holds at least that many events): a
 realistic mix through the installed plugins (workflows with steps, metrics and
@@ -14,16 +14,20 @@ to the scratch store first, to show what such kernel indexes would change.
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .. import EventStore, NewEvent
+from evstore import EventStore, NewEvent
 
 RARE_TYPE, RARE_WORD = "audit_note", "needle-7f3a"
 
@@ -118,9 +122,29 @@ def pages(store: EventStore) -> list[str]:
     ]
 
 
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port for the length of the block."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
 def measure(path: Path, repeat: int) -> list[tuple[str, float, float, int]]:
-    from ..ui import create_app
-    from ._serve_for_bench import serving
+    from evstore.ui import create_app
 
     store = EventStore.open(path)
     results = []
@@ -139,7 +163,7 @@ def measure(path: Path, repeat: int) -> list[tuple[str, float, float, int]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m evstore._ui._bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tests/ui/bench_pages.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=Path("/tmp/evstore-ui-bench/store.db"))
     parser.add_argument("--repeat", type=int, default=5)
