@@ -48,6 +48,8 @@ class Scope:
     # Whose table is each table the scope may not write, for error messages that say
     # whom to ask instead of "declare it".
     owners: dict[str, str] = field(default_factory=dict)
+    # Schema changes (of its own tables) are allowed only while a migration runs.
+    ddl: bool = False
     # Per-backend cache of prepared statement texts or verdicts, keyed by SQL text.
     cache: dict[str, Any] = field(default_factory=dict)
 

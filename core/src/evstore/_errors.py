@@ -114,6 +114,11 @@ class SchemaVersionError(StoreOpenError):
     """The database was written by a newer evstore whose schema this one does not know."""
 
 
+class StoreConnectionError(EvstoreError):
+    """The connection to the database server was lost or could not be made mid-use;
+    the message says whether anything in flight may have been stored."""
+
+
 class StoreReadOnlyError(EvstoreError):
     """A write was attempted on a store opened with ``read_only=True``."""
 

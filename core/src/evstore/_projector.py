@@ -63,6 +63,15 @@ class ConnectionScopes:
             )
             for name, reg in registry.projections.items()
         }
+        # The same projection while one of its migrations runs: then, and only then, it
+        # may change the schema of its own tables.
+        self.migrations = {
+            name: ScopedConnection(
+                session,
+                Scope(f"migration:{name}", _lowered(reg.projection.tables), reg.describe(), owners, ddl=True),
+            )
+            for name, reg in registry.projections.items()
+        }
         self.reactors = {
             name: ScopedConnection(
                 session, Scope(f"reactor:{name}", frozenset(), f"reactor {name!r} of {info.describe()}", owners)

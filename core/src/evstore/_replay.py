@@ -111,7 +111,7 @@ class Maintenance:
         }
         pending = [m for m in projection.migrations if m.name not in applied]
         if pending:
-            scoped = scopes.projections[projection.name]
+            scoped = scopes.migrations[projection.name]
             session.savepoint("evstore_migration")
             migration = pending[0]
             try:

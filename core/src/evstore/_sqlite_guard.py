@@ -32,6 +32,17 @@ _TABLE_IN_ARG2 = {
     sqlite3.SQLITE_DROP_TRIGGER,
     sqlite3.SQLITE_ALTER_TABLE,
 }
+_SCHEMA_CHANGES = {
+    sqlite3.SQLITE_CREATE_TABLE,
+    sqlite3.SQLITE_DROP_TABLE,
+    sqlite3.SQLITE_CREATE_VIEW,
+    sqlite3.SQLITE_DROP_VIEW,
+    sqlite3.SQLITE_CREATE_INDEX,
+    sqlite3.SQLITE_DROP_INDEX,
+    sqlite3.SQLITE_CREATE_TRIGGER,
+    sqlite3.SQLITE_DROP_TRIGGER,
+    sqlite3.SQLITE_ALTER_TABLE,
+}
 _ALWAYS_DENIED = {
     sqlite3.SQLITE_TRANSACTION: "transaction control (BEGIN/COMMIT/ROLLBACK)",
     sqlite3.SQLITE_SAVEPOINT: "savepoints",
@@ -82,7 +93,15 @@ class Guard:
             table = arg2
         else:
             return sqlite3.SQLITE_OK
-        if table is None or table.lower() in _INTERNAL or table.lower() in scope.writable:
+        if table is None or table.lower() in _INTERNAL:
+            return sqlite3.SQLITE_OK
+        if action in _SCHEMA_CHANGES:
+            if not scope.ddl:
+                return self._deny("changing the schema outside a migration", table)
+            if table.lower() not in scope.writable:
+                return self._deny(f"changing table {table!r}", table)
+            return sqlite3.SQLITE_OK
+        if table.lower() in scope.writable:
             return sqlite3.SQLITE_OK
         return self._deny(f"writing table {table!r}", table)
 

@@ -1,0 +1,569 @@
+"""The PostgreSQL backend: the same store on a server, for users who outgrow one machine.
+
+psycopg 3 with one ``psycopg_pool`` pool per store; each thread holds one connection
+(autocommit, so every BEGIN is ours, as with SQLite). Kernel and projection SQL is
+written once with ``?`` placeholders and translated per text (``_pg_sql``); table
+ownership is decided by PostgreSQL's parser (``_pg_guard``).
+
+Ordering, the part that must not be wrong: every write transaction takes one
+transaction-scoped advisory lock right after BEGIN, at READ COMMITTED, and positions are
+max(id) + 1 under it (a trigger assigns them, and makes raw INSERTs take the same lock).
+So positions are gap-free and in commit order: the transaction holding position N
+commits before any transaction that could get N + 1 takes the lock, and a reader tailing
+``read_all(after=...)`` can never see N + 1 before N. A sequence or identity column would
+hand out numbers in start order, not commit order: a transaction that started first and
+commits last would make a tailing reader skip its event for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+import psycopg.errors
+import psycopg_pool
+from psycopg.adapt import Dumper
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
+
+from . import _pg_guard, _pg_sql
+from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH, Cursor, Scope, Session
+from ._errors import (
+    SchemaVersionError,
+    StoreBusyError,
+    StoreConnectionError,
+    StoreOpenError,
+    StoreReadOnlyError,
+)
+
+SCHEMA_VERSION = 2
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_SEARCH_PATH = re.compile(r"(?:^|\s)-c\s*search_path\s*=\s*([^\s,]+)")
+_CONNECT_TIMEOUT = 10
+
+KERNEL_SCHEMA = """
+CREATE TABLE events (
+    -- The global position: max + 1 under the write lock (see evstore_events_before_insert),
+    -- never a sequence, so position order is commit order.
+    id BIGINT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    role TEXT,
+    step_id TEXT,
+    component_id TEXT,
+    status TEXT,
+    -- JSON text, not jsonb: jsonb reorders keys, and an event reads back byte for byte.
+    payload TEXT NOT NULL DEFAULT '{}',
+    timestamp TEXT NOT NULL DEFAULT (
+        to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+    ),
+    version BIGINT NOT NULL,
+    event_id TEXT NOT NULL DEFAULT gen_random_uuid()::text,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    CONSTRAINT events_version_unique UNIQUE (workflow_id, version),
+    CONSTRAINT events_event_id_unique UNIQUE (event_id)
+);
+-- Every insert, the kernel's and raw SQL's alike, takes the write lock (re-entrant within a
+-- transaction) and is checked the way SQLite's triggers check it: the next position, the
+-- workflow's next version (filled in when left out), JSON objects as payload and metadata.
+CREATE FUNCTION evstore_events_before_insert() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+    next_position BIGINT;
+    next_version BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(lock)s);
+    SELECT COALESCE(MAX(id), 0) + 1 INTO next_position FROM events;
+    IF NEW.id IS NULL THEN
+        NEW.id := next_position;
+    ELSIF NEW.id <> next_position THEN
+        RAISE EXCEPTION 'events.id must be the next position: leave id out and the store assigns it'
+            USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT COALESCE(MAX(version), 0) + 1 INTO next_version FROM events WHERE workflow_id = NEW.workflow_id;
+    IF NEW.version IS NULL THEN
+        NEW.version := next_version;
+    ELSIF NEW.version <> next_version THEN
+        RAISE EXCEPTION 'events.version must be the next version of its workflow: leave version out'
+            USING ERRCODE = 'unique_violation', CONSTRAINT = 'events_version_unique';
+    END IF;
+    IF json_typeof(NEW.payload::json) IS DISTINCT FROM 'object'
+       OR json_typeof(NEW.metadata::json) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'events.payload and events.metadata must be JSON objects'
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$body$;
+CREATE TRIGGER events_before_insert BEFORE INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION evstore_events_before_insert();
+-- The log is append-only: history is corrected by appending, never by rewriting.
+CREATE FUNCTION evstore_events_are_permanent() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    RAISE EXCEPTION 'events are immutable and permanent: append a correcting event instead'
+        USING ERRCODE = 'restrict_violation';
+END
+$body$;
+CREATE TRIGGER events_are_permanent BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION evstore_events_are_permanent();
+CREATE TRIGGER events_are_not_truncated BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION evstore_events_are_permanent();
+
+CREATE TABLE evstore_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE evstore_projections (
+    name TEXT PRIMARY KEY,
+    version BIGINT NOT NULL,
+    position BIGINT NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'failing')),
+    error TEXT,
+    failed_event BIGINT,
+    updated_at TEXT NOT NULL,
+    skipped BIGINT NOT NULL DEFAULT 0,
+    last_skip TEXT
+);
+CREATE TABLE evstore_migrations (
+    projection TEXT NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (projection, name)
+);
+CREATE TABLE evstore_tables (name TEXT PRIMARY KEY, projection TEXT NOT NULL);
+"""
+
+_INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
+# One statement text for any batch size (so it is prepared once): the columns as arrays.
+_INSERT_MANY = (
+    f"INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM unnest("
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::bigint[], %s::text[], %s::text[]) RETURNING id"
+)
+
+
+class _BoolAsInteger(Dumper):
+    """SQLite stores booleans as 0 and 1, so projection SQL writes them into INTEGER
+    columns (BIGINT here); PostgreSQL would refuse a boolean parameter there."""
+
+    oid = psycopg.adapters.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+def redact(url: str) -> str:
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+    parts.pop("password", None)
+    return make_conninfo("", **{k: str(v) for k, v in parts.items() if v is not None})
+
+
+class PostgresBackend:
+    """A store in one schema of a PostgreSQL database."""
+
+    dialect = "postgresql"
+
+    def __init__(
+        self, url: str, *, durability: str, busy_timeout: float, read_only: bool, schema: str | None,
+        pool_size: int, pool_timeout: float,
+    ) -> None:
+        self.url = url
+        self.read_only = read_only
+        self.busy_timeout = busy_timeout
+        self.pool_size, self.pool_timeout = pool_size, pool_timeout
+        self.durability = durability
+        try:
+            parts = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as error:
+            raise StoreOpenError(f"bad PostgreSQL URL {redact(url)!r}: {error}") from None
+        self.schema = _choose_schema(schema, str(parts.get("options") or ""))
+        self._target = f"{redact(url)} (schema {self.schema})"
+        digest = hashlib.sha256(f"evstore:{parts.get('dbname')}:{self.schema}".encode()).digest()
+        # One advisory lock key per store (database and schema): stores in other schemas
+        # of the same server never wait for each other.
+        self.lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self.translations: dict[str, _pg_sql.Translation] = {}
+        self._probe()
+        self.pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
+            url, min_size=0, max_size=pool_size, timeout=pool_timeout, open=True,
+            kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT}, configure=self._configure,
+            name=f"evstore:{self.schema}",
+        )
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    def _probe(self) -> None:
+        """Connect once, so a wrong host, port, database or password is a clear error
+        now rather than a pool timeout later."""
+        try:
+            with psycopg.connect(self.url, connect_timeout=_CONNECT_TIMEOUT, autocommit=True):
+                pass
+        except psycopg.Error as error:
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StoreOpenError(
+                f"cannot connect to PostgreSQL at {redact(self.url)!r}: {detail}. Check the URL, that the "
+                "server is running and reachable, and the user's password and rights."
+            ) from None
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.adapters.register_dumper(bool, _BoolAsInteger)
+        conn.execute(f'SET search_path TO "{self.schema}"')
+        # "full": COMMIT returns once the WAL is flushed (survives a server crash);
+        # "normal": it returns before (survives a crash of the application, like SQLite's).
+        conn.execute(f"SET synchronous_commit TO {'on' if self.durability == 'full' else 'off'}")
+        conn.execute(f"SET lock_timeout TO {int(self.busy_timeout * 1000)}")
+        if self.read_only:
+            conn.execute("SET default_transaction_read_only TO on")
+
+    def connect(self) -> PostgresSession:
+        return PostgresSession(self, self._get())
+
+    def _get(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise StoreConnectionError(f"the store at {self.target!r} is closed")
+        try:
+            return self.pool.getconn(timeout=self.pool_timeout)
+        except psycopg_pool.PoolTimeout:
+            raise StoreBusyError(
+                f"no connection to {self.target!r} came free within {self.pool_timeout:g} s: all "
+                f"{self.pool_size} of the store's pool are in use (each thread using the store holds "
+                "one). Open the store with a larger pool_size, or use it from fewer threads."
+            ) from None
+        except psycopg.Error as error:
+            raise StoreConnectionError(f"cannot connect to {self.target!r}: {error}") from None
+
+    def put(self, conn: psycopg.Connection[Any]) -> None:
+        if self._closed:
+            conn.close()
+            return
+        try:
+            self.pool.putconn(conn)
+        except Exception:  # the pool is closing, or the connection belongs to a closed pool
+            conn.close()
+
+    def ensure_schema(self, session: Session) -> None:
+        assert isinstance(session, PostgresSession)
+        conn = session.conn
+        quoted = f'"{self.schema}"'
+        try:
+            if self.read_only:
+                _check_schema_version(conn, self.schema, self.target)
+                return
+            session.begin_write()
+            try:
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+                tables = _table_names(conn, self.schema)
+                if "evstore_meta" not in tables:
+                    if tables:
+                        raise StoreOpenError(
+                            f"schema {self.schema!r} of {redact(self.url)!r} has tables "
+                            f"({', '.join(sorted(tables)[:5])}) but is not an evstore store; choose "
+                            "another schema (schema= or ?options=-csearch_path%3Dname)."
+                        )
+                    conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.lock_key)))
+                    conn.execute(
+                        "INSERT INTO evstore_meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),)
+                    )
+                _check_schema_version(conn, self.schema, self.target)
+                session.commit()
+            finally:
+                session.rollback()
+        except psycopg.OperationalError as error:
+            raise StoreConnectionError(f"lost the connection to {self.target!r}: {error}") from None
+        except psycopg.Error as error:
+            raise StoreOpenError(f"cannot set up the store in {self.target!r}: {error}") from None
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.pool.close(timeout=1.0)
+
+
+class PostgresSession:
+    """One thread's connection from the store's pool."""
+
+    dialect = "postgresql"
+
+    def __init__(self, backend: PostgresBackend, conn: psycopg.Connection[Any]) -> None:
+        self.backend = backend
+        self.conn = conn
+        self.scope: Scope | None = None
+        self._translations = backend.translations
+        self._closed = False
+        # Ours, not the driver's: a broken connection no longer knows it was in one.
+        self._in_transaction = False
+
+    # --- kernel SQL ---------------------------------------------------------------------
+
+    def _translated(self, sql: str) -> _pg_sql.Translation:
+        found = self._translations.get(sql)
+        if found is None:
+            if len(self._translations) > 10_000:  # dynamic SQL (IN lists): keep the cache bounded
+                self._translations.clear()
+            found = self._translations[sql] = _pg_sql.translate(sql)
+        return found
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        return self._run(self._translated(sql), sql, parameters)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        translation = self._translated(sql)
+        cursor = self._usable().cursor()
+        try:
+            cursor.executemany(translation.driver, list(rows))
+        except psycopg.OperationalError as error:
+            raise self._lost(error) from None
+        return cursor
+
+    def _run(self, translation: _pg_sql.Translation, sql: str, parameters: Any) -> Cursor:
+        conn = self._usable()
+        try:
+            if translation.count or translation.names:
+                return conn.execute(translation.driver, parameters)
+            # No placeholders: the original text (psycopg reads %% only when given parameters).
+            return conn.execute(sql)
+        except psycopg.OperationalError as error:
+            raise self._lost(error) from None
+
+    def _usable(self) -> psycopg.Connection[Any]:
+        conn = self.conn
+        if conn.broken or conn.closed:
+            if self._in_transaction:
+                raise StoreConnectionError(
+                    f"the connection to {self.backend.target!r} broke in the middle of a transaction, "
+                    "which the server rolled back; roll back and retry"
+                )
+            # Lost between transactions (a server restart): take a fresh one; nothing
+            # was in flight.
+            self.backend.put(conn)
+            conn = self.conn = self.backend._get()
+        return conn
+
+    def _lost(self, error: psycopg.OperationalError) -> StoreConnectionError:
+        return StoreConnectionError(
+            f"lost the connection to {self.backend.target!r} ({str(error).strip() or type(error).__name__}). "
+            "A transaction in progress was rolled back by the server: nothing of it is stored, except "
+            "if the connection broke during COMMIT, when it may have committed. Retrying an append with "
+            "the same event ids is safe either way."
+        )
+
+    # --- transactions -------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def begin_write(self) -> None:
+        """BEGIN at READ COMMITTED, then the store's advisory lock, in one round trip.
+
+        READ COMMITTED, because every later statement then takes a snapshot after the
+        lock was granted and sees what the previous writer committed; under REPEATABLE
+        READ the snapshot would be the one taken before the wait, and this writer would
+        assign a position or version the previous one already used."""
+        if self.backend.read_only:
+            raise StoreReadOnlyError(
+                f"the store at {self.backend.target!r} was opened read-only; open it without read_only to write"
+            )
+        conn = self._usable()
+        self._in_transaction = True
+        try:
+            conn.execute(
+                f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({self.backend.lock_key})"
+            )
+        except psycopg.errors.LockNotAvailable:
+            self.rollback()
+            raise StoreBusyError(
+                f"could not take the write lock of {self.backend.target!r} within the busy timeout "
+                f"({self.backend.busy_timeout:g} s): another writer holds it. Look for a stuck writer, or "
+                "open the store with a longer busy_timeout."
+            ) from None
+        except psycopg.OperationalError as error:
+            raise self._lost(error) from None
+
+    def begin_read(self) -> None:
+        conn = self._usable()
+        self._in_transaction = True
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def commit(self) -> None:
+        try:
+            self.conn.execute("COMMIT")
+        except psycopg.OperationalError as error:
+            raise self._lost(error) from None
+        finally:
+            self._in_transaction = self.conn.info.transaction_status == TransactionStatus.INTRANS
+
+    def rollback(self) -> None:
+        self._in_transaction = False
+        conn = self.conn
+        if conn.closed or conn.broken:
+            return
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.OperationalError:
+                pass  # the server already ended it with the connection
+
+    def savepoint(self, name: str) -> None:
+        self.execute(f"SAVEPOINT {name}")
+
+    def release(self, name: str) -> None:
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+    def rollback_to(self, name: str) -> None:
+        self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+    # --- the log ----------------------------------------------------------------------
+
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+        """Inside a savepoint, so that a conflict (a retried event id, a version another
+        statement took) leaves the transaction usable, as it does on SQLite; the three
+        statements go in one round trip (psycopg's pipeline mode)."""
+        conn = self._usable()
+        if len(rows) == 1:
+            sql, parameters = _INSERT_ONE, rows[0]
+        else:
+            sql, parameters = _INSERT_MANY, tuple(map(list, zip(*rows, strict=True)))
+        try:
+            with conn.pipeline():
+                conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
+                cursor = conn.execute(sql, parameters)
+                conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+        except psycopg.OperationalError as error:
+            raise self._lost(error) from None
+        except psycopg.Error:
+            conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
+            conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            raise
+        positions = [row[0] for row in cursor.fetchall()]
+        first = positions[0]
+        assert positions == list(range(first, first + len(rows))), positions
+        return int(first)
+
+    def head(self) -> int:
+        return int(self.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    def change_marker(self) -> int | None:
+        return None  # nothing as cheap as SQLite's data_version: the kernel re-reads
+
+    def violated_constraint(self, error: BaseException) -> str | None:
+        if not isinstance(error, psycopg.errors.UniqueViolation):
+            return None
+        name = error.diag.constraint_name
+        return {"events_version_unique": "version", "events_event_id_unique": "event_id"}.get(name or "")
+
+    # --- schema -----------------------------------------------------------------------
+
+    def table_kind(self, name: str) -> str | None:
+        found = self.execute(
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ? AND lower(c.relname) = lower(?) AND c.relkind IN ('r', 'p', 'v', 'm')",
+            (self.backend.schema, name),
+        ).fetchone()
+        if found is None:
+            return None
+        return "view" if found[0] in ("v", "m") else "table"
+
+    def drop(self, name: str, kind: str) -> None:
+        self.execute(f'DROP {"VIEW" if kind == "view" else "TABLE"} "{name.lower()}"')
+
+    def _index_table(self, index: str) -> str | None:
+        found = self.execute(
+            "SELECT tablename FROM pg_indexes WHERE schemaname = ? AND indexname = ?", (self.backend.schema, index)
+        ).fetchone()
+        return None if found is None else str(found[0])
+
+    # --- scoped SQL -------------------------------------------------------------------
+
+    def enter(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def leave(self) -> None:
+        self.scope = None
+
+    @property
+    def active_scope(self) -> Scope | None:
+        return self.scope
+
+    def _checked(self, scope: Scope, sql: str) -> _pg_sql.Translation:
+        found = scope.cache.get(sql)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        text = _pg_sql.map_ddl(sql) if scope.ddl else sql
+        translation = _pg_sql.translate(text)
+        if _pg_guard.check(scope, translation.parseable, self.backend.schema, self._index_table):
+            scope.cache[sql] = translation
+        return translation
+
+    def run(self, scope: Scope, sql: str, parameters: Any) -> Cursor:
+        translation = self._checked(scope, sql)
+        return self._run(translation, sql, parameters)
+
+    def run_many(self, scope: Scope, sql: str, rows: Iterable[Any]) -> Cursor:
+        translation = self._checked(scope, sql)
+        cursor = self._usable().cursor()
+        try:
+            cursor.executemany(translation.driver, list(rows))
+        except psycopg.OperationalError as error:
+            raise self._lost(error) from None
+        return cursor
+
+    def split_script(self, script: str) -> list[str]:
+        return _pg_sql.split(script)
+
+    @property
+    def raw(self) -> psycopg.Connection[Any]:
+        return self.conn
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.rollback()
+        self.backend.put(self.conn)
+
+
+def _choose_schema(schema: str | None, options: str) -> str:
+    from_url = _SEARCH_PATH.search(options)
+    chosen = schema if schema is not None else (from_url.group(1).strip("\"'") if from_url else "public")
+    if not isinstance(chosen, str) or not _IDENTIFIER.match(chosen):
+        raise StoreOpenError(
+            f"schema {chosen!r} is not a plain identifier (letters, digits and _, at most 63): "
+            "choose another schema name"
+        )
+    if schema is not None and from_url and from_url.group(1).strip("\"'") != schema:
+        raise StoreOpenError(
+            f"the URL's search_path ({from_url.group(1)!r}) and schema={schema!r} disagree; give one of them"
+        )
+    return chosen
+
+
+def _table_names(conn: psycopg.Connection[Any], schema: str) -> set[str]:
+    return {
+        row[0]
+        for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+    }
+
+
+def _check_schema_version(conn: psycopg.Connection[Any], schema: str, target: str) -> None:
+    if "evstore_meta" not in _table_names(conn, schema):
+        raise StoreOpenError(f"{target!r} is not an evstore store (schema {schema!r} has no evstore_meta table)")
+    found = conn.execute("SELECT value FROM evstore_meta WHERE key = 'schema_version'").fetchone()
+    version = int(found[0]) if found else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{target!r} was written by a newer evstore (schema {version}; this evstore knows up to "
+            f"{SCHEMA_VERSION}). Upgrade evstore to open it."
+        )
