@@ -21,7 +21,7 @@ def demo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_store(demo_path: Path) -> Iterator[EventStore]:
-    store = EventStore.open(demo_path)
+    store = EventStore.open(demo_path, read_only=True)  # as `evstore ui` opens it
     yield store
     store.close()
 

@@ -84,8 +84,14 @@ def ui_command(db: Path | None, host: str, port: int, token: str | None, open_br
 
 
 def _open_read_only(db: Path | None) -> Any:
-    """The store as every command opens it (same plugins, same missing-database error)."""
-    return open_store(db)
+    """The store, read-only: no schema creation, migrations or catch-up, and every write
+    raises. A missing database is the same one-line error every command gives."""
+    from .. import EventStore
+
+    path = database_path(db)
+    if not path.exists():
+        open_store(db)  # raises the CommandError that names the path and `evstore init`
+    return EventStore.open(path, read_only=True)
 
 
 def _is_loopback(host: str) -> bool:

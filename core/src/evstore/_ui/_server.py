@@ -91,7 +91,7 @@ def short_time(stamp: str | None) -> str:
 
 
 def store_label(store: EventStore) -> str:
-    return str(getattr(store, "url", None) or store.path)
+    return str(store.path if store.path is not None else getattr(store, "target", "?"))
 
 
 def build_app(
@@ -230,6 +230,8 @@ def _plain_page(request: Request, status: int, title: str, message: str) -> Resp
 
 
 def disk_usage(store: EventStore) -> int | None:
+    if store.path is None:  # a server database: its size is the server's business
+        return None
     path = Path(str(store.path))
     if not path.is_file():
         return None
@@ -238,8 +240,7 @@ def disk_usage(store: EventStore) -> int | None:
 
 
 def backend_name(store: EventStore) -> str:
-    label = store_label(store)
-    return "PostgreSQL" if label.startswith(("postgres://", "postgresql://")) else "SQLite"
+    return "SQLite" if store.path is not None else "PostgreSQL"
 
 
 def environment_flag(name: str) -> str | None:
