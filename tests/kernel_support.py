@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel
@@ -48,7 +50,7 @@ class LedgerPlugin:
         @projection.on("account_opened")
         def opened(db: Any, event: Any) -> None:
             db.execute(
-                "INSERT OR IGNORE INTO balances VALUES (?, 0, ?, ?)",
+                "INSERT INTO balances VALUES (?, 0, ?, ?) ON CONFLICT (account) DO NOTHING",
                 (event.workflow_id, event.id, event.timestamp_text),
             )
 
@@ -57,7 +59,7 @@ class LedgerPlugin:
             amount = event.payload["amount"]
             db.execute(
                 "INSERT INTO balances VALUES (?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET "
-                "amount = amount + excluded.amount, last_position = excluded.last_position, "
+                "amount = balances.amount + excluded.amount, last_position = excluded.last_position, "
                 "updated_at = excluded.updated_at",
                 (event.workflow_id, amount, event.id, event.timestamp_text),
             )
@@ -69,6 +71,67 @@ class LedgerPlugin:
 
 def deposit(account: str, amount: int, **fields: Any) -> NewEvent:
     return NewEvent(workflow_id=account, event_type="deposited", payload={"amount": amount}, **fields)
+
+
+class RawConnection:
+    """A plain driver connection to a store's database, as another program (the
+    original supervisor's raw SQL, an operator's psql or sqlite3 shell) would open it.
+    ``execute`` takes ``?`` placeholders on both backends."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.dialect = store.dialect
+        if store.dialect == "sqlite":
+            self.conn: Any = sqlite3.connect(str(store.path))
+        else:
+            import psycopg
+
+            self.conn = psycopg.connect(store.location)
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        if self.dialect == "sqlite":
+            return self.conn.execute(sql, parameters)
+        from evstore._pg_sql import translate
+
+        translated = translate(sql)
+        return self.conn.execute(translated.driver if parameters else sql, parameters or None)
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What either driver raises for a statement the database refuses."""
+    import psycopg
+
+    return (sqlite3.DatabaseError, psycopg.Error)
+
+
+@contextmanager
+def raw_connection(store: EventStore) -> Iterator[RawConnection]:
+    """Commits at the end of the block, rolls back if it raises."""
+    raw = RawConnection(store)
+    try:
+        yield raw
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+
+
+def contents(store: EventStore) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the store (the log, the kernel's and the projections'
+    tables), sorted: equal before and after means nothing was written."""
+    from evstore.testing import snapshot_tables
+
+    return snapshot_tables(store, store.reader.table_names())
 
 
 def balances(store: EventStore) -> list[tuple[Any, ...]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from evstore import (
     hookimpl,
 )
 
-from kernel_support import LedgerPlugin, balances, deposit
+from kernel_support import LedgerPlugin, balances, deposit, raw_connection
 
 
 def status_of(store: EventStore, name: str = "balances") -> Any:
@@ -145,23 +143,20 @@ def test_projection_behind_because_another_writer_lacked_it(open_store: Any) -> 
     assert status_of(with_ledger).lag == 0
 
 
-def test_version_bump_rebuilds_on_open(open_store: Any, db_path: Path) -> None:
+def test_version_bump_rebuilds_on_open(open_store: Any) -> None:
     store = open_store(LedgerPlugin())
     store.append(deposit("a", 4))
-    store.close()
-    with sqlite3.connect(db_path) as conn:  # simulate a stale row the new version must not keep
+    with raw_connection(store) as conn:  # simulate a stale row the new version must not keep
         conn.execute("UPDATE balances SET amount = -1")
+    store.close()
     store = open_store(LedgerPlugin(version=2))
     assert balances(store)[0][1] == 4 and status_of(store).version == 2
 
 
-def test_migrations_are_recorded_once_per_projection(open_store: Any, db_path: Path) -> None:
+def test_migrations_are_recorded_once_per_projection(open_store: Any) -> None:
     open_store(LedgerPlugin()).close()
-    open_store(LedgerPlugin()).close()
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT projection, name FROM evstore_migrations").fetchall() == [
-            ("balances", "0001_create")
-        ]
+    store = open_store(LedgerPlugin())
+    assert store.reader.fetchall("SELECT projection, name FROM evstore_migrations") == [("balances", "0001_create")]
 
 
 def make_plugin(projection: Projection, *types: str, name: str = "custom") -> object:
@@ -183,7 +178,7 @@ def make_plugin(projection: Projection, *types: str, name: str = "custom") -> ob
 def test_writing_a_table_it_does_not_own_marks_the_projection_failing(open_store: Any) -> None:
     intruder = Projection(
         "intruder", tables=["mine"],
-        migrations=[Migration("1", "CREATE TABLE mine (x)")],
+        migrations=[Migration("1", "CREATE TABLE mine (x INTEGER)")],
     )
 
     @intruder.on("poke")
@@ -201,20 +196,56 @@ def test_writing_a_table_it_does_not_own_marks_the_projection_failing(open_store
     assert store.reader.fetchall("SELECT * FROM mine") == []
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "INSERT INTO events (workflow_id) VALUES ('x')",
-        "UPDATE evstore_projections SET position = 0",
-        "COMMIT",
-        "CREATE TABLE sneaky (x)",
-        "DROP TABLE evstore_meta",
-        "ATTACH DATABASE ':memory:' AS other",
-        "PRAGMA synchronous = OFF",
-    ],
-)
+FORBIDDEN_EVERYWHERE = [
+    "INSERT INTO events (workflow_id) VALUES ('x')",
+    "UPDATE evstore_projections SET position = 0",
+    "DELETE FROM evstore_tables",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT x",
+    "CREATE TABLE sneaky (x INTEGER)",
+    "CREATE INDEX mine_x ON mine (x)",  # its own table, but outside a migration
+    "DROP TABLE evstore_meta",
+]
+FORBIDDEN_ON_SQLITE = ["ATTACH DATABASE ':memory:' AS other", "PRAGMA synchronous = OFF"]
+FORBIDDEN_ON_POSTGRESQL = [
+    "SET synchronous_commit = off",
+    "SELECT pg_advisory_unlock_all()",
+    "SELECT set_config('search_path', 'public', true)",
+    "LOCK TABLE events",
+    "COPY events TO STDOUT",
+    "DO $$ BEGIN DELETE FROM events; END $$",
+    "WITH gone AS (DELETE FROM events RETURNING id) SELECT count(*) FROM gone",
+    "SELECT * FROM (SELECT 1) AS x WHERE EXISTS (SELECT 1 FROM mine) UNION SELECT nextval('s')",
+    "EXPLAIN ANALYZE DELETE FROM events",
+    "SELECT 1 INTO copied",
+    "INSERT INTO mine VALUES (1); DELETE FROM events",
+    "TRUNCATE evstore_projections",
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+]
+
+
+@pytest.mark.parametrize("statement", FORBIDDEN_EVERYWHERE)
 def test_forbidden_statements_in_handlers(open_store: Any, statement: str) -> None:
-    projection = Projection("p", tables=["mine"], strict=True, migrations=[Migration("1", "CREATE TABLE mine (x)")])
+    _assert_refused(open_store, statement)
+
+
+@pytest.mark.evstore_backends("sqlite")
+@pytest.mark.parametrize("statement", FORBIDDEN_ON_SQLITE)
+def test_forbidden_sqlite_statements_in_handlers(open_store: Any, statement: str) -> None:
+    _assert_refused(open_store, statement)
+
+
+@pytest.mark.evstore_backends("postgresql")
+@pytest.mark.parametrize("statement", FORBIDDEN_ON_POSTGRESQL)
+def test_forbidden_postgresql_statements_in_handlers(open_store: Any, statement: str) -> None:
+    _assert_refused(open_store, statement)
+
+
+def _assert_refused(open_store: Any, statement: str) -> None:
+    projection = Projection(
+        "p", tables=["mine"], strict=True, migrations=[Migration("1", "CREATE TABLE mine (x INTEGER)")]
+    )
 
     @projection.on("poke")
     def poke(db: Any, event: Any) -> None:
@@ -228,20 +259,21 @@ def test_forbidden_statements_in_handlers(open_store: Any, statement: str) -> No
     assert store.head() == 0
 
 
-def test_migration_creating_an_undeclared_table_is_a_startup_error(open_store: Any, db_path: Path) -> None:
+def test_migration_creating_an_undeclared_table_is_a_startup_error(open_store: Any) -> None:
     projection = Projection("p", tables=["mine"], migrations=[
-        Migration("1", "CREATE TABLE mine (x); CREATE TABLE not_mine (y);")
+        Migration("1", "CREATE TABLE mine (x INTEGER); CREATE TABLE not_mine (y INTEGER);")
     ])
-    with pytest.raises(MigrationError, match="writing table 'not_mine'") as caught:
+    with pytest.raises(MigrationError, match="changing table 'not_mine'") as caught:
         open_store(make_plugin(projection))
     assert "remove it from the plugins=[...] passed to the store" in str(caught.value)
-    with sqlite3.connect(db_path) as conn:  # all-or-nothing: 'mine' was not kept either
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = open_store().reader.table_names()  # all-or-nothing: 'mine' was not kept either
     assert "mine" not in tables and "not_mine" not in tables
 
 
 def test_declared_table_never_created_is_a_startup_error(open_store: Any) -> None:
-    projection = Projection("p", tables=["mine", "forgotten"], migrations=[Migration("1", "CREATE TABLE mine (x)")])
+    projection = Projection(
+        "p", tables=["mine", "forgotten"], migrations=[Migration("1", "CREATE TABLE mine (x INTEGER)")]
+    )
     with pytest.raises(ProjectionError, match="forgotten"):
         open_store(make_plugin(projection))
 
@@ -254,7 +286,7 @@ def test_two_projections_claiming_one_table(open_store: Any) -> None:
 
 def test_callable_migration_and_new_migration_on_existing_store(open_store: Any) -> None:
     def create(db: Any) -> None:
-        db.execute("CREATE TABLE t (x)")
+        db.execute("CREATE TABLE t (x INTEGER)")
 
     first = Projection("p", tables=["t"], migrations=[Migration("1", create)])
     open_store(make_plugin(first)).close()
@@ -262,7 +294,7 @@ def test_callable_migration_and_new_migration_on_existing_store(open_store: Any)
         Migration("1", create), Migration("2", "CREATE INDEX t_x ON t (x)")
     ])
     store = open_store(make_plugin(second))
-    assert store.reader.fetchvalue("SELECT name FROM sqlite_master WHERE name = 't_x'") == "t_x"
+    assert [o[1] for o in store.reader.schema_objects() if o[0] == "index" and o[2] == "t"] == ["t_x"]
 
 
 @pytest.mark.parametrize(
@@ -300,6 +332,13 @@ def test_swallowed_failure_cannot_commit(open_store: Any) -> None:
 
 
 def test_readers_may_introspect_the_schema(store: EventStore) -> None:
+    assert store.reader.column_names("balances") == ["account", "amount", "last_position", "updated_at"]
+    assert {"balances", "events", "evstore_projections"} <= set(store.reader.table_names())
+    assert ("table", "balances", "balances") in [o[:3] for o in store.reader.schema_objects()]
+
+
+@pytest.mark.evstore_backends("sqlite")
+def test_sqlite_readers_may_read_pragmas_but_not_set_them(store: EventStore) -> None:
     columns = [row[1] for row in store.reader.fetchall("PRAGMA table_info(balances)")]
     assert columns == ["account", "amount", "last_position", "updated_at"]
     with pytest.raises(ProjectionAccessError, match="setting PRAGMA"):

@@ -25,7 +25,7 @@ from evstore import (
     UnknownEventTypeError,
 )
 
-from kernel_support import LedgerPlugin, deposit
+from kernel_support import LedgerPlugin, contents, deposit
 
 
 def event(**fields: Any) -> NewEvent:
@@ -74,10 +74,10 @@ BAD_EVENTS = [
 
 @pytest.mark.parametrize(("bad", "error", "match"), BAD_EVENTS)
 def test_bad_events_are_refused_and_nothing_is_written(
-    store: EventStore, db_path: Path, bad: Any, error: type[Exception], match: str
+    store: EventStore, bad: Any, error: type[Exception], match: str
 ) -> None:
     store.append(deposit("a", 1))
-    before = db_path.read_bytes()
+    before = contents(store), store.path.read_bytes() if store.path else None
     with pytest.raises(error, match=match):
         store.append(bad)
     with pytest.raises(error, match=match):
@@ -86,7 +86,7 @@ def test_bad_events_are_refused_and_nothing_is_written(
         tx.append(deposit("a", 3))
         tx.append(bad)
     assert store.head() == 1
-    assert db_path.read_bytes() == before
+    assert (contents(store), store.path.read_bytes() if store.path else None) == before
 
 
 def test_unknown_type_lists_close_matches(store: EventStore) -> None:

@@ -141,6 +141,32 @@ class ScopedConnection:
                 session.enter(previous)
             release()
 
+    # --- introspection, the same on every backend --------------------------------------
+
+    def table_names(self) -> list[str]:
+        """Every table and view of the store (the kernel's included), sorted."""
+        return list(self._read(self._session.table_names))
+
+    def column_names(self, table: str) -> list[str]:
+        """``table``'s columns in declaration order (empty if it does not exist)."""
+        return list(self._read(lambda: self._session.column_names(table)))
+
+    def schema_objects(self) -> list[tuple[str, str, str, str]]:
+        """``(kind, name, table, definition)`` of every table, view, index and trigger,
+        sorted; the definitions are the backend's own, so compare them on one backend."""
+        return list(self._read(self._session.schema_objects))
+
+    def _read(self, read: Callable[[], Any]) -> Any:
+        if self._session.active_scope is self._scope:
+            return read()
+        if self._standalone is None:
+            raise self._outside()
+        release = self._standalone()
+        try:
+            return read()
+        finally:
+            release()
+
     def execute_script(self, script: str) -> None:
         """Run several statements, inside the current transaction."""
         for statement in self._session.split_script(script):

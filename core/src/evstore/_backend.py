@@ -110,6 +110,16 @@ class Session(Protocol):
 
     def drop(self, name: str, kind: str) -> None: ...
 
+    def table_names(self) -> list[str]:
+        """Every table and view of the store, the kernel's included, sorted."""
+
+    def column_names(self, table: str) -> list[str]:
+        """The table's columns in declaration order (empty if it does not exist)."""
+
+    def schema_objects(self) -> list[tuple[str, str, str, str]]:
+        """``(kind, name, table, definition)`` of every table, view, index and trigger,
+        sorted: comparing two lists says whether two schemas are the same."""
+
     # --- scoped SQL (handlers, reactors, migrations, queries) ---------------------------
     def enter(self, scope: Scope) -> None:
         """From now on SQL runs on behalf of ``scope`` until :meth:`leave`."""
@@ -143,6 +153,10 @@ class Backend(Protocol):
     @property
     def target(self) -> str:
         """The path or URL (password removed), for messages."""
+
+    @property
+    def location(self) -> str:
+        """What opens this store again: the path, or the URL including its schema."""
 
     def connect(self) -> Session: ...
 

@@ -14,6 +14,12 @@ class EvstoreError(Exception):
     """Base class of every error evstore raises deliberately."""
 
 
+def describe(error: BaseException) -> str:
+    """``Type: message`` without a final period, to end a sentence of our own."""
+    text = str(error).strip().rstrip(".")
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 # --- bad input -------------------------------------------------------------------
 
 

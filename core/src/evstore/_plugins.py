@@ -19,7 +19,7 @@ import importlib_metadata
 import pluggy
 
 from . import hookspecs
-from ._errors import EvstoreError, PluginError
+from ._errors import EvstoreError, PluginError, describe
 
 if TYPE_CHECKING:
     import click
@@ -96,7 +96,7 @@ class PluginSet:
             self.pm.register(plugin, name=info.name)
         except (ValueError, pluggy.PluginValidationError) as error:
             raise PluginError(
-                f"{info.describe()} has an invalid hook implementation: {error}. "
+                f"{info.describe()} has an invalid hook implementation: {str(error).rstrip('.')}. "
                 f"Fix the plugin, or {info.how_to_disable()}."
             ) from error
         info.hooks = sorted(
@@ -113,7 +113,7 @@ class PluginSet:
             described = info.describe() if info else f"plugin {name!r}"
             fix = info.how_to_disable() if info else "remove it"
             raise PluginError(
-                f"{described} implements a hook evstore does not define: {error}. Check "
+                f"{described} implements a hook evstore does not define: {str(error).rstrip('.')}. Check "
                 f"the hook name against evstore.hookspecs, or {fix}."
             ) from error
 
@@ -165,7 +165,7 @@ def _load_entry_point(entry_point: importlib_metadata.EntryPoint) -> object:
         info = _entry_point_info(entry_point)
         raise PluginError(
             f"{info.describe()} failed to import ({entry_point.value}): "
-            f"{type(error).__name__}: {error}. Fix or reinstall the plugin, or "
+            f"{describe(error)}. Fix or reinstall the plugin, or "
             f"{info.how_to_disable()} (or {ENV_ALLOW}= to load none)."
         ) from error
 
@@ -202,7 +202,7 @@ class Hooks:
             except Exception as error:
                 raise PluginError(
                     f"{info.describe()} failed while registering {what}: "
-                    f"{type(error).__name__}: {error}. Fix the plugin, or {info.how_to_disable()}."
+                    f"{describe(error)}. Fix the plugin, or {info.how_to_disable()}."
                 ) from error
 
     def register_event_types(self, accept: Callable[[PluginInfo, Any], None]) -> None:
@@ -223,7 +223,7 @@ class Hooks:
             except Exception as error:
                 problems.append(
                     f"{info.describe()} failed to add its commands: {type(error).__name__}: "
-                    f"{error}. {info.how_to_disable().capitalize()}."
+                    f"{str(error).rstrip('.')}. {info.how_to_disable().capitalize()}."
                 )
         return problems
 

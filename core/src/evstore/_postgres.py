@@ -18,6 +18,7 @@ commits last would make a tailing reader skip its event for good.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -142,6 +143,17 @@ _INSERT_MANY = (
 )
 
 
+def _not_pipeline_aborted(record: logging.LogRecord) -> bool:
+    """psycopg logs "error ignored terminating <Pipeline>: pipeline aborted" when a
+    statement in a pipeline failed and the pipeline's exit fails in turn: the first error
+    (a conflict we handle) is raised to us, so the second is only noise."""
+    message = record.getMessage()
+    return not (message.startswith("error ignored terminating") and "pipeline aborted" in message)
+
+
+logging.getLogger("psycopg").addFilter(_not_pipeline_aborted)
+
+
 class _BoolAsInteger(Dumper):
     """SQLite stores booleans as 0 and 1, so projection SQL writes them into INTEGER
     columns (BIGINT here); PostgreSQL would refuse a boolean parameter there."""
@@ -179,7 +191,8 @@ class PostgresBackend:
             parts = conninfo_to_dict(url)
         except psycopg.ProgrammingError as error:
             raise StoreOpenError(f"bad PostgreSQL URL {redact(url)!r}: {error}") from None
-        self.schema = _choose_schema(schema, str(parts.get("options") or ""))
+        self._options = str(parts.get("options") or "")
+        self.schema = _choose_schema(schema, self._options)
         self._target = f"{redact(url)} (schema {self.schema})"
         digest = hashlib.sha256(f"evstore:{parts.get('dbname')}:{self.schema}".encode()).digest()
         # One advisory lock key per store (database and schema): stores in other schemas
@@ -198,6 +211,12 @@ class PostgresBackend:
     @property
     def target(self) -> str:
         return self._target
+
+    @property
+    def location(self) -> str:
+        if _SEARCH_PATH.search(self._options):
+            return self.url
+        return f"{self.url}{'&' if '?' in self.url else '?'}options=-csearch_path%3D{self.schema}"
 
     def _probe(self) -> None:
         """Connect once, so a wrong host, port, database or password is a clear error
@@ -476,6 +495,57 @@ class PostgresSession:
 
     def drop(self, name: str, kind: str) -> None:
         self.execute(f'DROP {"VIEW" if kind == "view" else "TABLE"} "{name.lower()}"')
+
+    def table_names(self) -> list[str]:
+        return [
+            str(row[0])
+            for row in self.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = ? UNION "
+                "SELECT viewname FROM pg_views WHERE schemaname = ? ORDER BY 1",
+                (self.backend.schema, self.backend.schema),
+            ).fetchall()
+        ]
+
+    def column_names(self, table: str) -> list[str]:
+        return [
+            str(row[0])
+            for row in self.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                "AND table_name = ? ORDER BY ordinal_position",
+                (self.backend.schema, table.lower()),
+            ).fetchall()
+        ]
+
+    def schema_objects(self) -> list[tuple[str, str, str, str]]:
+        schema = self.backend.schema
+        columns: dict[str, list[str]] = {}
+        for table, column, kind, nullable, default in self.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default FROM "
+            "information_schema.columns WHERE table_schema = ? ORDER BY table_name, ordinal_position",
+            (schema,),
+        ).fetchall():
+            columns.setdefault(str(table), []).append(
+                f"{column} {kind}{'' if nullable == 'YES' else ' NOT NULL'}{f' DEFAULT {default}' if default else ''}"
+            )
+        view_rows = self.execute("SELECT viewname FROM pg_views WHERE schemaname = ?", (schema,)).fetchall()
+        views = {str(row[0]) for row in view_rows}
+        found = [("view" if t in views else "table", t, t, ", ".join(cols)) for t, cols in columns.items()]
+        found += [
+            ("index", str(name), str(table), str(definition))
+            for name, table, definition in self.execute(
+                "SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = ?", (schema,)
+            ).fetchall()
+        ]
+        found += [
+            ("trigger", str(name), str(table), str(definition))
+            for name, table, definition in self.execute(
+                "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = ? AND NOT t.tgisinternal",
+                (schema,),
+            ).fetchall()
+        ]
+        return sorted(found)
 
     def _index_table(self, index: str) -> str | None:
         found = self.execute(

@@ -20,7 +20,7 @@ from ._access import ScopedConnection
 from ._backend import Scope, Session
 from ._declarations import Handler
 from ._envelope import COLUMNS, RecordedEvent
-from ._errors import ProjectionFailedError
+from ._errors import ProjectionFailedError, describe
 from ._registry import Registry
 
 log = logging.getLogger("evstore")
@@ -276,7 +276,7 @@ class Projector:
         )
         return (
             f"{where} failed on event {event.id} ({event.event_type}, workflow "
-            f"{event.workflow_id!r}): {type(error).__name__}: {error}. {outcome} "
+            f"{event.workflow_id!r}): {describe(error)}. {outcome} "
             f"Fix the plugin, or {plugin.how_to_disable()}."
         )
 
@@ -284,7 +284,7 @@ class Projector:
         return (
             f"projection {name!r} skipped event {event.id} ({event.event_type}, workflow "
             f"{event.workflow_id!r}): its payload does not match the declared model and the "
-            f"handler raised {type(error).__name__}: {error}. The event is stored; the "
+            f"handler raised {describe(error)}. The event is stored; the "
             "projection stays current without it."
         )
 

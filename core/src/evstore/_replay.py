@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from . import _json
 from ._backend import Session
 from ._envelope import COLUMNS, RecordedEvent
-from ._errors import EvstoreError, MigrationError, ProjectionConflictError, ProjectionError
+from ._errors import EvstoreError, MigrationError, ProjectionConflictError, ProjectionError, describe
 from ._projector import ConnectionScopes, Projector, record_skips
 from ._registry import Registered
 
@@ -130,7 +130,7 @@ class Maintenance:
                 session.rollback_to("evstore_migration")
                 raise MigrationError(
                     f"{registered.describe()}: migration {migration.name!r} failed: "
-                    f"{type(error).__name__}: {error}. Its tables are unchanged. Fix the "
+                    f"{describe(error)}. Its tables are unchanged. Fix the "
                     f"migration, or {registered.plugin.how_to_disable()}."
                 ) from error
             except BaseException:

@@ -150,6 +150,10 @@ class SqliteBackend:
     def target(self) -> str:
         return str(self.path)
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def connect(self) -> SqliteSession:
         try:
             conn = self._open()
@@ -345,6 +349,28 @@ class SqliteSession:
 
     def drop(self, name: str, kind: str) -> None:
         self.conn.execute(f'DROP {"VIEW" if kind == "view" else "TABLE"} "{name}"')
+
+    def table_names(self) -> list[str]:
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+            )
+        ]
+
+    def column_names(self, table: str) -> list[str]:
+        quoted = '"' + table.replace('"', '""') + '"'
+        return [row[1] for row in self.conn.execute(f"PRAGMA table_info({quoted})")]
+
+    def schema_objects(self) -> list[tuple[str, str, str, str]]:
+        return [
+            (str(kind), str(name), str(table), str(sql))
+            for kind, name, table, sql in self.conn.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name"
+            )
+        ]
 
     # --- scoped SQL -------------------------------------------------------------------
 

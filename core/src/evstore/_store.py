@@ -168,8 +168,15 @@ class EventStore:
 
     @property
     def target(self) -> str:
-        """The SQLite path or the PostgreSQL URL (without its password)."""
+        """The SQLite path or the PostgreSQL URL and schema (without the password), for
+        messages."""
         return self._backend.target
+
+    @property
+    def location(self) -> str:
+        """What ``EventStore.open`` takes to open this same store again (the path, or
+        the URL with its schema and credentials: do not log it, log ``target``)."""
+        return self._backend.location
 
     # --- sessions ----------------------------------------------------------------------
 

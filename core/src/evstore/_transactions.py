@@ -19,6 +19,7 @@ from ._errors import (
     ReactorDepthError,
     ReactorError,
     TransactionError,
+    describe,
 )
 from ._projector import ConnectionScopes, Live
 from ._registry import Prepared
@@ -265,7 +266,7 @@ class Transaction:
         except Exception as error:
             raise ReactorError(
                 f"{scoped.describe_owner} failed on event {event.id} ({event.event_type}, "
-                f"workflow {event.workflow_id!r}): {type(error).__name__}: {error}. The append "
+                f"workflow {event.workflow_id!r}): {describe(error)}. The append "
                 "was rolled back. Fix the plugin, or disable it."
             ) from error
         if not follow_ups:

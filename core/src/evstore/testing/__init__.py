@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import strategies
+    from ._backends import TargetFactory
     from ._contract import ProjectionContract
     from ._entry_points import register_plugin
     from ._events import EventFactory
@@ -36,6 +37,7 @@ __all__ = [
     "Scenario",
     "Snapshot",
     "StoreFactory",
+    "TargetFactory",
     "projection_tables",
     "register_plugin",
     "schema_of",
@@ -51,6 +53,7 @@ _LAZY = {
     "Scenario": "._scenario",
     "Snapshot": "._tables",
     "StoreFactory": "._fixtures",
+    "TargetFactory": "._backends",
     "projection_tables": "._tables",
     "register_plugin": "._entry_points",
     "schema_of": "._tables",

@@ -7,7 +7,6 @@ it. Each check opens fresh stores in a temporary folder per hypothesis example.
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,6 +14,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
@@ -22,6 +22,7 @@ from .._declarations import Handler
 from .._envelope import NewEvent, RecordedEvent
 from .._errors import ProjectionFailedError, ReactorError
 from .._store import EventStore
+from ._backends import TargetFactory
 from ._proxy import with_wrapped_handlers
 from ._tables import Snapshot, all_tables, projection_position, projection_tables, schema_of, snapshot_tables
 
@@ -68,6 +69,14 @@ class ProjectionContract:
     permissive: ClassVar[bool] = False
     max_examples: ClassVar[int] = 25
     store_options: ClassVar[Mapping[str, Any]] = {}
+
+    @pytest.fixture(autouse=True)
+    def _evstore_targets(self, evstore_target_factory: TargetFactory) -> Iterator[None]:
+        """Under pytest, each check runs once per chosen backend (``--evstore-backend``),
+        its stores in that backend's targets; called directly, on SQLite."""
+        self._targets = evstore_target_factory
+        yield
+        self._targets = None
 
     # --- the checks ---------------------------------------------------------------------
 
@@ -196,7 +205,7 @@ class ProjectionContract:
             with self._folder() as folder, closing(self.open_store(folder)) as store:
                 self._append_in_batches(store, history[:split], data)
                 rows, position, head = self.rows(store), self._position(store), store.head()
-                with closing(_observer(store.path)) as observer:
+                with closing(self._observer(store)) as observer:
                     try:
                         with store.transaction():
                             self._append_in_batches(store, history[split:], data)
@@ -274,7 +283,7 @@ class ProjectionContract:
             "autoload": False, "durability": "normal", "permissive": self.permissive, **self.store_options, **options
         }
         store = EventStore.open(
-            folder / "contract.db", plugins=self.make_plugins() if plugins is None else list(plugins), **chosen
+            self._target(folder), plugins=self.make_plugins() if plugins is None else list(plugins), **chosen
         )
         if not store.has_projection(self.projection_name):
             loaded = ", ".join(sorted(store.registry.projections)) or "none"
@@ -285,7 +294,7 @@ class ProjectionContract:
             )
         return store
 
-    def rows(self, source: EventStore | sqlite3.Connection) -> Snapshot:
+    def rows(self, source: EventStore) -> Snapshot:
         """The projection's state: every row of every table it declares."""
         tables = self._declared_tables()
         return snapshot_tables(source, tables)
@@ -293,6 +302,17 @@ class ProjectionContract:
     # --- helpers --------------------------------------------------------------------------
 
     _declared: tuple[str, ...] = ()
+    _targets: TargetFactory | None = None
+
+    def _target(self, folder: Path) -> str:
+        """The store of one example: a file in its folder, or a schema named after it."""
+        if self._targets is None or self._targets.backend == "sqlite":
+            return str(folder / "contract.db")
+        return self._targets(folder.name)
+
+    def _observer(self, store: EventStore) -> EventStore:
+        """A second, read-only store on the same database: what another process sees."""
+        return EventStore.open(store.location, autoload=False, read_only=True)
 
     def _declared_tables(self) -> tuple[str, ...]:
         if not self._declared:
@@ -347,21 +367,18 @@ class ProjectionContract:
 
     def _ledger(self, store: EventStore) -> list[str]:
         rows = store.reader.fetchall(
-            "SELECT name FROM evstore_migrations WHERE projection = ? ORDER BY rowid", (self.projection_name,)
+            "SELECT name FROM evstore_migrations WHERE projection = ?", (self.projection_name,)
         )
-        return [row[0] for row in rows]
+        # In declaration order, the order the kernel applies them in.
+        declared = [m.name for m in store.registry.projections[self.projection_name].projection.migrations]
+        names = [row[0] for row in rows]
+        return sorted(names, key=lambda name: declared.index(name) if name in declared else len(declared))
 
-    def _position(self, source: EventStore | sqlite3.Connection) -> int:
-        conn: Any = source.reader if isinstance(source, EventStore) else source
-        found = conn.execute(
+    def _position(self, source: EventStore) -> int:
+        found = source.reader.fetchone(
             "SELECT position FROM evstore_projections WHERE name = ?", (self.projection_name,)
-        ).fetchone()
+        )
         return int(found[0])
-
-
-def _observer(path: Path) -> sqlite3.Connection:
-    """A second, read-only connection: what another process would see."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
 def _canonical_id(event: NewEvent) -> str:

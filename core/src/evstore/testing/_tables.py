@@ -1,13 +1,13 @@
 """Reading tables whole, for comparing a projection's state before and after something.
 
-Rows come back in a canonical order (every column, ascending), so two snapshots of the
-same content compare equal however the rows were inserted, and a rebuild can be checked
-row for row against the incremental result.
+Rows come back in a canonical order (every column, ascending, NULLs first), so two
+snapshots of the same content compare equal however the rows were inserted and on
+whichever backend, and a rebuild can be checked row for row against the incremental
+result.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,10 +18,10 @@ Row = tuple[Any, ...]
 Snapshot = dict[str, list[Row]]
 
 
-Source = EventStore | ScopedConnection | sqlite3.Connection
+Source = EventStore | ScopedConnection
 
 
-def _conn(source: Source) -> Any:
+def _conn(source: Source) -> ScopedConnection:
     # A store is read through its read-only connection for this thread, which inside
     # an open store.transaction() sees that transaction's writes.
     return source.reader if isinstance(source, EventStore) else source
@@ -33,21 +33,30 @@ def quote(identifier: str) -> str:
 
 def columns_of(source: Source, table: str) -> list[str]:
     """The table's column names in declaration order (empty if it does not exist)."""
-    return [row[1] for row in _conn(source).execute(f"PRAGMA table_info({quote(table)})").fetchall()]
+    return _conn(source).column_names(table)
+
+
+def _sort_key(row: Row) -> tuple[Any, ...]:
+    # Sorted in Python, not by the database: SQLite and PostgreSQL order NULLs and mixed
+    # types differently, and snapshots from both backends must compare equal.
+    return tuple(
+        (0, 0) if value is None else (1, value) if isinstance(value, (int, float)) else (2, str(value))
+        for value in row
+    )
 
 
 def table_rows(source: Source, table: str, columns: Sequence[str] | None = None) -> list[Row]:
-    """Every row of ``table`` (or only ``columns``), sorted by all selected columns.
+    """Every row of ``table`` (or only ``columns``), in a canonical order (by every
+    selected column, NULLs first), whatever the backend.
 
-    ``source`` is a store (read through ``store.reader``), a handler's scoped connection
-    or a plain ``sqlite3`` connection.
+    ``source`` is a store (read through ``store.reader``) or a handler's scoped connection.
     """
     chosen = list(columns) if columns is not None else columns_of(source, table)
     if not chosen:
         raise AssertionError(f"table {table!r} does not exist (or has no columns)")
     selected = ", ".join(quote(c) for c in chosen)
-    order = ", ".join(str(i) for i in range(1, len(chosen) + 1))
-    return list(map(tuple, _conn(source).execute(f"SELECT {selected} FROM {quote(table)} ORDER BY {order}")))
+    rows = [tuple(row) for row in _conn(source).fetchall(f"SELECT {selected} FROM {quote(table)}")]
+    return sorted(rows, key=_sort_key)
 
 
 def snapshot_tables(source: Source, tables: Iterable[str]) -> Snapshot:
@@ -65,22 +74,14 @@ def projection_tables(store: EventStore, name: str) -> tuple[str, ...]:
 
 def all_tables(source: Source) -> list[str]:
     """Every table and view of the database, the kernel's included, sorted by name."""
-    return [
-        row[0]
-        for row in _conn(source).execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-        ).fetchall()
-    ]
+    return _conn(source).table_names()
 
 
 def schema_of(source: Source, tables: Iterable[str] | None = None) -> list[Row]:
-    """``(type, name, tbl_name, sql)`` of every schema object (or those of ``tables``:
-    the tables themselves and their indexes and triggers), sorted."""
-    rows = _conn(source).execute(
-        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-        "ORDER BY type, name"
-    ).fetchall()
+    """``(kind, name, table, definition)`` of every schema object (or those of
+    ``tables``: the tables themselves and their indexes and triggers), sorted. The
+    definitions are the backend's own: compare schemas taken from one backend."""
+    rows = _conn(source).schema_objects()
     if tables is None:
         return [tuple(row) for row in rows]
     wanted = {t.lower() for t in tables}
