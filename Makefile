@@ -18,8 +18,12 @@ $(STAMP): $(BIN)/python requirements-dev.txt VERSION core/pyproject.toml $(wildc
 install: $(STAMP)
 
 # A supervisor run on ./.evstore/store.db (evstore-supervisor's `evstore demo`); safe to re-run.
+# Ends with the command that opens the dashboard on it.
 demo: install
 	$(BIN)/evstore demo
+	@echo
+	@echo "Look at it in a browser (read-only dashboard on 127.0.0.1:8765; Ctrl-C stops it):"
+	@echo "  $(BIN)/evstore --db .evstore/store.db ui --open"
 
 test: install
 	$(BIN)/python -m pytest

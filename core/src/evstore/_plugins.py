@@ -242,6 +242,24 @@ class Hooks:
                     current(None)
         return problems
 
+    def register_ui(self, accept: Callable[[PluginInfo, list[Any]], None]) -> list[str]:
+        """Hands each plugin's dashboard pages and panels to ``accept`` all at once, and
+        only after the plugin's hook returned, so a plugin that raises (or whose items
+        ``accept`` refuses) contributes nothing. Returns one message per such plugin."""
+        problems = []
+        for impl in self._hook.evstore_register_ui.get_hookimpls():
+            info = self._plugins.info_for(impl.plugin_name)
+            items: list[Any] = []
+            try:
+                impl.function(**({"register": items.append} if "register" in impl.argnames else {}))
+                accept(info, items)
+            except Exception as error:
+                problems.append(
+                    f"{info.describe()} failed to add its dashboard pages: {type(error).__name__}: "
+                    f"{error}. {info.how_to_disable().capitalize()}."
+                )
+        return problems
+
     def before_append(self, store: EventStore, events: Sequence[NewEvent]) -> None:
         self._hook.evstore_before_append(store=store, events=events)
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._declarations import EventType, Projection, Reactor
     from ._envelope import NewEvent, RecordedEvent
     from ._store import EventStore
+    from .ui import Page, Panel
 
 hookspec = pluggy.HookspecMarker("evstore")
 hookimpl = pluggy.HookimplMarker("evstore")
@@ -96,6 +97,29 @@ def evstore_register_commands(cli: click.Group) -> None:
 
     Raising is reported with the plugin's name and the command line goes on without
     that plugin's commands.
+    """
+
+
+@hookspec
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    """Contribute pages and panels to the ``evstore ui`` dashboard.
+
+    Called once when the dashboard starts (``evstore ui``, or
+    ``evstore.ui.create_app``), after the store is opened, outside any transaction; the
+    render functions of what is registered run later, once per page request, each
+    inside one read-only snapshot of the store (``store.snapshot()``).
+
+    :param register: call it once per :class:`evstore.ui.Page` (a page of its own,
+        listed in the navigation) or :class:`evstore.ui.Panel` (a block on the front
+        page, ``on="overview"``, or on every workflow's page, ``on="workflow"``).
+        Import these from ``evstore.ui``, which needs nothing beyond evstore itself.
+    :returns: nothing; the return value is ignored.
+
+    Raising, or registering something that is not a ``Page`` or ``Panel`` (or a slug
+    the plugin already used), is reported with the plugin's name on stderr and on the
+    dashboard's front page, and the dashboard starts without any of that plugin's pages
+    and panels. A render function that raises shows the error in place of its panel;
+    the rest of the page still renders.
     """
 
 

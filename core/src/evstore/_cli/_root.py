@@ -173,7 +173,7 @@ def cli(ctx: click.Context, db: Path | str | None) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from . import backup, bench, eventlog, plugins, projections, status, transfer, verify
+    from . import backup, bench, eventlog, plugins, projections, status, transfer, ui, verify
 
     for command in (
         eventlog.init_command,
@@ -189,6 +189,7 @@ def _register_builtin_commands() -> None:
         backup.restore_command,
         plugins.plugins_command,
         bench.bench_command,
+        ui.ui_command,
     ):
         cli.add_command(command)
     cli.freeze_builtins()

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evstore import Projection, hookimpl
+from evstore.ui import Page, Panel
 
 from ._projection import PROJECTION_NAME, build_projection
 from ._queries import RoleActivity, activity_board, role_activity
+from ._ui import register_ui
 
 evstore_plugin_name = "activity_board"
 
@@ -24,3 +26,10 @@ __all__ = ["PROJECTION_NAME", "RoleActivity", "activity_board", "role_activity"]
 @hookimpl
 def evstore_register_projections(register: Callable[[Projection], None]) -> None:
     register(build_projection())
+
+
+# --8<-- [start:hook]
+@hookimpl
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    register_ui(register)  # evstore.ui needs no extra: this imports fine without Starlette
+# --8<-- [end:hook]

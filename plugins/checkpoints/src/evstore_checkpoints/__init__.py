@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evstore import EventType, Projection, hookimpl
+from evstore.ui import Page, Panel
 
 from ._events import (
     CHECKPOINT_CREATED,
@@ -26,6 +27,7 @@ from ._events import (
 )
 from ._projection import PROJECTION_NAME, build_projection
 from ._queries import create_checkpoint, get_latest_checkpoint, list_checkpoints, restore_checkpoint
+from ._ui import register_ui
 
 # The name explicit registration (plugins=[evstore_checkpoints]) uses: the entry point's.
 evstore_plugin_name = "checkpoints"
@@ -53,3 +55,8 @@ def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
 @hookimpl
 def evstore_register_projections(register: Callable[[Projection], None]) -> None:
     register(build_projection())
+
+
+@hookimpl
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    register_ui(register)

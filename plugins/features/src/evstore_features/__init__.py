@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evstore import EventType, Projection, Reactor, hookimpl
+from evstore.ui import Page, Panel
 
 from ._cascade import CASCADE, REACTOR_NAME
 from ._commands import (
@@ -60,6 +61,7 @@ from ._queries import (
     get_ready_components,
     is_feature_blocked,
 )
+from ._ui import register_ui
 
 evstore_plugin_name = "features"
 
@@ -78,6 +80,11 @@ def evstore_register_projections(register: Callable[[Projection], None]) -> None
 @hookimpl
 def evstore_register_reactors(register: Callable[[Reactor], None]) -> None:
     register(CASCADE)
+
+
+@hookimpl
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    register_ui(register)
 
 
 __all__ = [

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evstore import EventType, Projection, hookimpl
+from evstore.ui import Page, Panel
 
 from ._engine import DEFAULT_MAX_PARALLEL, GraphEngine, append_execution_event
 from ._errors import (
@@ -58,6 +59,7 @@ from ._queries import (
     list_executions,
     list_nodes,
 )
+from ._ui import register_ui
 
 evstore_plugin_name = "graph"
 
@@ -105,3 +107,8 @@ def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
 @hookimpl
 def evstore_register_projections(register: Callable[[Projection], None]) -> None:
     register(projection)
+
+
+@hookimpl
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    register_ui(register)

@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evstore import EventType, Projection, hookimpl
+from evstore.ui import Page, Panel
 
 from ._events import DEFAULT_TASK_TYPE, EVENT_TYPES, METRIC_RECORDED, MetricRecorded
 from ._projection import PROJECTION_NAME, build_projection
 from ._queries import COLUMNS, get_metrics, recent_failures, record_metric
 from ._stats import CliStats, RoleStats, best_cli, compare_clis, role_stats
+from ._ui import register_ui
 
 # The name explicit registration (plugins=[evstore_metrics]) uses: the entry point's.
 evstore_plugin_name = "metrics"
@@ -51,3 +53,8 @@ def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
 @hookimpl
 def evstore_register_projections(register: Callable[[Projection], None]) -> None:
     register(build_projection())
+
+
+@hookimpl
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    register_ui(register)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evstore import EventType, Projection, hookimpl
+from evstore.ui import Page, Panel
 
 from ._commands import update_step
 from ._events import (
@@ -33,6 +34,7 @@ from ._events import (
 from ._projection import PROJECTION_NAME, build_projection
 from ._queries import Step, get_step, list_steps
 from ._status import StepStatus
+from ._ui import register_ui
 
 evstore_plugin_name = "steps"
 
@@ -65,3 +67,8 @@ def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
 @hookimpl
 def evstore_register_projections(register: Callable[[Projection], None]) -> None:
     register(build_projection())
+
+
+@hookimpl
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    register_ui(register)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evstore import EventType, Projection, hookimpl
+from evstore.ui import Page, Panel
 
 from ._events import (
     EVENT_TYPES,
@@ -24,6 +25,7 @@ from ._events import (
 )
 from ._projection import PROJECTION_NAME, build_projection
 from ._queries import Workflow, WorkflowStatus, get_workflow, list_workflows
+from ._ui import register_ui
 
 evstore_plugin_name = "workflows"
 
@@ -50,3 +52,8 @@ def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
 @hookimpl
 def evstore_register_projections(register: Callable[[Projection], None]) -> None:
     register(build_projection())
+
+
+@hookimpl
+def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
+    register_ui(register)
