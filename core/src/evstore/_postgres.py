@@ -412,6 +412,8 @@ class PostgresSession:
             raise StoreReadOnlyError(
                 f"the store at {self.backend.target!r} was opened read-only; open it without read_only to write"
             )
+        if self._in_transaction or self.conn.info.transaction_status != TransactionStatus.IDLE:
+            self.rollback()  # left open by an interrupt: stale (the kernel never nests BEGIN)
         conn = self._usable()
         self._in_transaction = True
         try:
@@ -429,6 +431,8 @@ class PostgresSession:
             raise self._lost(error) from None
 
     def begin_read(self) -> None:
+        if self._in_transaction or self.conn.info.transaction_status != TransactionStatus.IDLE:
+            self.rollback()
         conn = self._usable()
         self._in_transaction = True
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

@@ -291,6 +291,10 @@ class SqliteSession:
                 "read_only to write"
             )
         execute = self.conn.execute
+        if self.conn.in_transaction:
+            # Left open by an interrupt that landed where no rollback could follow; the
+            # kernel never nests BEGIN (nesting is savepoints), so it is stale: end it.
+            execute("ROLLBACK")
         for attempt in range(_BUSY_RETRIES):
             try:
                 execute("BEGIN IMMEDIATE")
@@ -306,6 +310,8 @@ class SqliteSession:
         )
 
     def begin_read(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")  # stale, as in begin_write
         self.conn.execute("BEGIN DEFERRED")  # WAL keeps a read transaction's snapshot stable
 
     def commit(self) -> None:
