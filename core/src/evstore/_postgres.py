@@ -37,6 +37,7 @@ from ._errors import (
     SchemaVersionError,
     StorageError,
     StoreBusyError,
+    StoreClosedError,
     StoreConnectionError,
     StoreOpenError,
     StoreReadOnlyError,
@@ -247,7 +248,7 @@ class PostgresBackend:
 
     def _get(self) -> psycopg.Connection[Any]:
         if self._closed:
-            raise StoreConnectionError(f"the store at {self.target!r} is closed")
+            raise StoreClosedError(f"the store at {self.target!r} is closed; open it again")
         try:
             return self.pool.getconn(timeout=self.pool_timeout)
         except psycopg_pool.PoolTimeout:

@@ -169,17 +169,22 @@ class Registry:
         # This runs for every event appended, so the common case (None, or a short plain
         # string) is checked inline; anything else takes the slow path, which converts
         # str enums or raises.
-        if role is not None and (type(role) is not str or len(role) > MAX_ID_LENGTH or "\x00" in role):
+        if role is not None and (
+            type(role) is not str or len(role) > MAX_ID_LENGTH or "\x00" in role or not role.isascii()
+        ):
             role = _identifier(role, "role")
         if step_id is not None and (
-            type(step_id) is not str or len(step_id) > MAX_ID_LENGTH or "\x00" in step_id
+            type(step_id) is not str or len(step_id) > MAX_ID_LENGTH or "\x00" in step_id or not step_id.isascii()
         ):
             step_id = _identifier(step_id, "step_id")
         if component_id is not None and (
             type(component_id) is not str or len(component_id) > MAX_ID_LENGTH or "\x00" in component_id
+            or not component_id.isascii()
         ):
             component_id = _identifier(component_id, "component_id")
-        if status is not None and (type(status) is not str or len(status) > MAX_ID_LENGTH or "\x00" in status):
+        if status is not None and (
+            type(status) is not str or len(status) > MAX_ID_LENGTH or "\x00" in status or not status.isascii()
+        ):
             status = _identifier(status, "status")
         # A permissive store keeps what it is given, as the original supervisor did: the
         # log is the source of truth, and a projection copes with an incomplete event.
@@ -258,7 +263,19 @@ def _identifier(value: Any, field: str, *, required: bool = False) -> Any:
             f"{field} must be at most {MAX_ID_LENGTH} characters without NUL bytes "
             f"(got {len(value)} characters)"
         )
+    _check_unicode(value, field)
     return value
+
+
+def _check_unicode(value: str, field: str) -> None:
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidEventError(
+                f"{field} {value!r:.60} has a lone surrogate, which is not valid Unicode and cannot "
+                "be stored; decode the text that produced it with errors='replace'"
+            ) from None
 
 
 def _event_type_name(value: Any) -> str:
@@ -266,6 +283,7 @@ def _event_type_name(value: Any) -> str:
         value = value.value
     if not isinstance(value, str) or not value.strip():
         raise InvalidEventError(f"event_type must be a non-empty string, got {value!r:.60}")
+    _check_unicode(value, "event_type")
     if len(value) > MAX_ID_LENGTH or "\x00" in value:
         raise InvalidEventError(
             f"event_type must be at most {MAX_ID_LENGTH} characters without NUL bytes "

@@ -202,6 +202,8 @@ class EventStore:
                 _close_quietly(state.session)
         finally:
             state.lock.release()
+        if state.depth == 0 and self._closed:
+            self._close_backend_when_idle()
 
     def _new_state(self) -> _ThreadState:
         if self._closed:
@@ -250,7 +252,14 @@ class EventStore:
                         _close_quietly(state.session)
                 finally:
                     state.lock.release()
-        if not any(state.depth for state in states if state.pid == os.getpid()):
+        self._close_backend_when_idle()
+
+    def _close_backend_when_idle(self) -> None:
+        """The backend (PostgreSQL's pool) closes once no thread is inside a call; the
+        last thread to leave one closes it."""
+        with self._lock:
+            busy = any(state.depth for state in self._states if state.pid == os.getpid())
+        if not busy:
             self._backend.close()
 
     def __enter__(self) -> EventStore:

@@ -18,6 +18,7 @@ from ._errors import (
     InvalidEventError,
     ReactorDepthError,
     ReactorError,
+    StoreClosedError,
     TransactionError,
     describe,
 )
@@ -118,6 +119,10 @@ class Transaction:
         self._live.live = live
 
     def _usable(self) -> None:
+        if self._store._closed:
+            raise StoreClosedError(
+                f"the store at {self._store.target!r} was closed; this transaction is rolled back"
+            )
         if not self.active:
             raise TransactionError("this transaction has ended; start a new one with store.transaction()")
         if threading.get_ident() != self._thread:
@@ -133,7 +138,9 @@ class Transaction:
 
     def append(self, event: NewEvent, *, expected_version: ExpectedVersion | int = ANY) -> int:
         """Append one event; returns its global position."""
-        if self._failed is not None or not self.active or threading.get_ident() != self._thread:
+        if self._failed is not None or not self.active or self._store._closed or (
+            threading.get_ident() != self._thread
+        ):
             self._usable()
         expected = expected_version if expected_version is ANY else check_expected(expected_version)
         prepared = [self._store._registry.prepare(event)]
