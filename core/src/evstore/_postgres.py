@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import signal
 import threading
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -250,7 +251,7 @@ class PostgresBackend:
         if self._closed:
             raise StoreClosedError(f"the store at {self.target!r} is closed; open it again")
         try:
-            return self.pool.getconn(timeout=self.pool_timeout)
+            return shielded(lambda: self.pool.getconn(timeout=self.pool_timeout))
         except psycopg_pool.PoolTimeout:
             raise StoreBusyError(
                 f"no connection to {self.target!r} came free within {self.pool_timeout:g} s: all "
@@ -265,7 +266,7 @@ class PostgresBackend:
             conn.close()
             return
         try:
-            self.pool.putconn(conn)
+            shielded(lambda: self.pool.putconn(conn))
         except Exception:  # the pool is closing, or the connection belongs to a closed pool
             conn.close()
 
@@ -321,7 +322,7 @@ class PostgresBackend:
             if self._closed:
                 return
             self._closed = True
-        self.pool.close(timeout=1.0)
+        shielded(lambda: self.pool.close(timeout=1.0))
 
 
 class PostgresSession:
@@ -373,7 +374,7 @@ class PostgresSession:
     def _usable(self) -> psycopg.Connection[Any]:
         conn = self.conn
         if not self._in_transaction and not conn.closed and (
-            conn.info.transaction_status != TransactionStatus.IDLE or conn._pipeline is not None
+            conn.info.transaction_status != TransactionStatus.IDLE or _in_pipeline(conn)
         ):
             conn.close()  # left mid-command by an interrupt: never reuse it
         if conn.broken or conn.closed:
@@ -418,8 +419,10 @@ class PostgresSession:
         conn = self._usable()
         self._in_transaction = True
         try:
+            # Two statements in one round trip: the simple query protocol, never prepared.
             conn.execute(
-                f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({self.backend.lock_key})"
+                f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({self.backend.lock_key})",
+                prepare=False,
             )
         except psycopg.errors.LockNotAvailable:
             self.rollback()
@@ -457,7 +460,7 @@ class PostgresSession:
             # the advisory lock); the next call takes a fresh one.
             conn.close()
             return
-        if conn.info.transaction_status != TransactionStatus.IDLE or conn._pipeline is not None:
+        if conn.info.transaction_status != TransactionStatus.IDLE or _in_pipeline(conn):
             try:
                 conn.execute("ROLLBACK")
             except Exception:
@@ -493,7 +496,7 @@ class PostgresSession:
                 cursor = conn.execute(sql, parameters)
                 conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
         except psycopg.Error as error:
-            if isinstance(error, psycopg.OperationalError) or conn._pipeline is not None or conn.closed:
+            if isinstance(error, psycopg.OperationalError) or _in_pipeline(conn) or conn.closed:
                 conn.close()
                 raise self._lost(error) from None
             conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
@@ -647,6 +650,43 @@ class PostgresSession:
         self._closed = True
         self.rollback()
         self.backend.put(self.conn)
+
+
+T = TypeVar("T")
+
+
+def shielded(operation: Callable[[], T]) -> T:
+    """Run a pool operation with SIGINT and SIGTERM held back until it is done.
+
+    psycopg_pool guards its queues with ``threading`` locks, and a KeyboardInterrupt
+    raised between a lock's acquire and the ``with`` block that releases it leaves the
+    lock held: the next pool call of the process would wait for ever (seen under a storm
+    of SIGINTs). Python runs signal handlers in the main thread only, so there the
+    handlers are swapped for ones that note the signal, and the original handler runs
+    once the operation has finished.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return operation()
+    noted: list[tuple[int, Any]] = []
+    previous: dict[int, Any] = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    held: dict[int, Any] = {number: handler for number, handler in previous.items() if callable(handler)}
+    for number in held:
+        signal.signal(number, lambda signum, frame: noted.append((signum, frame)))
+    try:
+        return operation()
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        for signum, frame in noted[:1]:
+            held[signum](signum, frame)
+
+
+def _in_pipeline(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the connection is (still) in pipeline mode, as psycopg or libpq sees it:
+    an interrupt during a pipeline's exit can leave either behind."""
+    if conn.closed:
+        return False
+    return conn._pipeline is not None or bool(conn.pgconn.pipeline_status)
 
 
 def _choose_schema(schema: str | None, options: str) -> str:

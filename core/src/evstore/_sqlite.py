@@ -291,6 +291,7 @@ class SqliteSession:
                 "read_only to write"
             )
         execute = self.conn.execute
+        self.guard.scope = None
         if self.conn.in_transaction:
             # Left open by an interrupt that landed where no rollback could follow; the
             # kernel never nests BEGIN (nesting is savepoints), so it is stale: end it.
@@ -310,24 +311,34 @@ class SqliteSession:
         )
 
     def begin_read(self) -> None:
+        self.guard.scope = None
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")  # stale, as in begin_write
         self.conn.execute("BEGIN DEFERRED")  # WAL keeps a read transaction's snapshot stable
 
+    # Transaction control is the kernel's own: each of these first drops whatever scope
+    # is set, should an interrupt have landed inside a scope's __exit__ and left the
+    # authorizer restricting the kernel (which would refuse its ROLLBACK).
+
     def commit(self) -> None:
+        self.guard.scope = None
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self.guard.scope = None
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
     def savepoint(self, name: str) -> None:
+        self.guard.scope = None
         self.conn.execute(f"SAVEPOINT {name}")
 
     def release(self, name: str) -> None:
+        self.guard.scope = None
         self.conn.execute(f"RELEASE {name}")
 
     def rollback_to(self, name: str) -> None:
+        self.guard.scope = None
         self.conn.execute(f"ROLLBACK TO {name}")
         self.conn.execute(f"RELEASE {name}")
 
