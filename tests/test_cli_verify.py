@@ -9,6 +9,8 @@ from typing import Any
 
 from cli_support import init_with_history, run, run_process, sample_history, table_rows
 
+from evstore import EventStore, EventType, Migration, NewEvent, Projection, hookimpl
+
 
 def _verify_json(db: Path, *names: str) -> tuple[int, dict[str, Any]]:
     result = run("--db", db, "verify", "--json", *names)
@@ -84,3 +86,48 @@ def test_verify_exit_status_from_the_console_entry_point(tmp_path: Path) -> None
     result = run_process("--db", db, "verify", "workflows")
     assert result.returncode == 1, result.stderr
     assert "DIFFERS" in result.stdout
+
+
+class _Peeker:
+    """Two projections where the first decides from the second's table while the log
+    replays: live (and rebuilt together) it sees the second as of each event; rebuilt
+    alone, the second is already at the head. Only a rebuild alone shows the fault."""
+
+    evstore_plugin_name = "peeker"
+
+    @hookimpl
+    def evstore_register_event_types(self, register: Any) -> None:
+        register(EventType("ticked"))
+
+    @hookimpl
+    def evstore_register_projections(self, register: Any) -> None:
+        peeking = Projection("a_peeking", tables=["peeked"], migrations=[
+            Migration("1", "CREATE TABLE peeked (id INTEGER PRIMARY KEY, seen INTEGER)")
+        ])
+        counter = Projection("b_counter", tables=["ticks"], migrations=[
+            Migration("1", "CREATE TABLE ticks (id INTEGER PRIMARY KEY)")
+        ])
+
+        @peeking.on("ticked")
+        def peek(db: Any, event: Any) -> None:
+            seen = db.fetchvalue("SELECT COUNT(*) FROM ticks")  # another projection's table
+            db.execute("INSERT INTO peeked VALUES (?, ?)", (event.id, seen))
+
+        @counter.on("ticked")
+        def count(db: Any, event: Any) -> None:
+            db.execute("INSERT INTO ticks VALUES (?)", (event.id,))
+
+        register(peeking)
+        register(counter)
+
+
+def test_verify_rebuilds_each_projection_alone(tmp_path: Path, evstore_register_plugin: Any) -> None:
+    evstore_register_plugin(_Peeker(), "peeker")
+    db = tmp_path / "store.db"
+    with EventStore.open(db, plugins=[_Peeker()], autoload=False) as store:
+        store.append_many([NewEvent(workflow_id="w", event_type="ticked") for _ in range(3)])
+        store.rebuild()  # all together: the same as live, so no help
+    result = run("--db", db, "verify", "--json", EVSTORE_PLUGINS="peeker")
+    code, report = result.exit_code, json.loads(result.stdout)
+    assert code == 1, report
+    assert {p["name"]: p["ok"] for p in report["projections"]} == {"a_peeking": False, "b_counter": True}

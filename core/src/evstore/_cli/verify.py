@@ -48,8 +48,8 @@ class TableDifference:
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
 def verify_command(names: tuple[str, ...], db: Path | str | None, as_json: bool) -> None:
-    """Rebuild each named projection (default: all) into a scratch copy of the database
-    and compare its tables row by row with the live ones; print the differences (the
+    """Rebuild each named projection (default: all), one at a time, into a scratch copy of
+    the database and compare its tables row by row with the live ones; print the differences (the
     first rows of each table that differs). The live store is opened read-only and not
     modified. The copy is made next to the database (in the temporary folder if that
     folder is read-only) and deleted afterwards, so that folder needs room for one more
@@ -73,13 +73,16 @@ def verify_command(names: tuple[str, ...], db: Path | str | None, as_json: bool)
     with _scratch_folder(path.parent) as scratch_dir:
         scratch = Path(scratch_dir) / "scratch.db"
         _snapshot(path, scratch, [t for owned in tables.values() for t in owned])
-        with (
-            EventStore.open(scratch, reactors=False, busy_timeout=busy_timeout()) as copy,
-            progress_bar(f"rebuilding {', '.join(chosen)} in a scratch copy", copy.head()) as update,
-        ):
-            copy.rebuild(chosen, progress=update)
-        with closing(sqlite3.connect(scratch)) as conn:
-            report = [_projection_report(conn, name, tables[name], statuses.get(name)) for name in chosen]
+        report = []
+        with EventStore.open(scratch, reactors=False, busy_timeout=busy_timeout()) as copy:
+            # Each projection is rebuilt alone and compared before the next: rebuilt
+            # together, projections that interfere with each other (one reading what
+            # another writes mid-replay) would reproduce the live tables' fault.
+            for name in chosen:
+                with progress_bar(f"rebuilding {name} in a scratch copy", copy.head()) as update:
+                    copy.rebuild([name], progress=update)
+                with closing(sqlite3.connect(scratch)) as conn:
+                    report.append(_projection_report(conn, name, tables[name], statuses.get(name)))
     if as_json:
         echo_json({"ok": all(item["ok"] for item in report), "projections": report})
     else:
