@@ -35,12 +35,16 @@ from ._errors import (
     TransactionError,
     UnknownEventTypeError,
     UnknownProjectionError,
+    WaitTimeoutError,
 )
 from ._json import MAX_DEPTH as MAX_PAYLOAD_DEPTH
 from ._json import dumps as encode_json
 from ._json import loads as decode_json
-from ._store import EventStore, ProjectionStatus
+from ._store import EventStore
+from ._store_parts import ProjectionStatus
+from ._subscriptions import Subscription
 from ._transactions import Transaction
+from ._worker import Worker
 from .hookspecs import hookimpl
 
 # The repository's VERSION file is the one place the version is written (core/pyproject.toml).
@@ -85,10 +89,13 @@ __all__ = [
     "StoreConnectionError",
     "StoreOpenError",
     "StoreReadOnlyError",
+    "Subscription",
     "Transaction",
     "TransactionError",
     "UnknownEventTypeError",
     "UnknownProjectionError",
+    "WaitTimeoutError",
+    "Worker",
     "__version__",
     "decode_json",
     "encode_json",

@@ -68,10 +68,12 @@ class Session(Protocol):
     @property
     def in_transaction(self) -> bool: ...
 
-    def begin_write(self) -> None:
+    def begin_write(self, log_lock: bool = True) -> None:
         """Start a write transaction holding the store's write lock, so that positions
         and versions assigned in it cannot race another writer. Raises
-        ``StoreBusyError`` if the lock cannot be had within the busy timeout."""
+        ``StoreBusyError`` if the lock cannot be had within the busy timeout.
+        ``log_lock=False``: a transaction that appends nothing (a worker's batch) and
+        need not wait for appenders, where the backend can tell the two apart."""
 
     def begin_read(self) -> None:
         """Start a read-only transaction: one consistent snapshot for several reads."""
@@ -103,6 +105,17 @@ class Session(Protocol):
     def violated_constraint(self, error: BaseException) -> str | None:
         """``"version"`` or ``"event_id"`` when ``error`` is a unique violation on the
         log's (workflow_id, version) or event_id; ``None`` otherwise."""
+
+    def locked_projection_row(self, name: str) -> tuple[int, int, str] | None:
+        """``(version, position, status)`` of a projection's ledger row, locked against
+        other writers of that row until the transaction ends."""
+
+    def try_session_lock(self, name: str) -> bool:
+        """Take (or keep) a lock named ``name`` held for as long as this connection
+        lives, without waiting; False if another connection holds it. Backends without
+        such locks return True (their leases alone decide)."""
+
+    def release_session_lock(self, name: str) -> None: ...
 
     # --- schema -----------------------------------------------------------------------
     def table_kind(self, name: str) -> str | None:

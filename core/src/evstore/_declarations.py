@@ -20,6 +20,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENVELOPE_FIELDS = ("role", "step_id", "component_id", "status")
 
 Handler = Callable[["ScopedConnection", "RecordedEvent"], None]
+BatchHandler = Callable[["ScopedConnection", "Sequence[RecordedEvent]"], None]
+LIFECYCLES = ("inline", "async")
 MigrationStep = Callable[["ScopedConnection"], None]
 React = Callable[["ScopedConnection", "RecordedEvent"], "Iterable[NewEvent] | None"]
 
@@ -116,6 +118,11 @@ class Projection:
         error, so a runaway query cannot hold the write lock for ever. Python code cannot
         be interrupted this way: a handler looping in Python holds the lock until its
         process is killed (which commits nothing).
+    :param lifecycle: ``"inline"`` (applied inside each append's transaction: readers
+        see it at once) or ``"async"`` (applied after commit by ``evstore worker``
+        processes, in batches; ``store.wait_for`` waits for it). The plugin's default;
+        operators override it with ``EVSTORE_ASYNC_PROJECTIONS`` /
+        ``EVSTORE_INLINE_PROJECTIONS`` or ``EventStore.open(async_projections=...)``.
     """
 
     name: str
@@ -126,6 +133,8 @@ class Projection:
     description: str = ""
     handlers: dict[str, Handler] = field(default_factory=dict)
     time_budget: float | None = None
+    lifecycle: str = "inline"
+    batch_handler: BatchHandler | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _IDENTIFIER.match(self.name):
@@ -154,6 +163,10 @@ class Projection:
             raise ProjectionError(
                 f"projection {self.name!r}: time_budget must be seconds between 0 and 86400, got {budget!r}"
             )
+        if self.lifecycle not in LIFECYCLES:
+            raise ProjectionError(
+                f"projection {self.name!r}: lifecycle must be one of {list(LIFECYCLES)}, got {self.lifecycle!r}"
+            )
         self.migrations = tuple(self.migrations)
         names = [m.name for m in self.migrations]
         if len(set(names)) != len(names):
@@ -172,6 +185,19 @@ class Projection:
             return handler
 
         return decorate
+
+    def on_batch(self, handler: BatchHandler) -> BatchHandler:
+        """Decorator: a handler applying many events at once (``executemany``-style),
+        used when stored events are replayed — by workers, catch-up and rebuild. It gets,
+        in position order, every event of a batch whose type has a per-event handler
+        (``on``), which stays what live inline appends use; the two must agree: the
+        contract's rebuild-equals-incremental check compares them. If it raises, the
+        batch is applied again event by event, so failures and skips are decided exactly
+        as for single events."""
+        if self.batch_handler is not None:
+            raise ProjectionError(f"projection {self.name!r} has two batch handlers")
+        self.batch_handler = handler
+        return handler
 
     @property
     def handled_types(self) -> frozenset[str]:

@@ -112,6 +112,10 @@ class DuplicateEventError(EvstoreError):
         )
 
 
+class WaitTimeoutError(EvstoreError, TimeoutError):
+    """``store.wait_for`` gave up: a projection did not reach the position in time."""
+
+
 class StoreBusyError(EvstoreError):
     """The write lock could not be taken within the busy timeout and its retries."""
 

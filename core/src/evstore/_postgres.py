@@ -44,7 +44,7 @@ from ._errors import (
     StoreReadOnlyError,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SEARCH_PATH = re.compile(r"(?:^|\s)-c\s*search_path\s*=\s*([^\s,]+)")
 _CONNECT_TIMEOUT = 10
@@ -136,6 +136,26 @@ CREATE TABLE evstore_migrations (
 );
 CREATE TABLE evstore_tables (name TEXT PRIMARY KEY, projection TEXT NOT NULL);
 """
+# Each entry upgrades the schema from the version before it (a new store is created at
+# version 2, the first the PostgreSQL backend had, and upgraded from there).
+SCHEMA_UPGRADES: dict[int, str] = {
+    3: """
+CREATE TABLE evstore_leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    renewed_at TEXT NOT NULL,
+    expires DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE evstore_subscriptions (
+    name TEXT PRIMARY KEY,
+    position BIGINT NOT NULL DEFAULT 0,
+    types TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+""",
+}
 
 _INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
 # One statement text for any batch size (so it is prepared once): the columns as arrays.
@@ -201,6 +221,8 @@ class PostgresBackend:
         # One advisory lock key per store (database and schema): stores in other schemas
         # of the same server never wait for each other.
         self.lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        # Where commits that appended say so (LISTEN/NOTIFY); one channel per store.
+        self.channel = f"evstore_{self.lock_key & 0xFFFFFFFFFFFF:012x}"
         self.translations: dict[str, _pg_sql.Translation] = {}
         self._probe()
         self.pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
@@ -214,6 +236,11 @@ class PostgresBackend:
     @property
     def target(self) -> str:
         return self._target
+
+    def key_for(self, name: str) -> int:
+        """The advisory lock key of a named lock of this store (a worker's lease)."""
+        digest = hashlib.sha256(f"evstore:{self.schema}:{name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
     @property
     def location(self) -> str:
@@ -290,10 +317,14 @@ class PostgresBackend:
                             "another schema (schema= or ?options=-csearch_path%3Dname)."
                         )
                     conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.lock_key)))
+                    conn.execute("INSERT INTO evstore_meta (key, value) VALUES ('schema_version', '2')")
+                version = _check_schema_version(conn, self.schema, self.target)
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    conn.execute(SCHEMA_UPGRADES[target])
+                if version < SCHEMA_VERSION:
                     conn.execute(
-                        "INSERT INTO evstore_meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),)
+                        "UPDATE evstore_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
                     )
-                _check_schema_version(conn, self.schema, self.target)
                 session.commit()
             finally:
                 session.rollback()
@@ -338,6 +369,9 @@ class PostgresSession:
         self._closed = False
         # Ours, not the driver's: a broken connection no longer knows it was in one.
         self._in_transaction = False
+        self._notify = False  # events were inserted in this transaction: NOTIFY at commit
+        # Session advisory locks this connection holds (workers' leases); they die with it.
+        self._session_locks: set[str] = set()
 
     # --- kernel SQL ---------------------------------------------------------------------
 
@@ -387,6 +421,7 @@ class PostgresSession:
             # was in flight.
             self.backend.put(conn)
             conn = self.conn = self.backend._get()
+            self._session_locks.clear()  # they died with the old connection
         return conn
 
     def _lost(self, error: psycopg.Error) -> StoreConnectionError:
@@ -403,8 +438,9 @@ class PostgresSession:
     def in_transaction(self) -> bool:
         return self._in_transaction
 
-    def begin_write(self) -> None:
-        """BEGIN at READ COMMITTED, then the store's advisory lock, in one round trip.
+    def begin_write(self, log_lock: bool = True) -> None:
+        """BEGIN at READ COMMITTED, then the store's advisory lock, in one round trip
+        (``log_lock=False``: BEGIN alone, for a worker's batch, which inserts no event).
 
         READ COMMITTED, because every later statement then takes a snapshot after the
         lock was granted and sees what the previous writer committed; under REPEATABLE
@@ -420,10 +456,8 @@ class PostgresSession:
         self._in_transaction = True
         try:
             # Two statements in one round trip: the simple query protocol, never prepared.
-            conn.execute(
-                f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({self.backend.lock_key})",
-                prepare=False,
-            )
+            lock = f"; SELECT pg_advisory_xact_lock({self.backend.lock_key})" if log_lock else ""
+            conn.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED{lock}", prepare=False)
         except psycopg.errors.LockNotAvailable:
             self.rollback()
             raise StoreBusyError(
@@ -443,14 +477,20 @@ class PostgresSession:
 
     def commit(self) -> None:
         try:
-            self.conn.execute("COMMIT")
+            if self._notify:
+                # Wakes workers LISTENing on the store's channel; delivered at COMMIT, in
+                # the same round trip. Only a wake-up: workers also poll.
+                self._notify = False
+                self.conn.execute(f"NOTIFY {self.backend.channel}; COMMIT", prepare=False)
+            else:
+                self.conn.execute("COMMIT")
         except psycopg.OperationalError as error:
             raise self._lost(error) from None
         finally:
             self._in_transaction = self.conn.info.transaction_status == TransactionStatus.INTRANS
 
     def rollback(self) -> None:
-        self._in_transaction = False
+        self._in_transaction = self._notify = False
         conn = self.conn
         if conn.closed or conn.broken:
             return
@@ -482,6 +522,10 @@ class PostgresSession:
     # --- the log ----------------------------------------------------------------------
 
     def insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+        self._notify = True
+        return self._insert(rows)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> int:
         """Inside a savepoint, so that a conflict (a retried event id, a version another
         statement took) leaves the transaction usable, as it does on SQLite; the three
         statements go in one round trip (psycopg's pipeline mode)."""
@@ -517,6 +561,28 @@ class PostgresSession:
 
     def change_marker(self) -> int | None:
         return None  # nothing as cheap as SQLite's data_version: the kernel re-reads
+
+    def locked_projection_row(self, name: str) -> tuple[int, int, str] | None:
+        # FOR UPDATE: a rebuild or catch-up of the same projection by another process
+        # waits for this batch (or this batch for it), never interleaves with it.
+        found = self.execute(
+            "SELECT version, position, status FROM evstore_projections WHERE name = ? FOR UPDATE", (name,)
+        ).fetchone()
+        return None if found is None else (int(found[0]), int(found[1]), str(found[2]))
+
+    def try_session_lock(self, name: str) -> bool:
+        if name in self._session_locks:
+            return True
+        key = self.backend.key_for(name)
+        if not self.execute(f"SELECT pg_try_advisory_lock({key})").fetchone()[0]:
+            return False
+        self._session_locks.add(name)
+        return True
+
+    def release_session_lock(self, name: str) -> None:
+        if name in self._session_locks:
+            self._session_locks.discard(name)
+            self.execute(f"SELECT pg_advisory_unlock({self.backend.key_for(name)})")
 
     def violated_constraint(self, error: BaseException) -> str | None:
         if not isinstance(error, psycopg.errors.UniqueViolation):
@@ -713,7 +779,7 @@ def _table_names(conn: psycopg.Connection[Any], schema: str) -> set[str]:
     }
 
 
-def _check_schema_version(conn: psycopg.Connection[Any], schema: str, target: str) -> None:
+def _check_schema_version(conn: psycopg.Connection[Any], schema: str, target: str) -> int:
     if "evstore_meta" not in _table_names(conn, schema):
         raise StoreOpenError(f"{target!r} is not an evstore store (schema {schema!r} has no evstore_meta table)")
     found = conn.execute("SELECT value FROM evstore_meta WHERE key = 'schema_version'").fetchone()
@@ -723,3 +789,4 @@ def _check_schema_version(conn: psycopg.Connection[Any], schema: str, target: st
             f"{target!r} was written by a newer evstore (schema {version}; this evstore knows up to "
             f"{SCHEMA_VERSION}). Upgrade evstore to open it."
         )
+    return version

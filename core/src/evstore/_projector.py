@@ -94,11 +94,19 @@ def _lowered(tables: Sequence[str]) -> frozenset[str]:
 class Projector:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        # Live appends apply inline projections only; replays (catch-up, rebuild, the
+        # workers of async projections) apply whichever they are asked to.
         self.dispatch: dict[str, Targets] = {}
+        self.replay_dispatch: dict[str, Targets] = {}
+        inline = registry.inline
         for name in sorted(registry.projections):
             projection = registry.projections[name].projection
             for event_type, handler in projection.handlers.items():
-                self.dispatch.setdefault(event_type, []).append((name, handler, projection.strict))
+                target = (name, handler, projection.strict)
+                self.replay_dispatch.setdefault(event_type, []).append(target)
+                if name in inline:
+                    self.dispatch.setdefault(event_type, []).append(target)
+        self.inline = inline
         # Projections whose recorded version is newer than the one loaded here (another
         # process upgraded them): never applied by this process.
         self.outdated: dict[str, int] = {}
@@ -121,7 +129,7 @@ class Projector:
         """
         session = scopes.session
         state = Live()
-        if not self.registry.projections:
+        if not self.inline:
             return state
         state.marker = marker = session.change_marker()
         # Take the cache and leave none behind: ``committed`` puts it back after a
@@ -143,7 +151,7 @@ class Projector:
             "SELECT name, version, position, status FROM evstore_projections"
         ).fetchall():
             registered = projections.get(name)
-            if registered is None or status != "ok":
+            if registered is None or status != "ok" or name not in self.inline:
                 continue
             if version != registered.projection.version:
                 self.note_version(name, version)
@@ -227,7 +235,7 @@ class Projector:
                     with scoped:
                         handler(scoped, event.copy())
                 else:
-                    run_within(scopes.session, budget, scoped, handler, event)
+                    run_within(scopes.session, budget, scoped, handler, event.copy())
             except Exception as error:
                 if not strict or not self.registry.conforms(event):
                     raise _HandlerFailed(name, event, error) from error
@@ -320,11 +328,12 @@ class Projector:
 def run_within(
     session: Session, budget: float, scoped: ScopedConnection, handler: Handler, event: RecordedEvent
 ) -> None:
-    """Run one handler call with the database aborting its statements past ``budget``."""
+    """Run one handler call with the database aborting its statements past ``budget``.
+    ``handler`` gets the event as given (callers pass a copy where one is due)."""
     session.limit_statements(budget)
     try:
         with scoped:
-            handler(scoped, event.copy())
+            handler(scoped, event)
     except Exception as error:
         raise TimeBudgetError(budget, error) if _is_interruption(error) else error from error
     finally:

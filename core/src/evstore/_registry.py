@@ -7,7 +7,7 @@ import difflib
 import enum
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from . import _json
 from ._declarations import EventType, Projection, Reactor
 from ._envelope import NewEvent, RecordedEvent
 from ._errors import (
+    InvalidArgumentError,
     InvalidEventError,
     PayloadTooLargeError,
     PayloadValidationError,
@@ -59,6 +60,8 @@ class Registry:
         self.projections: dict[str, Registered] = {}
         self.reactors: dict[str, tuple[Reactor, PluginInfo]] = {}
         self.table_owners: dict[str, str] = {}
+        # Each projection's lifecycle in this store ("inline" or "async"), once decided.
+        self.lifecycles: dict[str, str] = {}
 
     # --- accepting contributions ------------------------------------------------
 
@@ -128,6 +131,40 @@ class Registry:
                     f"{', '.join(map(repr, missing))}, which no loaded plugin provides. Load "
                     f"the plugin that provides it, or {plugin.how_to_disable()}."
                 )
+
+    def decide_lifecycles(
+        self, async_names: Iterable[str] | None, inline_names: Iterable[str] | None, *, strict: bool
+    ) -> None:
+        """Each projection's lifecycle: the operator's choice (``async_names`` /
+        ``inline_names``) over the plugin's default. ``strict``: a name no loaded
+        projection has is an error (given to ``EventStore.open``); from the environment
+        it is ignored, since the same variables reach processes loading other plugins."""
+        chosen_async, chosen_inline = set(async_names or ()), set(inline_names or ())
+        both = sorted(chosen_async & chosen_inline)
+        if both:
+            raise InvalidArgumentError(f"projections {both} are named both async and inline; choose one")
+        unknown = sorted((chosen_async | chosen_inline) - set(self.projections))
+        if unknown and strict:
+            raise InvalidArgumentError(
+                f"no loaded projection is named {', '.join(map(repr, unknown))} (async_projections/"
+                f"inline_projections); loaded: {', '.join(sorted(self.projections)) or 'none'}"
+            )
+        for name, registered in self.projections.items():
+            default = registered.projection.lifecycle
+            self.lifecycles[name] = "async" if name in chosen_async else "inline" if name in chosen_inline else default
+        for reactor, plugin in self.reactors.values():
+            asynchronous = sorted(name for name in reactor.reads if self.lifecycles.get(name) == "async")
+            if asynchronous:
+                raise PluginError(
+                    f"reactor {reactor.name!r} of {plugin.describe()} decides from projection "
+                    f"{', '.join(map(repr, asynchronous))}, which is async here: a reactor must see the "
+                    "projections it reads updated in the append's own transaction. Keep them inline "
+                    f"(EVSTORE_INLINE_PROJECTIONS={','.join(asynchronous)}), or {plugin.how_to_disable()}."
+                )
+
+    @property
+    def inline(self) -> frozenset[str]:
+        return frozenset(name for name, lifecycle in self.lifecycles.items() if lifecycle == "inline")
 
     def conforms(self, event: RecordedEvent) -> bool:
         """Whether a stored event is what its declared type promises: its required

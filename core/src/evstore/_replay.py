@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any
 
 from . import _json
 from ._backend import Session
+from ._declarations import BatchHandler, Handler
 from ._envelope import COLUMNS, RecordedEvent
 from ._errors import EvstoreError, MigrationError, ProjectionConflictError, ProjectionError, describe
 from ._projector import ConnectionScopes, Projector, record_skips, run_within
@@ -22,6 +25,7 @@ REPLAY_BATCH = 2000
 _SAVEPOINT = "evstore_replay"
 Progress = Callable[[int], None]
 Skipped = list[tuple[str, int, str]]
+Targets = dict[str, list[tuple[str, Handler]]]
 
 
 class Maintenance:
@@ -58,7 +62,8 @@ class Maintenance:
                 self.projector.note_version(name, recorded[0])
             else:
                 self._migrate(scopes, registered)
-                if recorded[2] == "ok" and recorded[1] < head:
+                # Async projections are caught up by their workers, not by whoever opens.
+                if recorded[2] == "ok" and recorded[1] < head and name in self.projector.inline:
                     self.catch_up(scopes, [name])
 
     def _claim_tables(self, session: Session, owners: dict[str, str]) -> None:
@@ -98,7 +103,8 @@ class Maintenance:
             "VALUES (?, ?, 0, 'ok', ?)",
             (registered.projection.name, registered.projection.version, _json.utc_now()),
         )
-        self.catch_up(scopes, [registered.projection.name])
+        if registered.projection.name in self.projector.inline:
+            self.catch_up(scopes, [registered.projection.name])
 
     def _migrate(self, scopes: ConnectionScopes, registered: Registered) -> None:
         projection = registered.projection
@@ -229,55 +235,73 @@ class Maintenance:
         self, scopes: ConnectionScopes, names: Sequence[str], after: int, progress: Progress | None,
         skipped: Skipped,
     ) -> int:
-        """Apply stored events after ``after`` to ``names``, a batch at a time, each
-        batch in a savepoint: a handler raising on an event whose payload does not match
-        its model rolls back that batch only, which is applied again without that event
-        for that projection (the same decision a live append makes). ``progress(position)``
-        is called after each batch."""
-        wanted = set(names)
-        targets = {
-            event_type: [(n, h) for n, h, _ in entries if n in wanted]
-            for event_type, entries in self.projector.dispatch.items()
-        }
-        targets = {t: entries for t, entries in targets.items() if entries}
+        """Apply stored events after ``after`` to ``names``, a batch at a time (see
+        :meth:`apply_chunk`). ``progress(position)`` is called after each batch."""
+        targets = self.targets(names)
         if not targets:
             return 0
-        session = scopes.session
         count = 0
-        for batch in _batches_after(session, after, sorted(targets)):
-            skips: set[tuple[str, int]] = set()
-            while True:
-                session.savepoint(_SAVEPOINT)
-                try:
-                    self._apply_batch(scopes, targets, batch, skips)
-                except _ReplayError as failure:
-                    session.rollback_to(_SAVEPOINT)
-                    if self.registry.conforms(failure.event):
-                        raise
-                    skips.add((failure.name, failure.event.id))
-                    skipped.append((
-                        failure.name, failure.event.id,
-                        self.projector.skip_message(failure.name, failure.event, failure.error),
-                    ))
-                    continue
-                except BaseException:
-                    session.rollback_to(_SAVEPOINT)
-                    raise
-                session.release(_SAVEPOINT)
-                break
+        for batch in _batches_after(scopes.session, after, sorted(targets)):
+            self.apply_chunk(scopes, targets, batch, skipped)
             count += len(batch)
             if progress is not None:
                 progress(batch[-1].id)
         return count
 
+    def targets(self, names: Sequence[str]) -> Targets:
+        """event type -> [(projection, handler)] for the projections ``names``."""
+        wanted = set(names)
+        targets = {
+            event_type: [(n, h) for n, h, _ in entries if n in wanted]
+            for event_type, entries in self.projector.replay_dispatch.items()
+        }
+        return {t: entries for t, entries in targets.items() if entries}
+
+    def apply_chunk(
+        self, scopes: ConnectionScopes, targets: Targets, batch: list[RecordedEvent], skipped: Skipped
+    ) -> None:
+        """Apply one batch of stored events inside a savepoint. A handler raising on an
+        event whose payload does not match its model rolls back that batch only, which
+        is applied again without that event for that projection (the decision a live
+        append makes); one raising on a conforming event raises ``_ReplayError``. A
+        projection's batch handler that raises is replaced by its per-event handlers for
+        this batch, so the failing event is found exactly."""
+        session = scopes.session
+        skips: set[tuple[str, int]] = set()
+        per_event: set[str] = set()
+        while True:
+            session.savepoint(_SAVEPOINT)
+            try:
+                self._apply_batch(scopes, targets, batch, skips, per_event)
+            except _BatchFailed as failure:
+                session.rollback_to(_SAVEPOINT)
+                per_event.add(failure.name)
+                continue
+            except _ReplayError as failure:
+                session.rollback_to(_SAVEPOINT)
+                if self.registry.conforms(failure.event):
+                    raise
+                skips.add((failure.name, failure.event.id))
+                skipped.append((
+                    failure.name, failure.event.id,
+                    self.projector.skip_message(failure.name, failure.event, failure.error),
+                ))
+                continue
+            except BaseException:
+                session.rollback_to(_SAVEPOINT)
+                raise
+            session.release(_SAVEPOINT)
+            return
+
     def _apply_batch(
-        self, scopes: ConnectionScopes, targets: dict[str, list[tuple[str, Callable[..., None]]]],
-        batch: list[RecordedEvent], skips: set[tuple[str, int]],
+        self, scopes: ConnectionScopes, targets: Targets, batch: list[RecordedEvent],
+        skips: set[tuple[str, int]], per_event: set[str],
     ) -> None:
         projections, budgets, session = scopes.projections, self.projector.budgets, scopes.session
+        batched = self._batch_handlers(targets, per_event)
         for event in batch:
             for name, handler in targets[event.event_type]:
-                if skips and (name, event.id) in skips:
+                if name in batched or (skips and (name, event.id) in skips):
                     continue
                 scoped = projections[name]
                 try:
@@ -286,14 +310,49 @@ class Maintenance:
                         with scoped:
                             handler(scoped, event.copy())
                     else:
-                        run_within(session, budget, scoped, handler, event)
+                        run_within(session, budget, scoped, handler, event.copy())
                 except Exception as error:
                     raise _ReplayError(name, event, error) from error
+        for name, handle_batch in sorted(batched.items()):
+            mine = [event.copy() for event in batch if any(n == name for n, _ in targets[event.event_type])]
+            if not mine:
+                continue
+            scoped = projections[name]
+            try:
+                budget = budgets.get(name)
+                if budget is None:
+                    with scoped:
+                        handle_batch(scoped, mine)
+                else:
+                    run_within(session, budget, scoped, partial(_call_batch, handle_batch, mine), batch[0])
+            except Exception as error:
+                raise _BatchFailed(name) from error
+
+    def _batch_handlers(self, targets: Targets, per_event: set[str]) -> dict[str, BatchHandler]:
+        names = {name for entries in targets.values() for name, _ in entries}
+        found = {}
+        for name in names - per_event:
+            handler = self.registry.projections[name].projection.batch_handler
+            if handler is not None:
+                found[name] = handler
+        return found
 
 
 def _log_skips(skipped: Skipped) -> None:
     for _name, _position, message in skipped:
         log.warning("%s", message)
+
+
+def _call_batch(handle_batch: BatchHandler, events: list[RecordedEvent], db: Any, _first: RecordedEvent) -> None:
+    handle_batch(db, events)
+
+
+class _BatchFailed(Exception):
+    """A batch handler raised: apply that batch again event by event (internal)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class _ReplayError(EvstoreError):

@@ -26,7 +26,7 @@ from ._errors import (
 from ._sqlite_guard import Guard, refused, split_statements
 
 DURABILITY_PRAGMAS = {"full": "FULL", "normal": "NORMAL"}
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 KERNEL_SCHEMA = """
 CREATE TABLE events (
@@ -123,6 +123,26 @@ CREATE TABLE evstore_tables (
 -- never a reason to mark the projection failing.
 ALTER TABLE evstore_projections ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE evstore_projections ADD COLUMN last_skip TEXT;
+""",
+    3: """
+-- Who applies each async projection or subscription now: one leader at a time, which
+-- renews its lease while it works; a lease past its expiry may be taken over.
+CREATE TABLE evstore_leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    renewed_at TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+-- Durable consumers outside the store: each one's checkpoint (every event <= position
+-- was delivered and acknowledged).
+CREATE TABLE evstore_subscriptions (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL DEFAULT 0,
+    types TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """,
 }
 
@@ -275,8 +295,8 @@ class SqliteSession:
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
 
-    def begin_write(self) -> None:
-        """``BEGIN IMMEDIATE``: take the write lock up front.
+    def begin_write(self, log_lock: bool = True) -> None:
+        """``BEGIN IMMEDIATE`` (for any transaction: SQLite has one writer at a time): take the write lock up front.
 
         A DEFERRED transaction that reads and then writes must upgrade its lock, and in
         WAL mode an upgrade that finds another writer fails at once with SQLITE_BUSY (the
@@ -372,6 +392,19 @@ class SqliteSession:
     def change_marker(self) -> int | None:
         # PRAGMA data_version changes exactly when another connection has committed.
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def locked_projection_row(self, name: str) -> tuple[int, int, str] | None:
+        # The write transaction already excludes every other writer.
+        found = self.conn.execute(
+            "SELECT version, position, status FROM evstore_projections WHERE name = ?", (name,)
+        ).fetchone()
+        return None if found is None else (int(found[0]), int(found[1]), str(found[2]))
+
+    def try_session_lock(self, name: str) -> bool:
+        return True  # leases (renewed in each batch's write transaction) decide alone
+
+    def release_session_lock(self, name: str) -> None:
+        pass
 
     def violated_constraint(self, error: BaseException) -> str | None:
         if not isinstance(error, sqlite3.IntegrityError):

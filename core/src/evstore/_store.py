@@ -4,72 +4,52 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ._access import ScopedConnection
-from ._backend import Backend, Session
+from ._backend import Backend
 from ._declarations import Reactor
 from ._envelope import ANY, COLUMNS, ExpectedVersion, NewEvent, RecordedEvent
 from ._errors import (
-    EvstoreError,
     InvalidArgumentError,
     InvalidEventError,
+    ProjectionFailedError,
     StoreClosedError,
     TransactionError,
     UnknownProjectionError,
+    WaitTimeoutError,
 )
 from ._plugins import Hooks, PluginInfo, PluginSet, load_plugins
 from ._projector import ConnectionScopes, Projector
 from ._registry import DEFAULT_MAX_PAYLOAD_BYTES, Prepared, Registry
 from ._replay import Maintenance
+from ._store_parts import (
+    ProjectionStatus,
+    _age,
+    _Call,
+    _check_workflow,
+    _close_quietly,
+    _leaders,
+    _limit,
+    _names_or_env,
+    _ThreadState,
+    _type_filter,
+)
+from ._subscriptions import Subscription
 from ._transactions import Transaction, check_expected
 from ._validate import check_choice, check_int, check_number, open_backend
 
 DEFAULT_BUSY_TIMEOUT = 30.0
+ENV_ASYNC = "EVSTORE_ASYNC_PROJECTIONS"
+ENV_INLINE = "EVSTORE_INLINE_PROJECTIONS"
 DEFAULT_MAX_REACTOR_DEPTH = 8
 DURABILITIES = ("full", "normal")
-
-
-@dataclass(frozen=True)
-class ProjectionStatus:
-    """One row of ``store.projection_status()`` (and ``evstore status``)."""
-
-    name: str
-    version: int
-    position: int
-    lag: int
-    status: str  # "ok" | "failing" | "outdated" | "not loaded"
-    error: str | None
-    plugin: str | None
-    skipped: int = 0
-    last_skip: str | None = None
-
-
-class _ThreadState:
-    """The session of one thread (and process: a forked child opens its own).
-
-    ``lock`` is held while the thread is inside a store call; ``close()`` from another
-    thread closes only sessions whose lock it can take (idle ones), and a busy thread
-    closes its own when its call returns, so no connection is closed under its user.
-    """
-
-    __slots__ = ("__weakref__", "depth", "lock", "pid", "reading", "scopes", "session", "thread", "transaction")
-
-    def __init__(self, session: Session, scopes: ConnectionScopes) -> None:
-        self.session = session
-        self.scopes = scopes
-        self.pid = os.getpid()
-        self.thread = threading.get_ident()
-        self.transaction: Transaction | None = None
-        self.reading = False
-        self.lock = threading.RLock()
-        self.depth = 0
 
 
 class EventStore:
@@ -92,6 +72,8 @@ class EventStore:
         max_reactor_depth: int = DEFAULT_MAX_REACTOR_DEPTH,
         reactors: bool = True,
         read_only: bool = False,
+        async_projections: Iterable[str] | None = None,
+        inline_projections: Iterable[str] | None = None,
         schema: str | None = None,
         pool_size: int = 10,
         pool_timeout: float = 30.0,
@@ -117,6 +99,11 @@ class EventStore:
         self._hooks.register_projections(self._registry.add_projection)
         self._hooks.register_reactors(self._registry.add_reactor)
         self._registry.check_reactor_reads()
+        explicit = async_projections is not None or inline_projections is not None
+        self._registry.decide_lifecycles(
+            _names_or_env(async_projections, ENV_ASYNC), _names_or_env(inline_projections, ENV_INLINE),
+            strict=explicit,
+        )
         self._projector = Projector(self._registry)
         self._maintenance = Maintenance(self._projector)
         self._reactors_by_type: dict[str, list[tuple[Reactor, PluginInfo]]] = {}
@@ -161,7 +148,9 @@ class EventStore:
         reactor, for importing a log that already holds their follow-ups), ``read_only``
         (create, migrate and catch up nothing; every write raises
         ``StoreReadOnlyError``), and on PostgreSQL ``schema``, ``pool_size`` and
-        ``pool_timeout``."""
+        ``pool_timeout``; ``async_projections`` / ``inline_projections`` (names whose
+        lifecycle to override; default from EVSTORE_ASYNC_PROJECTIONS and
+        EVSTORE_INLINE_PROJECTIONS, else each plugin's choice)."""
         return cls(target, **options)
 
     @property
@@ -483,6 +472,8 @@ class EventStore:
         return name in self._registry.projections
 
     def projection_status(self) -> list[ProjectionStatus]:
+        """Every projection recorded in the store: version, position, lag (in events
+        and seconds), status, lifecycle here, and the worker leading an async one."""
         with _Call(self) as state:
             session = state.session
             current = session.head()
@@ -490,6 +481,10 @@ class EventStore:
                 "SELECT name, version, position, status, error, skipped, last_skip FROM evstore_projections "
                 "ORDER BY name"
             ).fetchall()
+            leaders = _leaders(session)
+            oldest = {
+                row[0]: _age(session, int(row[2])) for row in rows if int(row[2]) < current
+            }
         result = []
         for name, version, position, status, error, skipped, last_skip in rows:
             registered = self._registry.projections.get(name)
@@ -503,9 +498,49 @@ class EventStore:
                 ProjectionStatus(
                     name, version, position, current - position, status, error,
                     registered.plugin.name if registered else None, skipped, last_skip,
+                    self._registry.lifecycles.get(name, "inline"), leaders.get(f"projection:{name}"),
+                    oldest.get(name, 0.0),
                 )
             )
         return result
+
+    def wait_for(
+        self, position: int, *, projections: Iterable[str] | None = None, timeout: float = 30.0
+    ) -> None:
+        """Return once the projections (default: all loaded) have applied every event up
+        to ``position`` (what an append returned): read-your-writes for async ones.
+        Raises ``WaitTimeoutError`` after ``timeout`` seconds, or at once
+        ``ProjectionFailedError`` if one of them is failing before reaching it."""
+        check_int("position", position, minimum=0)
+        check_number("timeout", timeout, minimum=0.0)
+        names = self._names(projections)
+        deadline = time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            behind = {s.name: s for s in self.projection_status() if s.name in names and s.position < position}
+            failing = [s for s in behind.values() if s.status != "ok"]
+            if failing:
+                raise ProjectionFailedError(
+                    f"projection {failing[0].name!r} is {failing[0].status} at position {failing[0].position}, "
+                    f"before {position}: {failing[0].error or ''}".rstrip(": ")
+                )
+            if not behind:
+                return
+            if time.monotonic() >= deadline:
+                described = ", ".join(f"{n} at {s.position}" for n, s in sorted(behind.items()))
+                raise WaitTimeoutError(
+                    f"waited {timeout:g} s for position {position}, but {described}. Is an `evstore worker` "
+                    "running for them? `evstore status` shows who applies each."
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    def subscribe(
+        self, name: str, *, types: Iterable[str] | None = None, after: int = 0, batch_size: int = 100
+    ) -> Subscription:
+        """The durable consumer ``name`` (created at ``after`` if new), reading events of
+        ``types`` (default: all); see :class:`evstore.Subscription`."""
+        return Subscription(self, name, types=types, after=after, batch_size=batch_size)
 
     def _names(self, names: Iterable[str] | None) -> list[str]:
         if names is None:
@@ -544,61 +579,11 @@ class EventStore:
             with self._locked(state):
                 return self._maintenance.rebuild(state.scopes, chosen, progress)
 
+    def _change_marker(self) -> int | None:
+        with _Call(self) as state:
+            return state.session.change_marker()
+
     @staticmethod
     def _no_transaction(state: _ThreadState) -> None:
         if state.transaction is not None:
             raise TransactionError("catch-up and rebuild cannot run inside store.transaction()")
-
-
-class _Call:
-    """One public store call: this thread's state with its lock held, and a driver's
-    error that means the storage failed (disk full, a damaged file, a dropped kernel
-    table, a lost server) turned into a typed ``StorageError`` naming the store."""
-
-    __slots__ = ("state", "store")
-
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-
-    def __enter__(self) -> _ThreadState:
-        self.state = self.store._acquire()
-        return self.state
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
-        self.store._release(self.state)
-        if error is not None and not isinstance(error, EvstoreError):
-            translated = self.store._backend.storage_error(error)
-            if translated is not None:
-                raise translated from error
-
-
-def _close_quietly(session: Session) -> None:
-    try:
-        session.close()
-    except Exception:  # closing what is already closed, or a connection the server dropped
-        pass
-
-
-def _check_workflow(workflow_id: Any) -> None:
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise InvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
-
-
-def _limit(limit: int | None, params: list[Any]) -> str:
-    if limit is None:
-        return ""
-    check_int("limit", limit, minimum=0)
-    params.append(limit)
-    return " LIMIT ?"
-
-
-def _type_filter(types: Iterable[str] | None, clauses: list[str], params: list[Any]) -> None:
-    if types is None:
-        return
-    if isinstance(types, str):
-        types = [types]
-    names = list(types)
-    if not names or not all(isinstance(t, str) and t for t in names):
-        raise InvalidArgumentError(f"types must be a non-empty list of event type names, got {names!r}")
-    clauses.append(f"event_type IN ({','.join('?' * len(names))})")
-    params.extend(names)

@@ -1,0 +1,155 @@
+"""Durable, named consumers of the log for code outside the store: queues, webhooks,
+search indexes.
+
+A subscription's checkpoint lives in the store (``evstore_subscriptions``): every event
+at or before it has been delivered and acknowledged. Delivery is at least once: events
+handed out after the checkpoint come again after a crash, until :meth:`commit` records
+that they were processed; committing is idempotent (it never moves the checkpoint back).
+A subscription filtered by type still advances over the events it does not want, so a
+rare type does not leave it re-scanning the whole log.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from . import _json
+from ._envelope import COLUMNS, RecordedEvent
+from ._errors import InvalidArgumentError
+from ._validate import check_int, check_number
+
+if TYPE_CHECKING:
+    from ._store import EventStore
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+
+class Subscription:
+    """A named consumer with its own checkpoint. Get one with ``store.subscribe``.
+
+    ::
+
+        feed = store.subscribe("search-index", types=["step_completed"])
+        for event in feed:              # what is there now; feed.follow() waits for more
+            index(event)
+        # iterating commits each batch once the next is asked for; commit() the last one
+        feed.commit()
+    """
+
+    def __init__(
+        self, store: EventStore, name: str, *, types: Iterable[str] | None = None, after: int = 0,
+        batch_size: int = 100,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidArgumentError(
+                f"subscription name must be 1-200 letters, digits or _.:- characters, got {name!r}"
+            )
+        self.store = store
+        self.name = name
+        chosen = None if types is None else ([types] if isinstance(types, str) else list(types))
+        self.types = None if chosen is None else sorted({_type(t) for t in chosen})
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.checkpoint = self._open(check_int("after", after, minimum=0))
+        self.cursor = self.checkpoint  # how far has been handed out (>= checkpoint)
+
+    def _open(self, after: int) -> int:
+        """The stored checkpoint, or ``after`` for a new subscription."""
+        encoded = None if self.types is None else _json.dumps(self.types)
+        with self.store.transaction() as tx:
+            session = tx._session
+            found = session.execute(
+                "SELECT position, types FROM evstore_subscriptions WHERE name = ?", (self.name,)
+            ).fetchone()
+            now = _json.utc_now()
+            if found is None:
+                session.execute(
+                    "INSERT INTO evstore_subscriptions (name, position, types, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (self.name, after, encoded, now, now),
+                )
+                return after
+            if found[1] != encoded:
+                session.execute(
+                    "UPDATE evstore_subscriptions SET types = ?, updated_at = ? WHERE name = ?",
+                    (encoded, now, self.name),
+                )
+            return int(found[0])
+
+    def fetch(self, limit: int | None = None) -> list[RecordedEvent]:
+        """The next events after the cursor (at most ``limit``, default ``batch_size``)
+        of the subscription's types; advances the cursor over everything looked at, but
+        not the checkpoint: :meth:`commit` does that once they are processed."""
+        limit = self.batch_size if limit is None else check_int("limit", limit, minimum=1)
+        with self.store.snapshot() as reader:
+            head = int(reader.fetchvalue("SELECT COALESCE(MAX(id), 0) FROM events"))
+            clauses = ["id > ?", "id <= ?"]
+            parameters: list[Any] = [self.cursor, head]
+            if self.types is not None:
+                clauses.append(f"event_type IN ({','.join('?' * len(self.types))})")
+                parameters.extend(self.types)
+            rows = reader.fetchall(
+                f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
+                (*parameters, limit),
+            )
+        events = [RecordedEvent(row) for row in rows]
+        self.cursor = events[-1].id if len(events) == limit else max(self.cursor, head)
+        return events
+
+    def commit(self, position: int | None = None) -> None:
+        """Record that everything up to ``position`` (default: the cursor) is processed.
+        Idempotent, and never moves the checkpoint back."""
+        target = self.cursor if position is None else check_int("position", position, minimum=0)
+        if target <= self.checkpoint:
+            return
+        with self.store.transaction() as tx:
+            tx._session.execute(
+                "UPDATE evstore_subscriptions SET position = ?, updated_at = ? WHERE name = ? AND position < ?",
+                (target, _json.utc_now(), self.name, target),
+            )
+        self.checkpoint = target
+
+    def rewind(self) -> None:
+        """Hand out again everything after the checkpoint (after a failed batch)."""
+        self.cursor = self.checkpoint
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        """The events there are now, a batch at a time; each batch is committed when the
+        next is fetched (at least once: a crash mid-batch delivers it again)."""
+        while True:
+            batch = self.fetch()
+            if not batch:
+                self.commit()  # filtered-out events at the end count as looked at
+                return
+            yield from batch
+            # Asked for more: the consumer is done with this batch (and with whatever
+            # the cursor passed over without handing out).
+            self.commit()
+
+    def follow(
+        self, *, poll_interval: float = 0.5, stop: threading.Event | None = None
+    ) -> Iterator[RecordedEvent]:
+        """Like iterating, but waits for new events instead of ending; ``stop`` ends it."""
+        interval = check_number("poll_interval", poll_interval, minimum=0.001)
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            delivered = False
+            for event in self:
+                delivered = True
+                yield event
+                if stop.is_set():
+                    return
+            if not delivered:
+                stop.wait(interval)
+
+    def lag(self) -> int:
+        """Events in the log after the checkpoint (of any type)."""
+        return max(0, self.store.head() - self.checkpoint)
+
+
+def _type(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"types must be non-empty event type names, got {value!r}")
+    return value
