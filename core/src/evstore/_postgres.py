@@ -285,6 +285,8 @@ class PostgresBackend:
                 f"{self.pool_size} of the store's pool are in use (each thread using the store holds "
                 "one). Open the store with a larger pool_size, or use it from fewer threads."
             ) from None
+        except psycopg_pool.PoolClosed:
+            raise StoreClosedError(f"the store at {self.target!r} is closed; open it again") from None
         except psycopg.Error as error:
             raise StoreConnectionError(f"cannot connect to {self.target!r}: {error}") from None
 
@@ -715,6 +717,14 @@ class PostgresSession:
             return
         self._closed = True
         self.rollback()
+        if self._session_locks and not self.conn.closed:
+            # Session locks outlive transactions: a pooled connection must not carry a
+            # worker's lease to whoever takes it next.
+            try:
+                self.conn.execute("SELECT pg_advisory_unlock_all()")
+            except Exception:  # noqa: BLE001 - then the connection goes, and its locks with it
+                self.conn.close()
+            self._session_locks.clear()
         self.backend.put(self.conn)
 
 

@@ -25,6 +25,7 @@ from ._errors import (
     UnknownProjectionError,
     WaitTimeoutError,
 )
+from ._group import GroupCommit
 from ._plugins import Hooks, PluginInfo, PluginSet, load_plugins
 from ._projector import ConnectionScopes, Projector
 from ._registry import DEFAULT_MAX_PAYLOAD_BYTES, Prepared, Registry
@@ -122,6 +123,7 @@ class EventStore:
         self._states: weakref.WeakSet[_ThreadState] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
+        self._group = GroupCommit(self)
         try:
             with _Call(self) as state:
                 self._backend.ensure_schema(state.session)
@@ -289,8 +291,7 @@ class EventStore:
         with _Call(self) as state:
             if state.transaction is not None:
                 return state.transaction.append_prepared(batch, prepared, expected)
-            with self._write(state) as tx:
-                return tx.append_prepared(batch, prepared, expected)
+            return self._group.append(state, batch, prepared, expected)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
