@@ -722,7 +722,7 @@ class PostgresSession:
             # worker's lease to whoever takes it next.
             try:
                 self.conn.execute("SELECT pg_advisory_unlock_all()")
-            except Exception:  # noqa: BLE001 - then the connection goes, and its locks with it
+            except Exception:  # then the connection goes, and its locks with it
                 self.conn.close()
             self._session_locks.clear()
         self.backend.put(self.conn)
