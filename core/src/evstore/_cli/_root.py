@@ -173,7 +173,7 @@ def cli(ctx: click.Context, db: Path | str | None) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from . import backup, bench, eventlog, plugins, projections, status, transfer, ui, verify
+    from . import backup, bench, eventlog, plugins, projections, status, transfer, ui, verify, worker
 
     for command in (
         eventlog.init_command,
@@ -190,6 +190,7 @@ def _register_builtin_commands() -> None:
         plugins.plugins_command,
         bench.bench_command,
         ui.ui_command,
+        worker.worker_command,
     ):
         cli.add_command(command)
     cli.freeze_builtins()

@@ -101,21 +101,22 @@ class StoreLocation(LocationParam):
 
 
 class FiniteFloat(FloatParam):
-    """A float that is finite and at least ``minimum``: click's FloatRange lets ``nan``
-    and ``inf`` through (NaN compares false with every bound)."""
+    """A float that is finite, at least ``minimum`` and at most ``maximum``: click's
+    FloatRange lets ``nan`` and ``inf`` through (NaN compares false with every bound)."""
 
     name = "SECONDS"
 
-    def __init__(self, minimum: float = 0.0) -> None:
-        self.minimum = minimum
+    def __init__(self, minimum: float = 0.0, maximum: float = math.inf) -> None:
+        self.minimum, self.maximum = minimum, maximum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not math.isfinite(number) or number < self.minimum:
-            self.fail(f"{value!r} is not a finite number >= {self.minimum:g}", param, ctx)
+        if not math.isfinite(number) or not self.minimum <= number <= self.maximum:
+            bound = f" and <= {self.maximum:g}" if math.isfinite(self.maximum) else ""
+            self.fail(f"{value!r} is not a finite number >= {self.minimum:g}{bound}", param, ctx)
         return number
 
 
@@ -278,5 +279,9 @@ def summary(count: int, seconds: float, rate: float) -> str:
     return f"{events_text(count)} in {seconds:.2f}s ({rate:,.0f} events/s)"
 
 
-def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+def echo_json(value: Any, *, compact: bool = False) -> None:
+    """JSON on stdout: indented, or one line (``compact``, for streams of records)."""
+    if compact:
+        click.echo(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    else:
+        click.echo(json.dumps(value, indent=2, ensure_ascii=False))

@@ -72,20 +72,42 @@ def _print(report: dict[str, Any], console: Console) -> None:
         console.print("No projections (no plugin provides one; see `evstore plugins`).")
         return
     rows = [
-        [item["name"], item["plugin"] or "-", str(item["version"]), f"{item['position']:,}", f"{item['lag']:,}"]
+        [
+            item["name"], item["plugin"] or "-", item["lifecycle"], str(item["version"]), f"{item['position']:,}",
+            _lag(item),
+        ]
         for item in projections
     ]
     grid = table("projections")
-    for index, column in enumerate(("projection", "plugin", "version", "position", "lag")):
-        whole_column(grid, column, [row[index] for row in rows], justify="left" if index < 2 else "right")
+    for index, column in enumerate(("projection", "plugin", "lifecycle", "version", "position", "lag")):
+        whole_column(grid, column, [row[index] for row in rows], justify="left" if index < 3 else "right")
     whole_column(grid, "status", [item["status"] for item in projections])
     for row, item in zip(rows, projections, strict=True):
         status = Text(item["status"], style={"ok": "green", "failing": "bold red"}.get(item["status"], "yellow"))
         grid.add_row(*(cell(value) for value in row), status)
     print_table(console, grid)
     for item in projections:
+        if item["lifecycle"] == "async":
+            leader = item["leader"]
+            console.print(
+                Text(f"{item['name']}: applied by {leader}" if leader else f"{item['name']}: no worker is applying it"
+                     + ("" if leader else " (start one with `evstore worker`)")),
+                soft_wrap=True,
+            )
         if item["error"]:
             console.print(Text(f"{item['name']}: {item['error']}", style="red"), soft_wrap=True)
+
+
+def _lag(item: dict[str, Any]) -> str:
+    """Events behind, and how old the oldest of them is."""
+    if not item["lag"]:
+        return "0"
+    seconds = float(item["lag_seconds"])
+    if seconds < 120:
+        age = f"{seconds:.1f} s"
+    else:
+        age = f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.0f} h"
+    return f"{item['lag']:,} ({age})"
 
 
 def _human_size(size: float) -> str:
