@@ -18,24 +18,19 @@ commits last would make a tailing reader skip its event for good.
 from __future__ import annotations
 
 import hashlib
-import logging
-import re
-import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import psycopg
 import psycopg.errors
 import psycopg_pool
-from psycopg.adapt import Dumper
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from . import _pg_guard, _pg_sql
 from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH, Cursor, Scope, Session
 from ._errors import (
-    SchemaVersionError,
     StorageError,
     StoreBusyError,
     StoreClosedError,
@@ -43,119 +38,10 @@ from ._errors import (
     StoreOpenError,
     StoreReadOnlyError,
 )
+from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
+from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
-SCHEMA_VERSION = 3
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_SEARCH_PATH = re.compile(r"(?:^|\s)-c\s*search_path\s*=\s*([^\s,]+)")
 _CONNECT_TIMEOUT = 10
-
-KERNEL_SCHEMA = """
-CREATE TABLE events (
-    -- The global position: max + 1 under the write lock (see evstore_events_before_insert),
-    -- never a sequence, so position order is commit order.
-    id BIGINT PRIMARY KEY,
-    workflow_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    role TEXT,
-    step_id TEXT,
-    component_id TEXT,
-    status TEXT,
-    -- JSON text, not jsonb: jsonb reorders keys, and an event reads back byte for byte.
-    payload TEXT NOT NULL DEFAULT '{}',
-    timestamp TEXT NOT NULL DEFAULT (
-        to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
-    ),
-    version BIGINT NOT NULL,
-    event_id TEXT NOT NULL DEFAULT gen_random_uuid()::text,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    CONSTRAINT events_version_unique UNIQUE (workflow_id, version),
-    CONSTRAINT events_event_id_unique UNIQUE (event_id)
-);
--- Every insert, the kernel's and raw SQL's alike, takes the write lock (re-entrant within a
--- transaction) and is checked the way SQLite's triggers check it: the next position, the
--- workflow's next version (filled in when left out), JSON objects as payload and metadata.
-CREATE FUNCTION evstore_events_before_insert() RETURNS trigger LANGUAGE plpgsql AS $body$
-DECLARE
-    next_position BIGINT;
-    next_version BIGINT;
-BEGIN
-    PERFORM pg_advisory_xact_lock(%(lock)s);
-    SELECT COALESCE(MAX(id), 0) + 1 INTO next_position FROM events;
-    IF NEW.id IS NULL THEN
-        NEW.id := next_position;
-    ELSIF NEW.id <> next_position THEN
-        RAISE EXCEPTION 'events.id must be the next position: leave id out and the store assigns it'
-            USING ERRCODE = 'check_violation';
-    END IF;
-    SELECT COALESCE(MAX(version), 0) + 1 INTO next_version FROM events WHERE workflow_id = NEW.workflow_id;
-    IF NEW.version IS NULL THEN
-        NEW.version := next_version;
-    ELSIF NEW.version <> next_version THEN
-        RAISE EXCEPTION 'events.version must be the next version of its workflow: leave version out'
-            USING ERRCODE = 'unique_violation', CONSTRAINT = 'events_version_unique';
-    END IF;
-    IF json_typeof(NEW.payload::json) IS DISTINCT FROM 'object'
-       OR json_typeof(NEW.metadata::json) IS DISTINCT FROM 'object' THEN
-        RAISE EXCEPTION 'events.payload and events.metadata must be JSON objects'
-            USING ERRCODE = 'check_violation';
-    END IF;
-    RETURN NEW;
-END
-$body$;
-CREATE TRIGGER events_before_insert BEFORE INSERT ON events
-    FOR EACH ROW EXECUTE FUNCTION evstore_events_before_insert();
--- The log is append-only: history is corrected by appending, never by rewriting.
-CREATE FUNCTION evstore_events_are_permanent() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-    RAISE EXCEPTION 'events are immutable and permanent: append a correcting event instead'
-        USING ERRCODE = 'restrict_violation';
-END
-$body$;
-CREATE TRIGGER events_are_permanent BEFORE UPDATE OR DELETE ON events
-    FOR EACH ROW EXECUTE FUNCTION evstore_events_are_permanent();
-CREATE TRIGGER events_are_not_truncated BEFORE TRUNCATE ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION evstore_events_are_permanent();
-
-CREATE TABLE evstore_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE evstore_projections (
-    name TEXT PRIMARY KEY,
-    version BIGINT NOT NULL,
-    position BIGINT NOT NULL DEFAULT 0,
-    status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'failing')),
-    error TEXT,
-    failed_event BIGINT,
-    updated_at TEXT NOT NULL,
-    skipped BIGINT NOT NULL DEFAULT 0,
-    last_skip TEXT
-);
-CREATE TABLE evstore_migrations (
-    projection TEXT NOT NULL,
-    name TEXT NOT NULL,
-    applied_at TEXT NOT NULL,
-    PRIMARY KEY (projection, name)
-);
-CREATE TABLE evstore_tables (name TEXT PRIMARY KEY, projection TEXT NOT NULL);
-"""
-# Each entry upgrades the schema from the version before it (a new store is created at
-# version 2, the first the PostgreSQL backend had, and upgraded from there).
-SCHEMA_UPGRADES: dict[int, str] = {
-    3: """
-CREATE TABLE evstore_leases (
-    name TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    acquired_at TEXT NOT NULL,
-    renewed_at TEXT NOT NULL,
-    expires DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE evstore_subscriptions (
-    name TEXT PRIMARY KEY,
-    position BIGINT NOT NULL DEFAULT 0,
-    types TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-""",
-}
 
 _INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
 # One statement text for any batch size (so it is prepared once): the columns as arrays.
@@ -164,36 +50,6 @@ _INSERT_MANY = (
     "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
     "%s::bigint[], %s::text[], %s::text[]) RETURNING id"
 )
-
-
-def _not_pipeline_aborted(record: logging.LogRecord) -> bool:
-    """psycopg logs "error ignored terminating <Pipeline>: pipeline aborted" when a
-    statement in a pipeline failed and the pipeline's exit fails in turn: the first error
-    (a conflict we handle) is raised to us, so the second is only noise."""
-    message = record.getMessage()
-    return not (message.startswith("error ignored terminating") and "pipeline aborted" in message)
-
-
-logging.getLogger("psycopg").addFilter(_not_pipeline_aborted)
-
-
-class _BoolAsInteger(Dumper):
-    """SQLite stores booleans as 0 and 1, so projection SQL writes them into INTEGER
-    columns (BIGINT here); PostgreSQL would refuse a boolean parameter there."""
-
-    oid = psycopg.adapters.types["int8"].oid
-
-    def dump(self, obj: Any) -> bytes:
-        return b"1" if obj else b"0"
-
-
-def redact(url: str) -> str:
-    try:
-        parts = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
-    parts.pop("password", None)
-    return make_conninfo("", **{k: str(v) for k, v in parts.items() if v is not None})
 
 
 class PostgresBackend:
@@ -215,7 +71,7 @@ class PostgresBackend:
         except psycopg.ProgrammingError as error:
             raise StoreOpenError(f"bad PostgreSQL URL {redact(url)!r}: {error}") from None
         self._options = str(parts.get("options") or "")
-        self.schema = _choose_schema(schema, self._options)
+        self.schema = choose_schema(schema, self._options)
         self._target = f"{redact(url)} (schema {self.schema})"
         digest = hashlib.sha256(f"evstore:{parts.get('dbname')}:{self.schema}".encode()).digest()
         # One advisory lock key per store (database and schema): stores in other schemas
@@ -244,7 +100,7 @@ class PostgresBackend:
 
     @property
     def location(self) -> str:
-        if _SEARCH_PATH.search(self._options):
+        if SEARCH_PATH.search(self._options):
             return self.url
         return f"{self.url}{'&' if '?' in self.url else '?'}options=-csearch_path%3D{self.schema}"
 
@@ -262,7 +118,7 @@ class PostgresBackend:
             ) from None
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        conn.adapters.register_dumper(bool, _BoolAsInteger)
+        conn.adapters.register_dumper(bool, BoolAsInteger)
         conn.execute(f'SET search_path TO "{self.schema}"')
         # "full": COMMIT returns once the WAL is flushed (survives a server crash);
         # "normal": it returns before (survives a crash of the application, like SQLite's).
@@ -305,12 +161,12 @@ class PostgresBackend:
         quoted = f'"{self.schema}"'
         try:
             if self.read_only:
-                _check_schema_version(conn, self.schema, self.target)
+                check_schema_version(conn, self.schema, self.target)
                 return
             session.begin_write()
             try:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-                tables = _table_names(conn, self.schema)
+                tables = table_names(conn, self.schema)
                 if "evstore_meta" not in tables:
                     if tables:
                         raise StoreOpenError(
@@ -320,7 +176,7 @@ class PostgresBackend:
                         )
                     conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.lock_key)))
                     conn.execute("INSERT INTO evstore_meta (key, value) VALUES ('schema_version', '2')")
-                version = _check_schema_version(conn, self.schema, self.target)
+                version = check_schema_version(conn, self.schema, self.target)
                 for target in range(version + 1, SCHEMA_VERSION + 1):
                     conn.execute(SCHEMA_UPGRADES[target])
                 if version < SCHEMA_VERSION:
@@ -410,7 +266,7 @@ class PostgresSession:
     def _usable(self) -> psycopg.Connection[Any]:
         conn = self.conn
         if not self._in_transaction and not conn.closed and (
-            conn.info.transaction_status != TransactionStatus.IDLE or _in_pipeline(conn)
+            conn.info.transaction_status != TransactionStatus.IDLE or in_pipeline(conn)
         ):
             conn.close()  # left mid-command by an interrupt: never reuse it
         if conn.broken or conn.closed:
@@ -502,7 +358,7 @@ class PostgresSession:
             # the advisory lock); the next call takes a fresh one.
             conn.close()
             return
-        if conn.info.transaction_status != TransactionStatus.IDLE or _in_pipeline(conn):
+        if conn.info.transaction_status != TransactionStatus.IDLE or in_pipeline(conn):
             try:
                 conn.execute("ROLLBACK")
             except Exception:
@@ -542,7 +398,7 @@ class PostgresSession:
                 cursor = conn.execute(sql, parameters)
                 conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
         except psycopg.Error as error:
-            if isinstance(error, psycopg.OperationalError) or _in_pipeline(conn) or conn.closed:
+            if isinstance(error, psycopg.OperationalError) or in_pipeline(conn) or conn.closed:
                 conn.close()
                 raise self._lost(error) from None
             conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
@@ -728,75 +584,3 @@ class PostgresSession:
         self.backend.put(self.conn)
 
 
-T = TypeVar("T")
-
-
-def shielded(operation: Callable[[], T]) -> T:
-    """Run a pool operation with SIGINT and SIGTERM held back until it is done.
-
-    psycopg_pool guards its queues with ``threading`` locks, and a KeyboardInterrupt
-    raised between a lock's acquire and the ``with`` block that releases it leaves the
-    lock held: the next pool call of the process would wait for ever (seen under a storm
-    of SIGINTs). Python runs signal handlers in the main thread only, so there the
-    handlers are swapped for ones that note the signal, and the original handler runs
-    once the operation has finished.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return operation()
-    noted: list[tuple[int, Any]] = []
-    previous: dict[int, Any] = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    held: dict[int, Any] = {number: handler for number, handler in previous.items() if callable(handler)}
-    for number in held:
-        signal.signal(number, lambda signum, frame: noted.append((signum, frame)))
-    try:
-        return operation()
-    finally:
-        for number, handler in held.items():
-            signal.signal(number, handler)
-        for signum, frame in noted[:1]:
-            held[signum](signum, frame)
-
-
-def _in_pipeline(conn: psycopg.Connection[Any]) -> bool:
-    """Whether the connection is (still) in pipeline mode, as psycopg or libpq sees it:
-    an interrupt during a pipeline's exit can leave either behind."""
-    if conn.closed:
-        return False
-    return conn._pipeline is not None or bool(conn.pgconn.pipeline_status)
-
-
-def _choose_schema(schema: str | None, options: str) -> str:
-    from_url = _SEARCH_PATH.search(options)
-    chosen = schema if schema is not None else (from_url.group(1).strip("\"'") if from_url else "public")
-    if not isinstance(chosen, str) or not _IDENTIFIER.match(chosen):
-        raise StoreOpenError(
-            f"schema {chosen!r} is not a plain identifier (letters, digits and _, at most 63): "
-            "choose another schema name"
-        )
-    if schema is not None and from_url and from_url.group(1).strip("\"'") != schema:
-        raise StoreOpenError(
-            f"the URL's search_path ({from_url.group(1)!r}) and schema={schema!r} disagree; give one of them"
-        )
-    return chosen
-
-
-def _table_names(conn: psycopg.Connection[Any], schema: str) -> set[str]:
-    return {
-        row[0]
-        for row in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
-        ).fetchall()
-    }
-
-
-def _check_schema_version(conn: psycopg.Connection[Any], schema: str, target: str) -> int:
-    if "evstore_meta" not in _table_names(conn, schema):
-        raise StoreOpenError(f"{target!r} is not an evstore store (schema {schema!r} has no evstore_meta table)")
-    found = conn.execute("SELECT value FROM evstore_meta WHERE key = 'schema_version'").fetchone()
-    version = int(found[0]) if found else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{target!r} was written by a newer evstore (schema {version}; this evstore knows up to "
-            f"{SCHEMA_VERSION}). Upgrade evstore to open it."
-        )
-    return version
