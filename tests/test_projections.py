@@ -384,3 +384,22 @@ def test_failure_in_a_rolled_back_transaction_is_not_reported(
         raise RuntimeError("the caller gives up")
     assert "marked failing" not in caplog.text
     assert status_of(store).status == "ok" and store.head() == 0
+
+
+def test_sqlite_column_types_keep_their_range_on_every_backend(open_store: Any) -> None:
+    """INTEGER is 64-bit and REAL an 8-byte float in SQLite; a migration written with
+    them must hold the same values on PostgreSQL (where INTEGER and REAL are 4 bytes
+    unless the kernel maps them), or a projection fails there on input SQLite took."""
+    projection = Projection("wide", tables=["wide"], migrations=[
+        Migration("1", "CREATE TABLE wide (n INTEGER PRIMARY KEY, big INTEGER NOT NULL, tiny REAL NOT NULL)")
+    ])
+
+    @projection.on("wide_recorded")
+    def recorded(db: Any, event: Any) -> None:
+        db.execute("INSERT INTO wide VALUES (?, ?, ?)", (event.id, event.payload["big"], event.payload["tiny"]))
+        db.execute("UPDATE wide SET tiny = tiny + ? WHERE n = ?", (event.payload["tiny"], event.id))
+
+    store = open_store(make_plugin(projection), permissive=True)
+    store.append(NewEvent(workflow_id="w", event_type="wide_recorded", payload={"big": 2**62, "tiny": 1e-300}))
+    assert store.reader.fetchall("SELECT big, tiny FROM wide") == [(2**62, 2e-300)]
+    assert status_of(store, "wide").status == "ok"

@@ -19,11 +19,13 @@ from pglast.stream import RawStream
 
 
 class Translation:
-    """One SQL text, ready for psycopg (``driver``) and for pglast (``parseable``)."""
+    """One SQL text, ready for psycopg (``driver``, or ``source`` when it has no
+    placeholders) and for pglast (``parseable``)."""
 
-    __slots__ = ("count", "driver", "names", "parseable")
+    __slots__ = ("count", "driver", "names", "parseable", "source")
 
-    def __init__(self, driver: str, parseable: str, count: int, names: tuple[str, ...]) -> None:
+    def __init__(self, source: str, driver: str, parseable: str, count: int, names: tuple[str, ...]) -> None:
+        self.source = source
         self.driver = driver
         self.parseable = parseable
         self.count = count
@@ -68,7 +70,7 @@ def translate(sql: str) -> Translation:
         driver.append("%%" if c == "%" else c)
         parseable.append(c)
         i += 1
-    return Translation("".join(driver), "".join(parseable), count, tuple(names))
+    return Translation(sql, "".join(driver), "".join(parseable), count, tuple(names))
 
 
 def _skip_quoted(sql: str, i: int) -> int:
