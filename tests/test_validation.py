@@ -62,6 +62,10 @@ BAD_EVENTS = [
      r"payload.deep\[0\].x"),
     (event(event_type="account_opened", payload={"n": float("nan")}), PayloadSerializationError, "payload.n"),
     (event(metadata={"who": object()}), PayloadSerializationError, "metadata.who"),
+    # PostgreSQL's text cannot hold NUL: refused on both backends, so a store can move.
+    (event(event_type="account_opened", payload={"notes": ["ok", "a\x00b"]}), PayloadSerializationError,
+     r"payload.notes\[1\] has a NUL"),
+    (event(metadata={"k\x00": 1}), PayloadSerializationError, "NUL"),
     (event(metadata="text"), InvalidEventError, "metadata must be a dict"),
     (event(event_id="not-a-uuid"), InvalidEventError, "event_id must be a UUID"),
     (event(event_id=12), InvalidEventError, "event_id must be a UUID"),

@@ -56,9 +56,16 @@ class PayloadTooLargeError(InvalidEventError):
 class PayloadSerializationError(EvstoreError, TypeError):
     """A payload or metadata value cannot be encoded as JSON; names the field path."""
 
-    def __init__(self, field: str, value: Any, *, too_deep: int | None = None) -> None:
+    def __init__(self, field: str, value: Any, *, too_deep: int | None = None, nul: bool = False) -> None:
         self.field = field
         self.value = value
+        if nul:
+            super().__init__(
+                f"{field} has a NUL character (\\x00) in {value!r:.60}, which is not stored: "
+                "PostgreSQL text cannot hold it, and a store must be movable between backends. "
+                "Remove it, or encode binary data (base64) before appending."
+            )
+            return
         if too_deep is not None:
             super().__init__(
                 f"{field} nests deeper than {too_deep} levels (or contains itself) and is not "

@@ -6,7 +6,9 @@ it was given, on every backend, for good:
 
 - keys must be strings (``{1: "a", "1": "b"}`` would otherwise lose a value);
 - NaN and infinities are refused (orjson writes them as ``null``);
-- strings must be valid Unicode (a lone surrogate cannot be stored as UTF-8);
+- strings must be valid Unicode (a lone surrogate cannot be stored as UTF-8) and hold
+  no NUL character (PostgreSQL's text cannot, so a projection column on one backend, or
+  a store moved to it, could not take what the other accepted);
 - nesting is limited to :data:`MAX_DEPTH` levels, well inside what every decoder we use
   reads back (pydantic-core's ~200, orjson's 1024, Python's recursion limit), so an
   accepted payload can always be exported, replayed and verified.
@@ -95,6 +97,8 @@ def dumps(value: Any, field: str = "value") -> str:
         encoded = orjson.dumps(value, default=_encode_extra, option=_OPTIONS)
     except orjson.JSONEncodeError as error:
         encoded = _fallback(value, field, error)
+    if b"\\u0000" in encoded:
+        _check_no_nul(value, field)
     if b"null" in encoded:
         # orjson writes NaN and infinities as null: only a payload that has a null can
         # hide one, and then the standard encoder (which refuses them) decides.
@@ -131,6 +135,35 @@ def _check_finite(value: Any, field: str) -> None:
     path, bad = _find_nonfinite(value, field, 0)
     if path:
         raise PayloadSerializationError(path, bad) from None
+
+
+def _check_no_nul(value: Any, field: str) -> None:
+    """orjson escapes NUL as ``\\u0000``; the text may also be an escaped backslash
+    before ``u0000``, so walk the value for a real one."""
+    path, bad = _find_nul(value, field, 0)
+    if path:
+        raise PayloadSerializationError(path, bad, nul=True) from None
+
+
+def _find_nul(value: Any, path: str, depth: int) -> tuple[str, Any]:
+    if isinstance(value, str):
+        return (path, value) if "\x00" in value else ("", None)
+    if depth > MAX_DEPTH:
+        return ("", None)
+    if isinstance(value, dict):
+        children = [(f"{path} key {key!r}", key) for key in value if isinstance(key, str)]
+        children += [(f"{path}.{key}", item) for key, item in value.items()]
+    elif isinstance(value, (list, tuple)):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    elif isinstance(value, BaseModel):
+        return _find_nul(value.model_dump(mode="json"), path, depth)
+    else:
+        return ("", None)
+    for child_path, item in children:
+        found = _find_nul(item, child_path, depth + 1)
+        if found[0]:
+            return found
+    return ("", None)
 
 
 def _find_nonfinite(value: Any, path: str, depth: int) -> tuple[str, Any]:

@@ -21,7 +21,7 @@ def evstore_plugins() -> list[object]:
 
 # --8<-- [start:contract]
 notes_added = evst.event_envelopes(
-    ["template_note_added"], payloads=st.fixed_dictionaries({"text": st.text(max_size=20)})
+    ["template_note_added"], payloads=st.fixed_dictionaries({"text": evst.texts(max_size=20)})
 )
 notes_removed = evst.event_envelopes(
     ["template_note_removed"], payloads=st.fixed_dictionaries({"note": st.integers(min_value=1, max_value=20)})

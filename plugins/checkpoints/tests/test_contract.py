@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import evstore_checkpoints
 from evstore import EventStore, NewEvent
 from evstore.testing import ProjectionContract
+from evstore.testing import strategies as evst
 from evstore_checkpoints import (
     CHECKPOINT_CREATED,
     CHECKPOINT_RESTORED,
@@ -33,16 +34,16 @@ BASE = datetime(2024, 1, 1, tzinfo=UTC)
 # "the moment of the append".
 timestamps = st.one_of(st.none(), st.integers(0, 3).map(lambda s: BASE + timedelta(seconds=s)))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    st.none() | st.booleans() | st.integers(-1000, 1000) | evst.texts(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(evst.texts(max_size=5), inner, max_size=3),
     max_leaves=8,
 )
 create_ops = st.tuples(
     st.just("create"),
     st.sampled_from(WORKFLOWS),
     st.sampled_from(("s1", "s2", "step with spaces")),
-    st.text(min_size=1, max_size=10),
-    st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    evst.texts(min_size=1, max_size=10),
+    st.dictionaries(evst.texts(max_size=6), json_values, max_size=4),
     st.sampled_from(("active", "pending", "manual")),
     timestamps,
 )

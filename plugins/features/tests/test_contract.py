@@ -35,8 +35,8 @@ OTHER_WORK = (
     "feature_completed", "feature_failed",
 )
 
-texts = st.text(max_size=5)
-outputs = st.none() | st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=3), max_size=2)
+texts = evst.texts(max_size=5)
+outputs = st.none() | st.dictionaries(evst.texts(max_size=3), st.integers() | evst.texts(max_size=3), max_size=2)
 interfaces = st.lists(
     st.fixed_dictionaries(
         {"name": texts, "type": st.sampled_from(["http", "python"]), "definition": texts},

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import evstore_features as ef
 from evstore import EventStore, NewEvent
+from evstore.testing import strategies as evst
 
 Rows = dict[str, list[tuple[Any, ...]]]
 Op = tuple[Any, ...]
@@ -29,12 +30,12 @@ dependency_lists = st.lists(component_ids, max_size=3, unique=True)
 # Operations that only create work or move components: the cascade alone decides
 # phase and feature outcomes.
 WORK_OPS = st.one_of(
-    st.tuples(st.just("feature"), feature_ids, st.text(max_size=5)),
+    st.tuples(st.just("feature"), feature_ids, evst.texts(max_size=5)),
     st.tuples(st.just("phase"), phase_ids, feature_ids, st.integers(0, 3)),
     st.tuples(st.just("component"), component_ids, phase_ids, dependency_lists),
     st.tuples(st.just("start"), component_ids),
-    st.tuples(st.just("complete"), component_ids, st.dictionaries(st.text(max_size=3), st.integers())),
-    st.tuples(st.just("fail"), component_ids, st.none() | st.text(max_size=5)),
+    st.tuples(st.just("complete"), component_ids, st.dictionaries(evst.texts(max_size=3), st.integers())),
+    st.tuples(st.just("fail"), component_ids, st.none() | evst.texts(max_size=5)),
     st.tuples(st.just("status"), component_ids, st.sampled_from(list(ef.ComponentStatus))),
     st.tuples(st.just("deps"), component_ids, dependency_lists),
     st.tuples(

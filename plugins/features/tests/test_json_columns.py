@@ -22,12 +22,12 @@ def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-texts = st.lists(st.text(max_size=6), max_size=3)
+texts = st.lists(evst.texts(max_size=6), max_size=3)
 
 
 @settings(max_examples=25, deadline=None)
 @given(
-    interface=st.fixed_dictionaries({"name": st.text(), "type": st.text(), "definition": st.text()}),
+    interface=st.fixed_dictionaries({"name": evst.texts(), "type": evst.texts(), "definition": evst.texts()}),
     files=texts, depends_on=texts, output=evst.json_objects(max_size=4),
 )
 def test_json_columns_are_stored_as_compact_json(

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import evstore_graph
 from evstore import EventStore, NewEvent
@@ -25,7 +24,7 @@ def compact(value: Any) -> str:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    node_type=st.text(min_size=1, max_size=8),
+    node_type=evst.texts(min_size=1, max_size=8),
     config=evst.json_objects(max_size=3),
     inputs=evst.json_objects(max_size=4),
     output=evst.json_objects(max_size=4),

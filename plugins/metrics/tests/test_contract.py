@@ -41,7 +41,7 @@ optional_payload = st.fixed_dictionaries(
         "retry_count": st.integers(0, 5),
         "token_usage": st.none() | st.integers(0, 10**6),
         "error_category": st.none() | st.sampled_from(("timeout", "crash")),
-        "model_score": st.none() | st.floats(-1, 1, allow_nan=False),
+        "model_score": st.none() | st.floats(-1, 1, allow_nan=False, allow_subnormal=False),
     },
 )
 metrics = st.builds(
@@ -54,7 +54,7 @@ metrics = st.builds(
     st.fixed_dictionaries({
         "cli": st.sampled_from(CLIS),
         "success": st.booleans(),
-        "duration_seconds": st.floats(0, 1e6, allow_nan=False) | st.integers(0, 100),
+        "duration_seconds": st.floats(0, 1e6, allow_nan=False, allow_subnormal=False) | st.integers(0, 100),
     }),
     optional_payload,
     timestamps,

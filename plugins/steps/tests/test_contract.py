@@ -34,10 +34,10 @@ moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.sampled_from(ZONES)
 )
 json_values = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=6),
-    st.floats(allow_nan=False, allow_infinity=False), st.lists(st.text(max_size=3), max_size=3),
+    st.none(), st.booleans(), st.integers(), evst.texts(max_size=6),
+    st.floats(allow_nan=False, allow_infinity=False), st.lists(evst.texts(max_size=3), max_size=3),
 )
-json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=3)
+json_objects = st.dictionaries(evst.texts(max_size=6), json_values, max_size=3)
 
 
 @st.composite
@@ -47,7 +47,7 @@ def step_events(draw: st.DrawFn) -> NewEvent:
     if kind == "step_started":
         role: str | None = draw(st.sampled_from(ROLES))
         if draw(st.booleans()):
-            payload["gates"] = draw(st.lists(st.text(max_size=5), max_size=3))
+            payload["gates"] = draw(st.lists(evst.texts(max_size=5), max_size=3))
         if draw(st.booleans()):
             payload["context"] = draw(json_objects)
     else:
@@ -55,13 +55,13 @@ def step_events(draw: st.DrawFn) -> NewEvent:
     if kind == "step_completed" and draw(st.booleans()):
         payload["output"] = draw(st.none() | json_objects)
     if kind == "step_failed" and draw(st.booleans()):
-        payload["error"] = draw(st.none() | st.text(max_size=10))
+        payload["error"] = draw(st.none() | evst.texts(max_size=10))
     if kind == "step_status_changed":
         payload["status"] = draw(st.sampled_from(STATUSES))
         if draw(st.booleans()):
             payload["output"] = draw(st.none() | json_objects)
         if draw(st.booleans()):
-            payload["error"] = draw(st.none() | st.text(max_size=10))
+            payload["error"] = draw(st.none() | evst.texts(max_size=10))
     return NewEvent(
         workflow_id=draw(st.sampled_from(WORKFLOW_IDS)), event_type=kind,
         step_id=draw(st.sampled_from(STEP_IDS)), role=role, payload=payload, timestamp=draw(moments),

@@ -23,7 +23,7 @@ def compact(value: Any) -> str:
 
 
 steps = st.tuples(
-    st.lists(st.text(max_size=6), min_size=1, max_size=3),
+    st.lists(evst.texts(max_size=6), min_size=1, max_size=3),
     evst.json_objects(max_size=4).filter(bool),
     evst.json_objects(max_size=4),
 )

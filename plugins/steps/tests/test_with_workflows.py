@@ -16,6 +16,7 @@ import evstore_steps
 import evstore_workflows
 from evstore import EventStore, NewEvent
 from evstore.testing import StoreFactory
+from evstore.testing import strategies as evst
 
 WORKFLOW_IDS = ["wf-1", "wf-2", "wf-3"]
 STEP_IDS = ["s-1", "s-2", "s-3"]
@@ -64,7 +65,7 @@ def mixed_events(draw: st.DrawFn) -> NewEvent:
     elif kind == "step_started":
         payload = {"gates": draw(st.lists(st.sampled_from(["lint", "tests"]), max_size=2))}
     elif kind in ("workflow_failed", "step_failed"):
-        payload = {"error": draw(st.text(max_size=8))}
+        payload = {"error": draw(evst.texts(max_size=8))}
     elif kind == "step_completed":
         payload = {"output": {"ok": draw(st.booleans())}}
     is_step = kind.startswith("step_")

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evstore import EvstoreError
+from evstore.testing import strategies as evst
 from evstore_supervisor import Database, Event
 
 WORKFLOWS = ["wf-1", "wf-2"]
@@ -21,7 +22,7 @@ PHASES = ["P1", "P2", "P3"]
 COMPONENTS = ["C1", "C2", "C10"]
 STEP_STATUSES = ["pending", "in_progress", "completed", "failed", "blocked", "awaiting_approval"]
 COMPONENT_STATUSES = ["pending", "implementing", "testing", "review", "completed", "failed"]
-small_dicts = st.dictionaries(st.sampled_from(["a", "b", "n"]), st.integers(-3, 3) | st.text(max_size=3), max_size=2)
+small_dicts = st.dictionaries(st.sampled_from(["a", "b", "n"]), st.integers(-3, 3) | evst.texts(max_size=3), max_size=2)
 
 Operation = Callable[[Database], Any]
 

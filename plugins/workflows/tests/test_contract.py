@@ -32,10 +32,10 @@ moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.sampled_from(ZONES)
 )
 json_values = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=6),
+    st.none(), st.booleans(), st.integers(), evst.texts(max_size=6),
     st.floats(allow_nan=False, allow_infinity=False), st.lists(st.integers(), max_size=3),
 )
-contexts = st.dictionaries(st.text(max_size=6), json_values, max_size=3)
+contexts = st.dictionaries(evst.texts(max_size=6), json_values, max_size=3)
 
 
 @st.composite
@@ -51,7 +51,7 @@ def workflow_events(draw: st.DrawFn) -> NewEvent:
         if draw(st.booleans()):
             payload["context"] = draw(contexts)
     elif kind == "workflow_failed" and draw(st.booleans()):
-        payload["error"] = draw(st.none() | st.text(max_size=10))
+        payload["error"] = draw(st.none() | evst.texts(max_size=10))
     elif kind == "step_started":
         step_id, role = draw(st.sampled_from(STEP_IDS)), "implementer"
     return NewEvent(

@@ -41,6 +41,7 @@ __all__ = [
     "identifiers",
     "json_objects",
     "json_values",
+    "texts",
     "timestamps",
     "workflows",
 ]
@@ -63,6 +64,14 @@ def identifiers(*, min_size: int = 1, max_size: int = 12) -> st.SearchStrategy[s
     return st.text(alphabet, min_size=min_size, max_size=max_size)
 
 
+def texts(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
+    """Any text a payload may hold: every Unicode character except NUL (which the store
+    refuses, as PostgreSQL cannot keep it) and lone surrogates (not valid Unicode). Use it
+    where you would write ``st.text()`` in a payload strategy."""
+    alphabet = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+    return st.text(alphabet, min_size=min_size, max_size=max_size)
+
+
 def timestamps(
     *, min_value: datetime = datetime(2000, 1, 1), max_value: datetime = datetime(2100, 1, 1)
 ) -> st.SearchStrategy[datetime]:
@@ -78,18 +87,18 @@ def json_values(*, max_leaves: int = 6) -> st.SearchStrategy[Any]:
         st.booleans(),
         st.integers(min_value=-(2**53), max_value=2**53),
         st.floats(allow_nan=False, allow_infinity=False),
-        st.text(max_size=8),
+        texts(max_size=8),
     )
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts(max_size=6), inner, max_size=3),
         max_leaves=max_leaves,
     )
 
 
 def json_objects(*, max_size: int = 3) -> st.SearchStrategy[dict[str, Any]]:
     """Payload-shaped dicts with JSON values."""
-    return st.dictionaries(st.text(max_size=6), json_values(), max_size=max_size)
+    return st.dictionaries(texts(max_size=6), json_values(), max_size=max_size)
 
 
 def event_envelopes(
@@ -150,7 +159,7 @@ def _metric(draw: st.DrawFn, clock: _Clock, workflow_id: str, role: str, success
         "cli": draw(st.sampled_from(CLIS)),
         "task_type": draw(st.sampled_from(TASK_TYPES)),
         "success": success,
-        "duration_seconds": draw(st.floats(min_value=0, max_value=3600, allow_nan=False)),
+        "duration_seconds": draw(st.floats(min_value=0, max_value=3600, allow_nan=False, allow_subnormal=False)),
         "retry_count": retries,
     }
     if draw(st.booleans()):
@@ -189,12 +198,12 @@ def _step(draw: st.DrawFn, clock: _Clock, workflow_id: str, step_id: str, metric
         if metrics and outcome != "running":
             events.append(draw(_metric(clock, workflow_id, role, outcome == "completed", attempt)))
         if outcome == "completed":
-            output = draw(st.none() | st.fixed_dictionaries({}, optional={"summary": st.text(max_size=8)}))
+            output = draw(st.none() | st.fixed_dictionaries({}, optional={"summary": texts(max_size=8)}))
             events.append(event("step_completed", payload={"output": output}))
             completed = True
             break
         if outcome == "failed":
-            events.append(event("step_failed", payload={"error": draw(st.text(max_size=10))}))
+            events.append(event("step_failed", payload={"error": draw(texts(max_size=10))}))
         else:
             break  # still running: nothing follows
     return events, completed
@@ -241,7 +250,7 @@ def workflows(
                                    event_id=draw(st.uuids()), timestamp=clock.tick()))
         elif ending == "failed":
             events.append(NewEvent(workflow_id=chosen, event_type="workflow_failed",
-                                   payload={"error": draw(st.text(max_size=10))},
+                                   payload={"error": draw(texts(max_size=10))},
                                    event_id=draw(st.uuids()), timestamp=clock.tick()))
     return _with_unique_ids(events)
 
