@@ -80,7 +80,7 @@ def test_restoring_an_unknown_checkpoint_changes_nothing_and_keeps_the_projectio
 def test_a_checkpoint_needs_no_workflows_row(evstore_store: EventStore) -> None:
     # No workflow_started was ever appended, and no workflows table even exists here;
     # the original failed on its foreign key in exactly this case.
-    assert evstore_store.reader.fetchall("SELECT name FROM sqlite_master WHERE name = 'workflows'") == []
+    assert "workflows" not in evstore_store.reader.table_names()
     checkpoint_id = create_checkpoint(evstore_store, "never-started", "s1", "deadbeef", {"x": 1})
     latest = get_latest_checkpoint(evstore_store, "never-started")
     assert latest is not None and latest["id"] == checkpoint_id
