@@ -28,7 +28,7 @@ def started(step_id: str = "s-1", at: datetime = T0, role: str = "implementer", 
 
 
 def column_names(store: EventStore) -> list[str]:
-    return [row[1] for row in store.reader.fetchall("PRAGMA table_info(steps)")]
+    return store.reader.column_names("steps")
 
 
 def raw_row(store: EventStore, step_id: str) -> dict[str, Any]:

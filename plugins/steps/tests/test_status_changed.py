@@ -23,7 +23,7 @@ def started(store: EventStore, step_id: str = "s-1", workflow_id: str = "wf-1") 
 
 
 def raw_row(store: EventStore, step_id: str) -> dict[str, Any]:
-    names = [row[1] for row in store.reader.fetchall("PRAGMA table_info(steps)")]
+    names = store.reader.column_names("steps")
     [values] = store.reader.fetchall("SELECT * FROM steps WHERE id = ?", (step_id,))
     return dict(zip(names, values, strict=True))
 
