@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from evstore.testing import TargetFactory
 from evstore_supervisor import Database
 
 # Test helpers beside this file (original_supervisor.py) are imported by name; pytest's
@@ -19,14 +20,19 @@ DatabaseFactory = Callable[..., Database]
 
 
 @pytest.fixture
-def open_database(tmp_path: Path) -> Iterator[DatabaseFactory]:
-    """Open databases on ``tmp_path / "state.db"`` (or ``path=``) with autoload off, so
-    only the facade's own plugins (plus any given ``plugins=``) load; closed at teardown."""
+def open_database(evstore_target_factory: TargetFactory) -> Iterator[DatabaseFactory]:
+    """Open databases on the test's backend (``tmp_path / "state.db"``, or a PostgreSQL
+    schema; ``path=`` names another one after its stem) with autoload off, so only the
+    facade's own plugins (plus any given ``plugins=``) load; closed at teardown."""
     opened: list[Database] = []
 
     def factory(path: Path | None = None, **options: Any) -> Database:
         options.setdefault("autoload", False)
-        db = Database(path or tmp_path / "state.db", **options)
+        name = "state" if path is None else Path(path).stem
+        target = str(path) if path is not None and evstore_target_factory.backend == "sqlite" else (
+            evstore_target_factory(name)
+        )
+        db = Database(target, **options)
         opened.append(db)
         return db
 

@@ -48,6 +48,11 @@ def test_default_path_is_the_originals(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_durability_is_full_by_default(db: Database) -> None:
     assert db.store.durability == "full"
+
+
+# SQLite only: how "full" durability reaches the file is a SQLite PRAGMA.
+@pytest.mark.evstore_backends("sqlite")
+def test_full_durability_is_sqlites_synchronous_full(db: Database) -> None:
     assert db.store.reader.fetchvalue("PRAGMA synchronous") == 2  # FULL
 
 

@@ -33,18 +33,34 @@ ORIGINAL_TABLES = {
     "execution_events": "id execution_id node_id node_type event_type status payload version timestamp",
     "loop_counters": "execution_id loop_key iteration_count",
 }
+SQLITE_ONLY = pytest.mark.evstore_backends("sqlite")
 RAW_INSERT = "INSERT INTO events (workflow_id, event_type, payload) VALUES (?, ?, ?)"
 RAW_STEP = "INSERT INTO events (workflow_id, event_type, step_id, role, payload) VALUES (?, 'step_started', ?, ?, '{}')"
 
 
+def raw(db: Database, sql: str) -> str:
+    """``sql`` for the driver connection ``transaction()`` yields: psycopg takes ``%s``
+    where sqlite3 takes ``?``."""
+    return sql if db.store.dialect == "sqlite" else sql.replace("?", "%s")
+
+
+def driver_connection_class(db: Database) -> type:
+    if db.store.dialect == "sqlite":
+        return sqlite3.Connection
+    import psycopg
+
+    return psycopg.Connection
+
+
 @pytest.mark.parametrize("table", sorted(ORIGINAL_TABLES))
 def test_tables_keep_the_original_columns_in_order(db: Database, table: str) -> None:
-    with db._connect() as conn:
-        columns = [row["name"] for row in conn.execute(f"PRAGMA table_info({table})")]
+    columns = db.store.reader.column_names(table)
     original = ORIGINAL_TABLES[table].split()
     assert [c for c in columns if c in original] == original
 
 
+# SQLite only: the original's _connect() connection and its PRAGMAs are SQLite's.
+@SQLITE_ONLY
 def test_connect_yields_a_configured_connection_to_the_same_database(db: Database) -> None:
     db.create_feature("F1", "Login")
     with db._connect() as conn:
@@ -76,8 +92,8 @@ def test_connect_rolls_back_on_error(db: Database) -> None:
 
 def test_raw_insert_through_connect_is_an_event_and_is_projected(db: Database) -> None:
     with db._connect() as conn:
-        conn.execute(RAW_INSERT, ("wf", "workflow_started", json.dumps({"initial_step": "plan"})))
-        conn.execute(RAW_STEP, ("wf", "plan", "planner"))
+        conn.execute(raw(db, RAW_INSERT), ("wf", "workflow_started", json.dumps({"initial_step": "plan"})))
+        conn.execute(raw(db, RAW_STEP), ("wf", "plan", "planner"))
     events = db.get_events("wf")
     assert [(e.event_type, e.version) for e in events] == [
         (EventType.WORKFLOW_STARTED, 1), (EventType.STEP_STARTED, 2),
@@ -92,18 +108,18 @@ def test_raw_insert_through_connect_is_an_event_and_is_projected(db: Database) -
 
 def test_raw_insert_of_an_unknown_type_reads_back(db: Database) -> None:
     with db._connect() as conn:
-        conn.execute(RAW_INSERT, ("wf", "future_event", "{}"))
+        conn.execute(raw(db, RAW_INSERT), ("wf", "future_event", "{}"))
     [event] = db.get_events("wf")
     assert event.event_type == "future_event"
 
 
 def test_facade_calls_in_a_transaction_commit_together(db: Database) -> None:
     with db.transaction() as conn:
-        assert isinstance(conn, sqlite3.Connection)
+        assert isinstance(conn, driver_connection_class(db))
         db.create_feature("F1", "f")
         db.append_event(Event(workflow_id="wf", event_type="step_started", step_id="s", role="r"))
         # Raw reads inside the block see the block's writes.
-        assert conn.execute("SELECT id FROM features").fetchone()["id"] == "F1"
+        assert conn.execute("SELECT id FROM features").fetchone()[0] == "F1"
     assert db.get_feature("F1") is not None and db.get_step("s") is not None
 
 
@@ -128,6 +144,8 @@ def test_nested_blocks_are_savepoints(db: Database) -> None:
     assert [f for f in ("F1", "F2", "F3") if db.get_feature(f) is not None] == ["F1", "F3"]
 
 
+# SQLite only: sqlite3.Row is set on the sqlite3 connection; psycopg's is yielded as it is.
+@SQLITE_ONLY
 def test_the_row_factory_is_set_for_the_block_only(db: Database) -> None:
     with db.transaction() as conn:
         assert conn.row_factory is sqlite3.Row
@@ -138,7 +156,7 @@ def test_the_row_factory_is_set_for_the_block_only(db: Database) -> None:
 
 def test_raw_insert_in_a_transaction_alone_is_projected_at_commit(db: Database) -> None:
     with db.transaction() as conn:
-        conn.execute(RAW_STEP, ("wf", "s", "r"))
+        conn.execute(raw(db, RAW_STEP), ("wf", "s", "r"))
     step = db.get_step("s")
     assert step is not None and step.status == "in_progress"
 
@@ -147,11 +165,11 @@ def test_raw_inserts_around_facade_writes_in_one_block_are_all_projected(
     db: Database, dump_tables: Callable[[Database], Any]
 ) -> None:
     with db.transaction() as conn:
-        conn.execute(RAW_STEP, ("wf", "raw-before", "r"))
+        conn.execute(raw(db, RAW_STEP), ("wf", "raw-before", "r"))
         db.append_event(Event(workflow_id="wf", event_type="step_started", step_id="facade", role="r"))
-        conn.execute(RAW_STEP, ("wf-raw", "raw-between", "r"))
+        conn.execute(raw(db, RAW_STEP), ("wf-raw", "raw-between", "r"))
         db.update_step("facade", "blocked")
-        conn.execute(RAW_STEP, ("wf", "raw-after", "r"))
+        conn.execute(raw(db, RAW_STEP), ("wf", "raw-after", "r"))
     for step_id in ("raw-before", "facade", "raw-between", "raw-after"):
         assert db.get_step(step_id) is not None, step_id
     assert all(s.lag == 0 and s.status == "ok" for s in db.store.projection_status())
@@ -164,7 +182,7 @@ def test_raw_inserts_around_facade_writes_in_one_block_are_all_projected(
 def test_a_raw_insert_between_two_appends_to_one_workflow_keeps_versions_gap_free(db: Database) -> None:
     with db.transaction() as conn:
         db.append_event(Event(workflow_id="wf", event_type="gate_passed"))
-        conn.execute(RAW_INSERT, ("wf", "gate_failed", "{}"))
+        conn.execute(raw(db, RAW_INSERT), ("wf", "gate_failed", "{}"))
         db.append_event(Event(workflow_id="wf", event_type="gate_skipped"))
     assert [e.event_type for e in db.get_events("wf")] == ["gate_passed", "gate_failed", "gate_skipped"]
     assert [e.version for e in db.get_events("wf")] == [1, 2, 3]

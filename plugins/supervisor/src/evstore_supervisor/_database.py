@@ -67,6 +67,11 @@ class Database:
     :param plugins: more plugin objects to register explicitly.
     :param autoload: ``None`` (default) follows ``EVSTORE_DISABLE_PLUGIN_AUTOLOAD``.
 
+    ``db_path`` may also be a PostgreSQL URL (``postgresql://user@host/db``, a schema
+    chosen with ``?options=-csearch_path%3Dname``): every method works the same there,
+    except that :meth:`transaction` yields a ``psycopg.Connection`` (``%s``
+    placeholders, its own row factory) and ``_connect()`` is a ``transaction()`` block.
+
     The store keeps one connection per thread; :meth:`close` (or ``with Database(...)``)
     closes them.
     """
@@ -79,7 +84,9 @@ class Database:
         plugins: Sequence[object] = (),
         autoload: bool | None = None,
     ) -> None:
-        self.db_path = Path(db_path)
+        target = os.fspath(db_path)
+        # A PostgreSQL URL stays text: a Path would fold its "//" and lose the host.
+        self.db_path: Path | str = target if _is_url(target) else Path(target)
         self.store = EventStore.open(
             self.db_path, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload
         )
@@ -95,7 +102,9 @@ class Database:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Database(db_path={str(self.db_path)!r})"
+        # A URL is shown as the store's target: without its password.
+        shown = str(self.db_path) if isinstance(self.db_path, Path) else self.store.target
+        return f"Database(db_path={shown!r})"
 
     # --- writing: everything is an event ---------------------------------------------
 
@@ -274,9 +283,11 @@ class Database:
         return self.store.rebuild()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         """A write transaction, yielding its ``sqlite3.Connection`` (``row_factory`` is
-        ``sqlite3.Row`` inside the block). Facade calls inside the block (``append_event``,
+        ``sqlite3.Row`` inside the block); on PostgreSQL it yields the transaction's
+        ``psycopg.Connection`` as it is (``%s`` placeholders, the driver's own rows),
+        since the kernel runs its statements on it too. Facade calls inside the block (``append_event``,
         ``create_*``, ``update_*``, ...) join it: everything commits at the end of the
         block, or nothing does if it raises. Nested blocks are savepoints.
 
@@ -287,6 +298,9 @@ class Database:
         """
         with self.store.transaction() as tx:
             conn = tx.connection
+            if self.store.dialect != "sqlite":
+                yield conn
+                return
             previous_factory = conn.row_factory
             conn.row_factory = sqlite3.Row
             try:
@@ -295,11 +309,18 @@ class Database:
                 conn.row_factory = previous_factory
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> Iterator[Any]:
         """A connection of its own to the same database, as the original's ``_connect()``:
         WAL, ``row_factory=sqlite3.Row``, commit at the end of the block, rollback on
-        error. Event rows inserted through it are projected when the block commits."""
+        error. Event rows inserted through it are projected when the block commits.
+
+        The original was SQLite-only: on PostgreSQL this is a :meth:`transaction` block
+        (the same commit, rollback and projection of raw event rows)."""
         store = self.store
+        if not isinstance(self.db_path, Path):
+            with self.transaction() as conn:
+                yield conn
+            return
         before = store.head()
         with _raw.plain_connection(
             self.db_path, durability=store.durability, busy_timeout=store.busy_timeout
@@ -309,6 +330,10 @@ class Database:
             behind = [s.name for s in store.projection_status() if s.status == "ok" and s.lag > 0]
             if behind:
                 store.catch_up(behind)
+
+
+def _is_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
 
 
 __all__ = ["DEFAULT_DB_PATH", "PLUGINS", "Database"]
