@@ -1,8 +1,10 @@
 """Events stored while this plugin was not loaded were never validated, and payloads are
 stored as given. The projection still reads each one as its payload model reads it: the
-model's defaults for keys left out, its values for the rest, and a payload the model
-refuses leaves the projection failing on that event (as a handler error always does).
-So the rows equal those of a store that was given the model's reading of the payload."""
+model's defaults for keys left out, its values for the rest. So the rows equal those of a
+store that was given the model's reading of the payload. A payload the model refuses
+makes the handler raise, and the kernel then skips that one event for the projection
+(counted in ``skipped``; the projection stays ``ok``): the rows equal those of a store
+that never had the event."""
 
 from __future__ import annotations
 
@@ -113,13 +115,14 @@ def _check_reading(event_type: str, payload: dict[str, Any]) -> None:
         # The plugin applies the stored events on its first open (no reactor runs then).
         with EventStore.open(Path(folder) / "bare.db", plugins=[ef], autoload=False) as store:
             [status] = [s for s in store.projection_status() if s.name == ef.PROJECTION_NAME]
-            if reading is None:
-                assert status.status == "failing"
-                return
-            assert status.status == "ok"
+            # The kernel's policy (since "one seam between the pipeline and the database"):
+            # an event whose payload does not match its model is skipped and counted, not a
+            # reason to mark the projection failing.
+            assert (status.status, status.skipped) == ("ok", 0 if reading is not None else 1)
             with EventStore.open(Path(folder) / "checked.db", plugins=[ef], autoload=False,
                                  reactors=False) as checked:
-                checked.append_many(_events((event_type, reading)))
+                events = _events((event_type, reading if reading is not None else {}))
+                checked.append_many(events if reading is not None else events[:-1])
                 assert _rows(store) == _rows(checked)
 
 

@@ -47,19 +47,22 @@ _PHASE_OF_COMPONENT = (
     "SELECT p.id, p.feature_id, p.status, COUNT(*), "
     "COUNT(*) FILTER (WHERE s.status = 'completed'), COUNT(*) FILTER (WHERE s.status = 'failed') "
     "FROM components c JOIN phases p ON p.id = c.phase_id JOIN components s ON s.phase_id = p.id "
-    "WHERE c.id = ?"
+    "WHERE c.id = ? GROUP BY p.id, p.feature_id, p.status"
 )
 _FEATURE_OF_PHASE = (
     "SELECT f.id, f.status, COUNT(*), "
     "COUNT(*) FILTER (WHERE s.status = 'completed'), COUNT(*) FILTER (WHERE s.status = 'failed') "
     "FROM phases p JOIN features f ON f.id = p.feature_id JOIN phases s ON s.feature_id = f.id "
-    "WHERE p.id = ?"
+    "WHERE p.id = ? GROUP BY f.id, f.status"
 )
 
 
 def _react_to_component(db: ScopedConnection, event: RecordedEvent) -> list[NewEvent]:
-    phase_id, feature_id, status, *counts = db.fetchone(_PHASE_OF_COMPONENT, (event.component_id,))
-    outcome = None if phase_id is None else _outcome(*counts)
+    row = db.fetchone(_PHASE_OF_COMPONENT, (event.component_id,))
+    if row is None:
+        return []
+    phase_id, feature_id, status, *counts = row
+    outcome = _outcome(*counts)
     if outcome is None or outcome == status:
         return []
     event_type = ev.PHASE_COMPLETED if outcome == "completed" else ev.PHASE_FAILED
@@ -68,8 +71,11 @@ def _react_to_component(db: ScopedConnection, event: RecordedEvent) -> list[NewE
 
 
 def _react_to_phase(db: ScopedConnection, event: RecordedEvent) -> list[NewEvent]:
-    feature_id, status, *counts = db.fetchone(_FEATURE_OF_PHASE, (event.payload.get("phase_id"),))
-    outcome = None if feature_id is None else _outcome(*counts)
+    row = db.fetchone(_FEATURE_OF_PHASE, (event.payload.get("phase_id"),))
+    if row is None:
+        return []
+    feature_id, status, *counts = row
+    outcome = _outcome(*counts)
     if outcome is None or outcome == status:
         return []
     event_type = ev.FEATURE_COMPLETED if outcome == "completed" else ev.FEATURE_FAILED

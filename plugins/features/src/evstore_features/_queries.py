@@ -119,13 +119,32 @@ def get_ready_components(store: EventStore, feature_id: str) -> list[Component]:
     completed, so it keeps the component waiting."""
     rows = store.reader.fetchall(
         f"SELECT {_COMPONENT_COLUMNS} FROM components c LEFT JOIN phases p ON p.id = c.phase_id "
-        "WHERE c.feature_id = ? AND c.status = 'pending' AND NOT EXISTS ("
-        "  SELECT 1 FROM json_each(c.depends_on) d LEFT JOIN components x ON x.id = d.value"
-        "  WHERE x.status IS NOT 'completed'"
-        f") {_COMPONENT_ORDER}",
+        f"WHERE c.feature_id = ? AND c.status = 'pending' {_COMPONENT_ORDER}",
         (feature_id,),
     )
-    return [_component(row) for row in rows]
+    pending = [_component(row) for row in rows]
+    # The dependency lists are JSON text: read in Python, so the SQL stays portable
+    # (no json_each), then one lookup of which dependencies are completed.
+    wanted = sorted({dep for component in pending for dep in component.depends_on})
+    completed = _completed_ids(store, wanted)
+    return [c for c in pending if all(dep in completed for dep in c.depends_on)]
+
+
+_ID_BATCH = 500  # ids per IN (...) list: well under either backend's parameter limit
+
+
+def _completed_ids(store: EventStore, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are components with status completed."""
+    found: set[str] = set()
+    for start in range(0, len(ids), _ID_BATCH):
+        batch = ids[start:start + _ID_BATCH]
+        marks = ", ".join("?" * len(batch))
+        found.update(
+            row[0] for row in store.reader.fetchall(
+                f"SELECT id FROM components WHERE status = 'completed' AND id IN ({marks})", tuple(batch)
+            )
+        )
+    return found
 
 
 def is_feature_blocked(store: EventStore, feature_id: str) -> bool:
