@@ -334,7 +334,7 @@ def test_feature_failed_sets_failed_and_clears_completed_at(evstore_store: Event
 
 def test_events_naming_unknown_ids_change_nothing_and_keep_the_projection_ok(evstore_store: EventStore) -> None:
     plan(evstore_store)
-    before = evstore_store.reader.fetchall("SELECT * FROM components")
+    before = evstore_store.reader.fetchall("SELECT * FROM components ORDER BY id")
     append(evstore_store, "component_started", component_id="ghost")
     append(evstore_store, "component_completed", component_id="ghost")
     append(evstore_store, "component_failed", component_id="ghost")
@@ -343,6 +343,6 @@ def test_events_naming_unknown_ids_change_nothing_and_keep_the_projection_ok(evs
     append(evstore_store, "phase_status_changed", phase_id="ghost", status="completed")
     append(evstore_store, "phase_completed", phase_id="ghost")
     append(evstore_store, "feature_completed", workflow_id="ghost")
-    assert evstore_store.reader.fetchall("SELECT * FROM components") == before
+    assert evstore_store.reader.fetchall("SELECT * FROM components ORDER BY id") == before
     assert evstore_store.reader.fetchvalue("SELECT COUNT(*) FROM features") == 1
     assert [s.status for s in evstore_store.projection_status()] == ["ok"]

@@ -10,6 +10,7 @@ from typing import Any
 from evstore import RecordedEvent
 from evstore.ui import Child, Node, Page, Panel, View, pager, status_badge, table, tag, tree, tree_item
 
+from ._models import Component
 from ._queries import get_components, get_feature, get_phases
 
 PAGE_SIZE = 50
@@ -66,24 +67,28 @@ def feature_tree(view: View, feature_id: str) -> Child:
         by_phase.setdefault(component.phase_id, []).append(component)
     phase_items = []
     for phase in get_phases(view.store, feature_id):
-        leaves = [
-            tree_item([tag("strong", c.title), " ", tag("code", c.id), " ", status_badge(c.status),
-                       tag("span", f" {c.assigned_role}", class_="muted") if c.assigned_role else None,
-                       tag("span", f" after {', '.join(c.depends_on)}", class_="muted") if c.depends_on else None,
-                       tag("span", f" — {c.error}", class_="muted") if c.error else None])
-            for c in by_phase.get(phase.id, [])
-        ]
-        label = [tag("strong", f"Phase {phase.sequence}: {phase.title}"), " ", tag("code", phase.id), " ",
-                 status_badge(phase.status), _cascade_note(view, cascade.get(phase.id))]
+        leaves = [_component_leaf(c) for c in by_phase.get(phase.id, [])]
+        label: list[Child] = [tag("strong", f"Phase {phase.sequence}: {phase.title}"), " ", tag("code", phase.id), " ",
+                              status_badge(phase.status), _cascade_note(view, cascade.get(phase.id))]
         phase_items.append(tree_item(label, *leaves) if leaves else tree_item(label))
-    root = [tag("strong", feature.title), " ", tag("code", feature.id), " ", status_badge(feature.status),
-            _cascade_note(view, cascade.get(feature.id))]
+    root: list[Child] = [tag("strong", feature.title), " ", tag("code", feature.id), " ", status_badge(feature.status),
+                         _cascade_note(view, cascade.get(feature.id))]
     return [
         tree(tree_item(root, *phase_items)),
         tag("p", "↳ marks what the cascade appended: a phase completes (or fails) when all its components have "
                  "ended, and the feature when all its phases have. Each links to the event and its cause.",
             class_="note"),
     ]
+
+
+def _component_leaf(c: Component) -> Node:
+    parts: list[Child] = [
+        tag("strong", c.title), " ", tag("code", c.id), " ", status_badge(c.status),
+        tag("span", f" {c.assigned_role}", class_="muted") if c.assigned_role else None,
+        tag("span", f" after {', '.join(c.depends_on)}", class_="muted") if c.depends_on else None,
+        tag("span", f" — {c.error}", class_="muted") if c.error else None,
+    ]
+    return tree_item(parts)
 
 
 def _cascade(events: list[RecordedEvent]) -> dict[str, tuple[RecordedEvent, RecordedEvent | None]]:
@@ -104,7 +109,7 @@ def _cascade_note(view: View, entry: tuple[RecordedEvent, RecordedEvent | None] 
     if entry is None:
         return None
     event, cause = entry
-    because = None
+    because: list[Child] | None = None
     if cause is not None:
         what = cause.component_id or cause.payload.get("phase_id") or ""
         because = [" after ", tag("a", f"{cause.event_type} {what} #{cause.id}".replace("  ", " "),
