@@ -21,7 +21,7 @@ def event(event_type: str, workflow_id: str = "wf-1", at: datetime = T0, **field
 
 
 def column_names(store: EventStore) -> list[str]:
-    return [row[1] for row in store.reader.fetchall("PRAGMA table_info(workflows)")]
+    return store.reader.column_names("workflows")
 
 
 def raw_row(store: EventStore, workflow_id: str) -> dict[str, Any]:
