@@ -56,8 +56,11 @@ def test_the_routing_table_picks_what_best_cli_picks(evstore_store: EventStore, 
                                       timestamp=datetime(2024, 3, 5, 1, n, tzinfo=UTC))
     end = datetime.fromisoformat(evstore_store.reader.fetchvalue("SELECT MAX(timestamp) FROM metrics"))
     start = (end - timedelta(days=days)).isoformat(timespec="microseconds")
+    # The page reads the sums as floats; PostgreSQL's SUM of an integer column is numeric
+    # (Decimal), so the casts give the same floats on both backends.
     rows = [Group("b", *row) for row in evstore_store.reader.fetchall(
-        "SELECT role, cli, task_type, COUNT(*), SUM(success), SUM(duration_seconds), SUM(retry_count) FROM metrics "
+        "SELECT role, cli, task_type, COUNT(*), CAST(SUM(success) AS DOUBLE PRECISION), SUM(duration_seconds), "
+        "CAST(SUM(retry_count) AS DOUBLE PRECISION) FROM metrics "
         "WHERE timestamp >= ? GROUP BY role, cli, task_type", [start])]
     ours = {kind: cli for kind, cli, *_, best in routing(rows) if best}
     expected = {kind: evstore_metrics.best_cli(evstore_store, kind, MIN_SAMPLES, days, now=end)
