@@ -4,6 +4,7 @@ each workflow's row on its own page."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from evstore.ui import Child, Page, Panel, View, badge, key_values, pager, status_badge, table, tag
 
@@ -39,7 +40,8 @@ def workflows_page(view: View) -> Child:
     if status is not None and status not in {s.value for s in WorkflowStatus}:
         return tag("p", f"Unknown status {status!r}; choose one of the badges above.", class_="panel-error")
     before = view.param("before")
-    clauses, params = [], []  # type: list[str], list[Any]
+    clauses: list[str] = []
+    params: list[Any] = []
     if status:
         clauses.append("status = ?")
         params.append(status)
