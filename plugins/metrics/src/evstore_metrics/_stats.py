@@ -1,5 +1,7 @@
 """Aggregates for adaptive routing: how well a role does, and which cli does a kind of
-task best. Averages are computed by SQLite over the rows in the time window."""
+task best. Averages are computed by the database over the rows in the time window, in
+double precision on both backends (PostgreSQL's AVG of an integer column would be an
+exact numeric, read back as a Decimal)."""
 
 from __future__ import annotations
 
@@ -39,10 +41,12 @@ class CliStats(BaseModel):
     avg_retries: float
 
 
-_AGGREGATES = "COUNT(*), AVG(success), AVG(duration_seconds), AVG(retry_count)"
+_SUCCESS = "AVG(CAST(success AS DOUBLE PRECISION))"
+_RETRIES = "AVG(CAST(retry_count AS DOUBLE PRECISION))"
+_AGGREGATES = f"COUNT(*), {_SUCCESS}, AVG(duration_seconds), {_RETRIES}"
 # Best first: most successful, then fastest, then fewest retries; the cli name breaks
 # any remaining tie so the answer never depends on row order.
-_RANKING = "AVG(success) DESC, AVG(duration_seconds) ASC, AVG(retry_count) ASC, cli ASC"
+_RANKING = f"{_SUCCESS} DESC, AVG(duration_seconds) ASC, {_RETRIES} ASC, cli ASC"
 
 
 def role_stats(store: EventStore, role: str, days: float = 30, *, now: datetime | None = None) -> RoleStats:
