@@ -9,6 +9,7 @@ times, and a third process keeps writing with a short busy timeout.
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import random
@@ -251,6 +252,7 @@ def _interrupted_writer(target: str, ready: Any, acknowledged: Any, stop: Any) -
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, interrupt)
+    faulthandler.register(signal.SIGUSR1)  # the parent asks for our stacks if we hang
     store = EventStore.open(target, plugins=[LedgerPlugin()], autoload=False, durability="normal")
     ready.set()
     count = interrupted = 0
@@ -312,7 +314,12 @@ def test_hundreds_of_sigints_never_wedge_the_store(open_store: Any, store_target
         time.sleep(rng.uniform(0.0005, 0.01))
     time.sleep(0.5)  # let the last interrupt land before asking the child to stop
     stop.set()
-    child.join(30)
+    child.join(60)
+    if child.is_alive():
+        os.kill(child.pid or 0, signal.SIGUSR1)  # its threads' stacks, on stderr
+        time.sleep(1)
+        child.kill()
+        pytest.fail("the child hangs after the interrupts (its stacks are on stderr above)")
     steady.join(60)
     written, busy = results.get(timeout=10)
     assert child.exitcode == 0, "the child died (a KeyboardInterrupt escaped outside the store?)"

@@ -291,6 +291,14 @@ class EventStore:
         with _Call(self) as state:
             if state.transaction is not None:
                 return state.transaction.append_prepared(batch, prepared, expected)
+            if threading.current_thread() is threading.main_thread():
+                # Only the main thread receives signals, and a KeyboardInterrupt can land
+                # in any bytecode, even a finally's: group commit's hand-over of the lead
+                # cannot be made safe against that, and a lost hand-over stops every
+                # later append. The main thread's own transaction heals itself at the
+                # next BEGIN, so it appends alone; worker threads share commits.
+                with self._write(state) as tx:
+                    return tx.append_prepared(batch, prepared, expected)
             return self._group.append(state, batch, prepared, expected)
 
     @contextmanager
