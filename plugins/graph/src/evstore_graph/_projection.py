@@ -2,9 +2,10 @@
 
 Every value comes from the event: times from ``event.timestamp_text``, ids from the
 stream name, the payload or the event's position (``execution_events.id``). The one
-id SQLite assigns, ``node_executions.id``, is still reproducible: node rows are only
-ever inserted (never deleted), all by ``execution_started``, in definition order, so a
-rebuild replaying the same events into an empty table assigns the same ids.
+id the projection counts, ``node_executions.id`` (the largest plus one, as SQLite's
+rowid would be), is still reproducible: node rows are only ever inserted (never
+deleted), all by ``execution_started``, in definition order, so a rebuild replaying
+the same events into an empty table assigns the same ids.
 
 The projection is strict: a handler that finds the transition illegal raises, and the
 whole append is rejected. The log therefore only ever holds valid histories, whoever
@@ -26,7 +27,6 @@ Every event on an ``execution:<id>`` stream adds one ``execution_events`` row:
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -224,6 +224,16 @@ def _record(
     )
 
 
+_BINDABLE = (str, int, float, bytes, type(None))
+
+
+def _bindable(values: Sequence[Any]) -> bool:
+    """Whether every value is one both backends bind (checked before the statement, not
+    by catching the driver's error: that error is each driver's own, and on PostgreSQL a
+    failed statement leaves nothing more to read in the transaction)."""
+    return all(isinstance(value, _BINDABLE) for value in values)
+
+
 class _ExecutionTransition:
     """What an execution event does to the execution's row: ``EXECUTION_TRANSITIONS``,
     plus ``assignments`` (a fixed SQL fragment such as ``", error = ?"``). One UPDATE,
@@ -244,13 +254,11 @@ class _ExecutionTransition:
 
     def apply(self, db: ScopedConnection, event: RecordedEvent, values: Sequence[Any] = ()) -> None:
         execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
-        try:
-            changed = db.execute(self.sql, (self.new_status, *values, execution_id)).rowcount
-        except sqlite3.ProgrammingError:
-            # A value SQLite cannot store (only in a log written without validation): an
-            # illegal transition is still reported as such, as when the check came first.
+        if not _bindable(values):
+            # A value no backend can store (only in a log written without validation): an
+            # illegal transition is still reported as such, before the driver refuses it.
             _execution(db, event, execution_id, self.accepted)
-            raise
+        changed = db.execute(self.sql, (self.new_status, *values, execution_id)).rowcount
         if not changed:
             _execution(db, event, execution_id, self.accepted)
             raise AssertionError("unreachable: the execution accepts the event")  # pragma: no cover
@@ -291,10 +299,16 @@ def _execution_started(db: ScopedConnection, event: RecordedEvent) -> None:
             _json(payload.get("input")),
         ),
     )
+    # The ids SQLite's INTEGER PRIMARY KEY would assign (the largest plus one, in
+    # definition order), given explicitly: PostgreSQL assigns none.
+    last = db.fetchvalue("SELECT COALESCE(MAX(id), 0) FROM node_executions")
     db.executemany(
-        "INSERT INTO node_executions (execution_id, node_id, node_type, status, version) "
-        "VALUES (?, ?, ?, 'pending', 0)",
-        [(execution_id, node["id"], node.get("type", "task")) for node in definition["nodes"]],
+        "INSERT INTO node_executions (id, execution_id, node_id, node_type, status, version) "
+        "VALUES (?, ?, ?, ?, 'pending', 0)",
+        [
+            (last + number, execution_id, node["id"], node.get("type", "task"))
+            for number, node in enumerate(definition["nodes"], start=1)
+        ],
     )
     _record(db, event, execution_id, status="running")
 
@@ -343,13 +357,11 @@ class _NodeTransition:
             node_id = event.payload["node_id"]
             _node(db, event, execution_id, node_id)
         guards = (execution_id, execution_id, execution_id) if self.claim else (execution_id,)
-        try:
-            moved = db.execute(
-                self.move, (self.new_status, *values, execution_id, node_id, *guards)
-            ).rowcount
-        except sqlite3.ProgrammingError:  # see _ExecutionTransition.apply
+        if not _bindable(values):  # see _ExecutionTransition.apply
             self._check(db, event, execution_id, node_id)
-            raise
+        moved = db.execute(
+            self.move, (self.new_status, *values, execution_id, node_id, *guards)
+        ).rowcount
         if not moved:
             self._check(db, event, execution_id, node_id)
             raise AssertionError("unreachable: the node accepts the event")  # pragma: no cover
