@@ -68,7 +68,7 @@ def texts(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrateg
     """Any text a payload may hold: every Unicode character except NUL (which the store
     refuses, as PostgreSQL cannot keep it) and lone surrogates (not valid Unicode). Use it
     where you would write ``st.text()`` in a payload strategy."""
-    alphabet = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+    alphabet = st.characters(codec="utf-8", exclude_characters="\x00")  # utf-8: no lone surrogates
     return st.text(alphabet, min_size=min_size, max_size=max_size)
 
 
