@@ -128,6 +128,7 @@ def test_plugin_drawings(page: Any, served: Served, shots: Path) -> None:
     page.goto(served.base + "/p/graph/executions")
     page.locator("table.grid a").first.click()
     diagram = page.locator("svg.diagram")
+    diagram.wait_for()  # the click navigates; count once the new page is there
     assert diagram.is_visible() and page.locator("svg.diagram g.node").count() == 6
     assert page.locator("svg.diagram path.edge.back").count() == 1  # the review -> integrate loop
     assert "rework x1/2" in (diagram.text_content() or "")
@@ -136,6 +137,7 @@ def test_plugin_drawings(page: Any, served: Served, shots: Path) -> None:
     assert page.locator("svg.chart").count() == 4
     page.goto(served.base + "/p/features/features")
     page.locator("table.grid a").first.click()
+    page.locator("ul.tree, .tree").first.wait_for()  # the click navigates; count once the new page is there
     assert page.locator(".cascade").count() == 3  # two phases and the feature, completed by the cascade
     page.screenshot(path=str(shots / "feature-tree.png"), full_page=True)
     assert page.problems == []
