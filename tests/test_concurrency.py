@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,36 @@ def test_eight_writer_processes_and_a_tailing_reader(store_target: str) -> None:
     acknowledged = [p for result in results for p in result]
     assert seen == len(acknowledged) == workers * count
     check_log(store_target, acknowledged)
+
+
+def _dies_inside_a_transaction(target: str, ready: Any) -> None:
+    store = EventStore.open(target, plugins=[LedgerPlugin()], autoload=False)
+    with store.transaction() as tx:
+        tx.append(deposit("doomed", 1))
+        tx.append(deposit("doomed", 2))
+        ready.set()
+        time.sleep(600)  # killed here, holding the write lock, nothing committed
+
+
+def test_a_writer_killed_inside_its_transaction_leaves_nothing_and_no_lock(store_target: str) -> None:
+    """SIGKILL of a process between its appends and its commit: none of its events are
+    stored, its rows are not applied, and the write lock (BEGIN IMMEDIATE on SQLite, the
+    advisory transaction lock on PostgreSQL) goes with it, so other writers go on."""
+    with EventStore.open(store_target, plugins=[LedgerPlugin()], autoload=False) as store:
+        store.append(deposit("kept", 1))
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    doomed = context.Process(target=_dies_inside_a_transaction, args=(store_target, ready))
+    doomed.start()
+    try:
+        assert ready.wait(60)
+        with EventStore.open(store_target, plugins=[LedgerPlugin()], autoload=False, read_only=True) as reader:
+            assert [e.workflow_id for e in reader.read_all()] == ["kept"], "uncommitted events were visible"
+    finally:
+        doomed.kill()
+        doomed.join(30)
+    with EventStore.open(store_target, plugins=[LedgerPlugin()], autoload=False, busy_timeout=10.0) as store:
+        assert store.append(deposit("after", 1)) == 2  # the lock went with the process; no gap
+        assert [e.workflow_id for e in store.read_all()] == ["kept", "after"]
+        assert {row[0]: row[1] for row in balances(store)} == {"kept": 1, "after": 1}
+        assert all(s.status == "ok" and s.lag == 0 for s in store.projection_status())
