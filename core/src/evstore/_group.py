@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._envelope import ExpectedVersion, NewEvent
 from ._registry import Prepared
-from ._signals import shielded, to_the_end
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,14 +30,13 @@ _SAVEPOINT = "evstore_group"
 
 
 class _Request:
-    __slots__ = ("error", "events", "expected", "finished", "leading", "positions", "prepared")
+    __slots__ = ("error", "events", "expected", "finished", "positions", "prepared")
 
     def __init__(self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int) -> None:
         self.events, self.prepared, self.expected = events, prepared, expected
         self.positions: list[int] = []
         self.error: BaseException | None = None
         self.finished = False
-        self.leading = False
 
     def result(self) -> list[int]:
         if self.error is not None:
@@ -54,57 +52,27 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._pending: list[_Request] = []
-        self._batch: list[_Request] = []  # what the current leader is committing
         self._leading = False
 
     def append(
         self, state: _ThreadState, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int
     ) -> list[int]:
         request = _Request(events, prepared, expected)
-        try:
-            batch = self._turn(request)
-            if batch is not None:
-                self._commit(state, batch, request)
-        finally:
-            # A KeyboardInterrupt anywhere above (even in the middle of taking the
-            # lead, or while waiting) must not leave the store led by nobody — every
-            # later append would wait for ever — nor leave this append queued for a
-            # later leader to commit after its caller saw it interrupted.
-            to_the_end(lambda: self._leave(request))
-        return request.result()
-
-    def _turn(self, request: _Request) -> list[_Request] | None:
-        """Queue ``request``; return the batch to commit if this thread leads, or None
-        once another leader has committed it."""
         with self._lock:
             self._pending.append(request)
             while not request.finished and self._leading:
                 self._changed.wait()
             if request.finished:
-                return None
-            return shielded(lambda: self._lead(request))
-
-    def _lead(self, request: _Request) -> list[_Request]:
-        request.leading = self._leading = True
-        self._batch, self._pending = self._pending, []
-        return self._batch
-
-    def _leave(self, request: _Request) -> None:
-        """Idempotent: withdraw the request if it is still queued; hand the lead on if
-        it held it."""
-        with self._lock:
-            if not request.finished and request in self._pending:
-                self._pending.remove(request)
-            if request.leading:
-                # Appends of the batch that were not committed (the leader was
-                # interrupted before or during its commit) wait for the next leader.
-                unfinished = [r for r in self._batch if r is not request and not r.finished]
-                for other in unfinished:
-                    other.positions, other.error = [], None  # from a rolled-back savepoint
-                self._pending[:0] = [r for r in unfinished if r not in self._pending]
-                self._batch = []
-                request.leading = self._leading = False
+                return request.result()
+            self._leading = True
+            batch, self._pending = self._pending, []
+        try:
+            self._commit(state, batch, request)
+        finally:
+            with self._lock:
+                self._leading = False
                 self._changed.notify_all()
+        return request.result()
 
     def _commit(self, state: _ThreadState, batch: list[_Request], own: _Request) -> None:
         store = self._store
@@ -119,18 +87,24 @@ class GroupCommit:
             # The transaction as a whole failed (the commit, the write lock, a strict
             # projection when alone): nothing of the batch is stored, and every append
             # that had not failed on its own gets this error.
-            failure = error
-            shielded(lambda: self._finish(batch, failure))
+            with self._lock:
+                for request in batch:
+                    if request.error is None:
+                        request.positions, request.error = [], error
+                    request.finished = True
             raise
-        # An interrupt landing before this is marked puts the batch back in the queue;
-        # the next leader's appends then find the events by event_id, stored once.
-        shielded(lambda: self._finish(batch, None))
-
-    def _finish(self, batch: list[_Request], error: Exception | None) -> None:
+        except BaseException:
+            # The leader's thread was interrupted: its own append ends with that, the
+            # others are not at fault and wait for the next leader.
+            with self._lock:
+                others = [r for r in batch if r is not own]
+                for request in others:
+                    request.positions, request.error = [], None
+                self._pending[:0] = others
+                own.finished = True
+            raise
         with self._lock:
             for request in batch:
-                if error is not None and request.error is None:
-                    request.positions, request.error = [], error
                 request.finished = True
 
     @staticmethod

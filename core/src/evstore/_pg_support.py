@@ -1,20 +1,20 @@
 """What the PostgreSQL backend needs around psycopg: parameter adaptation, quiet
-pipelines, URL redaction, schema choice, and (from _signals) pool calls that signals cannot break."""
+pipelines, URL redaction, schema choice, and pool calls that signals cannot break."""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ._errors import StoreOpenError
-from ._signals import shielded
-
-__all__ = ["SEARCH_PATH", "BoolAsInteger", "choose_schema", "in_pipeline", "redact", "shielded"]
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 SEARCH_PATH = re.compile(r"(?:^|\s)-c\s*search_path\s*=\s*([^\s,]+)")
@@ -48,6 +48,35 @@ def redact(url: str) -> str:
         return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
     parts.pop("password", None)
     return make_conninfo("", **{k: str(v) for k, v in parts.items() if v is not None})
+
+
+T = TypeVar("T")
+
+
+def shielded(operation: Callable[[], T]) -> T:
+    """Run a pool operation with SIGINT and SIGTERM held back until it is done.
+
+    psycopg_pool guards its queues with ``threading`` locks, and a KeyboardInterrupt
+    raised between a lock's acquire and the ``with`` block that releases it leaves the
+    lock held: the next pool call of the process would wait for ever (seen under a storm
+    of SIGINTs). Python runs signal handlers in the main thread only, so there the
+    handlers are swapped for ones that note the signal, and the original handler runs
+    once the operation has finished.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return operation()
+    noted: list[tuple[int, Any]] = []
+    previous: dict[int, Any] = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    held: dict[int, Any] = {number: handler for number, handler in previous.items() if callable(handler)}
+    for number in held:
+        signal.signal(number, lambda signum, frame: noted.append((signum, frame)))
+    try:
+        return operation()
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        for signum, frame in noted[:1]:
+            held[signum](signum, frame)
 
 
 def in_pipeline(conn: psycopg.Connection[Any]) -> bool:

@@ -242,7 +242,7 @@ class PostgresSession:
         return found
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
-        return self._run(self._translated(sql), sql, parameters)
+        return self._run(self._translated(sql), parameters)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         translation = self._translated(sql)
@@ -253,7 +253,7 @@ class PostgresSession:
             raise self._lost(error) from None
         return cursor
 
-    def _run(self, translation: _pg_sql.Translation, sql: str, parameters: Any) -> Cursor:
+    def _run(self, translation: _pg_sql.Translation, parameters: Any) -> Cursor:
         conn = self._usable()
         try:
             if translation.count or translation.names:
@@ -552,7 +552,7 @@ class PostgresSession:
 
     def run(self, scope: Scope, sql: str, parameters: Any) -> Cursor:
         translation = self._checked(scope, sql)
-        return self._run(translation, sql, parameters)
+        return self._run(translation, parameters)
 
     def run_many(self, scope: Scope, sql: str, rows: Iterable[Any]) -> Cursor:
         translation = self._checked(scope, sql)
