@@ -147,6 +147,21 @@ def test_supported_payload_values_are_encoded(store: EventStore) -> None:
     }
 
 
+def test_values_inside_a_pydantic_model_follow_the_same_rules(store: EventStore) -> None:
+    """A model in a payload is encoded as its JSON dump, so what is refused outside a
+    model is refused inside one too, named by its path (a NaN used to become null)."""
+    from pydantic import BaseModel
+
+    class Inner(BaseModel):
+        x: float
+        note: str = ""
+
+    for inner, problem in [(Inner(x=float("nan")), "payload.inner.x"), (Inner(x=1, note="a\x00"), "NUL")]:
+        with pytest.raises(PayloadSerializationError, match=problem):
+            store.append(event(event_type="account_opened", payload={"inner": inner}))
+    assert store.head() == 0
+
+
 def test_payload_may_be_the_declared_model(store: EventStore) -> None:
     from kernel_support import Deposit
 

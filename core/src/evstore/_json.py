@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import PurePath
 from typing import Any
@@ -132,7 +133,7 @@ def _check_finite(value: Any, field: str) -> None:
         pass
     except (TypeError, RecursionError):  # a type orjson knows and json does not: walk it
         pass
-    path, bad = _find_nonfinite(value, field, 0)
+    path, bad = _find(value, field, 0, _is_nonfinite)
     if path:
         raise PayloadSerializationError(path, bad) from None
 
@@ -140,45 +141,37 @@ def _check_finite(value: Any, field: str) -> None:
 def _check_no_nul(value: Any, field: str) -> None:
     """orjson escapes NUL as ``\\u0000``; the text may also be an escaped backslash
     before ``u0000``, so walk the value for a real one."""
-    path, bad = _find_nul(value, field, 0)
+    path, bad = _find(value, field, 0, _has_nul)
     if path:
         raise PayloadSerializationError(path, bad, nul=True) from None
 
 
-def _find_nul(value: Any, path: str, depth: int) -> tuple[str, Any]:
-    if isinstance(value, str):
-        return (path, value) if "\x00" in value else ("", None)
+def _has_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
+def _is_nonfinite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _find(value: Any, path: str, depth: int, is_bad: Callable[[Any], bool]) -> tuple[str, Any]:
+    """The path and value of the first part of ``value`` (keys included, pydantic models
+    as they encode) for which ``is_bad`` holds, or ``("", None)``."""
+    if is_bad(value):
+        return (path, value)
     if depth > MAX_DEPTH:
         return ("", None)
+    if isinstance(value, BaseModel):
+        return _find(value.model_dump(mode="json"), path, depth, is_bad)
     if isinstance(value, dict):
-        children = [(f"{path} key {key!r}", key) for key in value if isinstance(key, str)]
+        children = [(f"{path} key {key!r}", key) for key in value]
         children += [(f"{path}.{key}", item) for key, item in value.items()]
     elif isinstance(value, (list, tuple)):
         children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
-    elif isinstance(value, BaseModel):
-        return _find_nul(value.model_dump(mode="json"), path, depth)
     else:
         return ("", None)
     for child_path, item in children:
-        found = _find_nul(item, child_path, depth + 1)
-        if found[0]:
-            return found
-    return ("", None)
-
-
-def _find_nonfinite(value: Any, path: str, depth: int) -> tuple[str, Any]:
-    if isinstance(value, float):
-        return (path, value) if not math.isfinite(value) else ("", None)
-    if depth > MAX_DEPTH:
-        return ("", None)
-    if isinstance(value, dict):
-        children = [(f"{path}.{key}", item) for key, item in value.items()]
-    elif isinstance(value, (list, tuple)):
-        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
-    else:
-        return ("", None)
-    for child_path, item in children:
-        found = _find_nonfinite(item, child_path, depth + 1)
+        found = _find(item, child_path, depth + 1, is_bad)
         if found[0]:
             return found
     return ("", None)
