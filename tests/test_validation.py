@@ -253,3 +253,18 @@ def test_closed_store(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreClosedError):
         store.append(deposit("a", 1))
+
+
+def test_an_event_type_says_why_it_refuses_an_event() -> None:
+    """EventType.refusal: what a strict store would refuse, for code that decides about
+    events a permissive store kept (the supervisor's seed import uses it)."""
+    from evstore import EventType
+
+    from kernel_support import Deposit
+
+    declared = EventType("deposited", payload=Deposit, requires=("role",))
+    assert declared.refusal({"role": "teller"}, {"amount": 3}) is None
+    assert "requires role" in (declared.refusal({"role": " "}, {"amount": 3}) or "")
+    assert "requires role" in (declared.refusal({}, {"amount": 3}) or "")
+    assert "does not match Deposit: amount" in (declared.refusal({"role": "teller"}, {"amount": "x"}) or "")
+    assert EventType("noted").refusal({}, {"anything": object()}) is None

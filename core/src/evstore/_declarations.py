@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pydantic
 from pydantic import BaseModel
 
 from ._errors import ProjectionError, ReactorError
@@ -55,6 +56,26 @@ class EventType:
             isinstance(self.payload, type) and issubclass(self.payload, BaseModel)
         ):
             raise ValueError(f"event type {self.name!r}: payload must be a pydantic model class")
+
+    def refusal(self, envelope: Mapping[str, Any], payload: Any) -> str | None:
+        """Why an event of this type with these envelope fields (``role``, ``step_id``,
+        ...) and this payload is not what the type promises, or ``None`` if it is: a
+        required field missing or blank, or a payload the model refuses. What a strict
+        store refuses on append; for code that must decide about events a permissive
+        store kept (an importer choosing how to carry a row over, say)."""
+        for name in self.requires:
+            value = envelope.get(name)
+            if not isinstance(value, str) or not value.strip():
+                return f"event type {self.name!r} requires {name}, but it has {name}={value!r}"
+        if self.payload is not None:
+            try:
+                self.payload.model_validate(payload)
+            except pydantic.ValidationError as error:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}" for e in error.errors()
+                )
+                return f"payload of {self.name!r} does not match {self.payload.__name__}: {problems}"
+        return None
 
 
 DIALECTS = ("sqlite", "postgresql")

@@ -175,16 +175,8 @@ class Registry:
         if declared is None:
             return True
         event_type = declared[0]
-        for name in event_type.requires:
-            value = getattr(event, name)
-            if not isinstance(value, str) or not value.strip():
-                return False
-        if event_type.payload is not None:
-            try:
-                event_type.payload.model_validate(event.copy().payload)
-            except pydantic.ValidationError:
-                return False
-        return True
+        envelope = {name: getattr(event, name) for name in event_type.requires}
+        return event_type.refusal(envelope, event.copy().payload if event_type.payload else None) is None
 
     # --- checking and encoding an event -------------------------------------------
 

@@ -36,34 +36,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import pydantic
-
-from evstore import EventStore, EventType, EvstoreError, NewEvent
+from evstore import EventStore, EvstoreError, NewEvent
 
 from . import _plugin
 from ._seed_reader import Row, Seed, is_json, json_value, text, utc_time
 from ._seed_report import ImportReport, Problem
-
-
-def _refusal(declared: EventType, envelope: dict[str, str | None], payload: dict[str, Any]) -> str | None:
-    """Why the declaring plugin refuses this event (a required envelope field missing, a
-    payload not matching its model), or ``None``. The store is opened permissive, so it
-    keeps such events as they are: the import checks them itself, to keep them as
-    ``legacy_event``s instead of feeding the projections an event their plugin refuses."""
-    for field in declared.requires:
-        value = envelope.get(field)
-        if value is None or not value.strip():
-            return f"event type {declared.name!r} requires {field}, but the original's row has {field}={value!r}"
-    if declared.payload is not None:
-        try:
-            declared.payload.model_validate(payload)
-        except pydantic.ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}" for e in error.errors()
-            )
-            return f"payload of {declared.name!r} does not match {declared.payload.__name__}: {problems}"
-    return None
-
 
 IMPORTED_FROM: Final = "seed"
 _ID_NAMESPACE: Final = uuid.UUID("6f1d4c2e-8a57-4b0e-9d3c-5e2f7a9b1c04")
@@ -206,7 +183,9 @@ class SeedImporter:
             metadata = {"imported_from": IMPORTED_FROM, "source_table": "events", "source_id": source_id}
             event_id = seed_event_id(self.seed.fingerprint, "events", source_id, 0)
             if reason is None and event_type in declared:
-                reason = _refusal(declared[event_type][0], envelope, payload)
+                # The store is opened permissive and keeps what it is given: an event its
+                # plugin would refuse is carried over as a legacy_event instead.
+                reason = declared[event_type][0].refusal(envelope, payload)
             if reason is None:
                 event = NewEvent(
                     workflow_id=workflow_id, event_type=event_type, payload=payload, metadata=metadata,
