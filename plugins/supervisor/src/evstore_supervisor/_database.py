@@ -85,11 +85,11 @@ class Database:
         autoload: bool | None = None,
     ) -> None:
         target = os.fspath(db_path)
-        # A PostgreSQL URL stays text: a Path would fold its "//" and lose the host.
-        self.db_path: Path | str = target if _is_url(target) else Path(target)
         self.store = EventStore.open(
-            self.db_path, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload
+            target, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload
         )
+        # A PostgreSQL URL stays text: a Path would fold its "//" and lose the host.
+        self.db_path: Path | str = Path(target) if self.store.dialect == "sqlite" else target
 
     def close(self) -> None:
         """Close the store's connections. Later calls raise ``StoreClosedError``."""
@@ -330,10 +330,6 @@ class Database:
             behind = [s.name for s in store.projection_status() if s.status == "ok" and s.lag > 0]
             if behind:
                 store.catch_up(behind)
-
-
-def _is_url(target: str) -> bool:
-    return target.startswith(("postgresql://", "postgres://"))
 
 
 __all__ = ["DEFAULT_DB_PATH", "PLUGINS", "Database"]
