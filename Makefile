@@ -31,6 +31,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy plugins/*/src examples/activity_board/src examples/quickstart.py examples/activity_board_demo.py
 
 bench: install
 	$(BIN)/evstore bench
