@@ -14,7 +14,8 @@ said by an HTML comment on the line before its fence (blank lines may separate t
 
 Every other ``python`` block runs, in page order, in one namespace per page, in a
 scratch folder; ``sh`` blocks run too when every command in them is ``evstore ...``
-(with this environment's evstore), and ``console`` blocks (``$ evstore ...`` lines,
+(with this environment's evstore), ``toml``, ``json`` and ``yaml`` blocks must parse,
+and ``console`` blocks (``$ evstore ...`` lines,
 each followed by its output) also have their output compared. In expected output,
 ``...`` matches any text within a line, and a line of only ``...`` any lines.
 """
@@ -24,14 +25,17 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
 import textwrap
+import tomllib
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,6 +166,7 @@ class PageRun:
     ran: int = 0
     not_run: list[tuple[str, str]] = field(default_factory=list)
     compared: list[str] = field(default_factory=list)
+    parsed: int = 0
 
 
 def plan(blocks: list[Block]) -> PageRun:
@@ -184,11 +189,34 @@ def plan(blocks: list[Block]) -> PageRun:
     return summary
 
 
+def check_data(blocks: list[Block]) -> int:
+    """TOML, JSON and YAML blocks parse (a shown pyproject or CI file is at least valid);
+    how many were checked."""
+    parsers: dict[str, Callable[[str], object]] = {"toml": tomllib.loads, "json": json.loads, "yaml": _load_yaml}
+    checked = 0
+    for block in blocks:
+        if block.lang in parsers:
+            try:
+                parsers[block.lang](block.body)
+            except Exception as error:
+                raise DocsError(f"{block.where}: this {block.lang} block does not parse: {error}") from error
+            checked += 1
+    return checked
+
+
+def _load_yaml(text: str) -> object:
+    import yaml  # type: ignore[import-untyped]  # mkdocs needs it, so it is where the docs are built
+
+    return yaml.safe_load(text)
+
+
 def run_page(page: Path, workdir: Path) -> PageRun:
-    """Check the page's file blocks, then run its runnable blocks in order in ``workdir``."""
+    """Check the page's file blocks and data, then run its runnable blocks in order in
+    ``workdir``."""
     blocks = blocks_of(page)
     summary = plan(blocks)
     summary.compared = check_files(blocks)
+    summary.parsed = check_data(blocks)
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
     # A real module, so that classes the page defines (dataclasses, pydantic models) can
     # find the module they were defined in.
