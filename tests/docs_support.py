@@ -13,11 +13,11 @@ said by an HTML comment on the line before its fence (blank lines may separate t
 - ``<!-- output -->`` before a ``text`` block: what the run block before it prints.
 
 Every other ``python`` block runs, in page order, in one namespace per page, in a
-scratch folder; ``sh`` blocks run too when every command in them is ``evstore ...``
-(with this environment's evstore), ``toml``, ``json`` and ``yaml`` blocks must parse,
-and ``console`` blocks (``$ evstore ...`` lines,
-each followed by its output) also have their output compared. In expected output,
-``...`` matches any text within a line, and a line of only ``...`` any lines.
+scratch folder. ``sh`` blocks run too, with this environment's evstore, and must hold
+only ``evstore ...`` commands (anything else needs ``not run``); ``console`` blocks are
+``$ evstore ...`` lines each followed by the output it must print. ``toml``, ``json``
+and ``yaml`` blocks must parse. In expected output, ``...`` matches any text within a
+line, and a line of only ``...`` any lines.
 """
 
 from __future__ import annotations
