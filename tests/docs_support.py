@@ -61,6 +61,7 @@ class Block:
     body: str
     kind: str | None = None  # the marker before it, if any
     value: str = ""
+    span: tuple[int, int] = (0, 0)  # of the body in the page's text
 
     @property
     def where(self) -> str:
@@ -77,7 +78,7 @@ def blocks_of(page: Path) -> list[Block]:
         marker = MARKER.search(before.splitlines()[-1]) if before else None
         line = text.count("\n", 0, match.start()) + 1
         kind, value = (marker["kind"], (marker["value"] or "").strip()) if marker else (None, "")
-        found.append(Block(page, line, match["lang"], match["body"], kind, value))
+        found.append(Block(page, line, match["lang"], match["body"], kind, value, match.span("body")))
         previous_end = match.end()
     return found
 
@@ -109,10 +110,39 @@ def check_files(blocks: list[Block]) -> list[str]:
         if shown != actual:
             raise DocsError(
                 f"{group[0].where}: the page's blocks for {name} are not that file; copy it into the "
-                f"page again (first difference at shown line {_first_difference(shown, actual) + 1}):\n"
+                "page again (`python tests/docs_support.py --sync` does) "
+                f"(first difference at shown line {_first_difference(shown, actual) + 1}):\n"
                 + "\n".join(f"  page: {a!r}\n  file: {b!r}" for a, b in _around_difference(shown, actual))
             )
     return [*groups, *(b.value for b in blocks if b.kind == "excerpt")]
+
+
+def sync_files(page: Path) -> list[str]:
+    """Copy each file a page shows whole (``file:`` groups) into its blocks again, after
+    the file changed; a group split by prose is split again before each later block's
+    first line. The paths rewritten (an excerpt is the writer's to copy again)."""
+    blocks = blocks_of(page)
+    text = page.read_text()
+    rewritten: list[str] = []
+    bodies: dict[tuple[int, int], str] = {}
+    for name in dict.fromkeys(b.value for b in blocks if b.kind == "file"):
+        group = [b for b in blocks if b.kind == "file" and b.value == name]
+        lines = [line for line in (ROOT / name).read_text().splitlines() if not SECTION_MARK.match(line)]
+        starts = [0]
+        for block in group[1:]:
+            first = code_lines(block.body)[0]
+            later = [i for i, line in enumerate(lines) if line.rstrip() == first and i > starts[-1]]
+            if not later:
+                raise DocsError(f"{block.where}: {name} no longer has the line this block starts at: {first!r}")
+            starts.append(later[0])
+        for block, start, end in zip(group, starts, [*starts[1:], len(lines)], strict=True):
+            bodies[block.span] = "\n".join(lines[start:end]).strip("\n") + "\n"
+        if code_lines("\n".join(b.body for b in group)) != code_lines("\n".join(lines)):
+            rewritten.append(name)
+    for (start, end), body in sorted(bodies.items(), reverse=True):
+        text = text[:start] + body + text[end:]
+    page.write_text(text)
+    return rewritten
 
 
 def _check_excerpt(block: Block) -> None:
@@ -334,3 +364,20 @@ def output_matches(actual: str, expected: str) -> bool:
             pattern.append(".*?".join(re.escape(part) for part in line.rstrip().split("...")) + r"[ \t]*\n")
     text = "\n".join(line.rstrip() for line in actual.strip("\n").splitlines()) + "\n"
     return re.fullmatch("".join(pattern), text) is not None
+
+
+def main(argv: list[str]) -> int:
+    """``python tests/docs_support.py --sync [PAGE...]``: copy the files the pages show
+    whole into them again (every page holding such blocks when none is named)."""
+    if not argv or argv[0] != "--sync":
+        print("usage: python tests/docs_support.py --sync [PAGE...]", file=sys.stderr)
+        return 2
+    pages = [Path(p).resolve() for p in argv[1:]] or sorted((ROOT / "docs").rglob("*.md"))
+    for page in pages:
+        for name in sync_files(page):
+            print(f"{page.relative_to(ROOT)}: copied {name} again")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -4,7 +4,8 @@
   Its Python blocks run, in order, on a scratch store in a scratch folder, and its
   ``evstore`` shell blocks run with this environment's evstore; shown output is compared.
   A block that equals a file the suite runs (the template plugin, the example) is
-  compared with that file instead. ``tests/docs_support.py`` says how a block is marked.
+  compared with that file instead; ``python tests/docs_support.py --sync`` copies a
+  changed file into the pages again. ``tests/docs_support.py`` says how a block is marked.
 - ``docs/hooks.md`` is generated from ``hookspecs.py``, and the reference pages in
   ``docs/reference/`` (Python API, plugin API, command line) from the code by
   ``docs/reference/generate.py``; all must be up to date.
@@ -25,7 +26,7 @@ from typing import Any
 
 import docs_support
 import pytest
-from docs_support import Block, DocsError, blocks_of, check_files, output_matches, plan, run_page
+from docs_support import Block, DocsError, blocks_of, check_files, output_matches, plan, run_page, sync_files
 
 from evstore import hookspecs
 from evstore.testing import hookdoc
@@ -96,6 +97,23 @@ def test_a_block_copied_from_a_file_fails_once_the_file_changes(tmp_path: Path) 
     excerpt = Block(good.page, 1, "python", "def list_notes(store, workflow_id):\n", "excerpt", template)
     with pytest.raises(DocsError, match="no longer in"):
         check_files([excerpt])
+
+
+def test_sync_copies_a_changed_file_into_its_blocks_again(tmp_path: Path) -> None:
+    queries = "plugins/_template/src/evstore_template/_queries.py"
+    page = tmp_path / "page.md"
+    marker = f"<!-- file: {queries} -->"
+    # Each later block keeps its first line, where the file is split again.
+    later = "def list_notes(store: EventStore, workflow_id: str) -> list[Note]:"
+    page.write_text(f"{marker}\n```python\nclass Note:\n    stale: int\n```\n\nThen:\n\n"
+                    f"{marker}\n```python\n{later}\n    pass\n```\n")
+    with pytest.raises(DocsError, match="not that file"):
+        check_files(blocks_of(page))
+    assert sync_files(page) == [queries]
+    assert check_files(blocks_of(page)) == [queries]
+    first, second = blocks_of(page)
+    assert "\n\nThen:\n\n" in page.read_text() and second.body.startswith("def list_notes(store: EventStore")
+    assert first.body.rstrip().endswith("added_at: datetime")
 
 
 def test_a_block_not_run_must_say_why_and_other_commands_must_be_marked(tmp_path: Path) -> None:
