@@ -247,7 +247,9 @@ def run_page(page: Path, workdir: Path) -> PageRun:
     summary = plan(blocks)
     summary.compared = check_files(blocks)
     summary.parsed = check_data(blocks)
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+    # The reader's shell has no EVSTORE_* settings the page does not show: one left in the
+    # test's environment (EVSTORE_DB, EVSTORE_PLUGINS) would change what the code does.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVSTORE_")} | {"NO_COLOR": "1", "COLUMNS": "120"}
     # A real module, so that classes the page defines (dataclasses, pydantic models) can
     # find the module they were defined in.
     module = types.ModuleType(f"docs_page_{page.stem}")
