@@ -23,6 +23,7 @@ line, and a line of only ``...`` any lines.
 from __future__ import annotations
 
 import ast
+import builtins
 import contextlib
 import io
 import json
@@ -145,6 +146,37 @@ def sync_files(page: Path) -> list[str]:
     return rewritten
 
 
+def check_names(blocks: list[Block]) -> None:
+    """Every name the page's shown Python uses is a builtin or bound by one of its blocks
+    (an import, an assignment, a def), so a reader finds where each comes from."""
+    shown = [b for b in blocks if b.lang == "python" and b.kind in ("file", "excerpt")]
+    trees = [(block, ast.parse(textwrap.dedent(block.body), block.where)) for block in shown]
+    bound = set(dir(builtins)) | {"__name__", "__file__"}
+    for _, tree in trees:
+        bound |= _bound_names(tree)
+    for block, tree in trees:
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        if used - bound:
+            raise DocsError(
+                f"{block.where}: the page never says where {sorted(used - bound)[0]!r} comes from; "
+                "start the block with the import (an excerpt may), or show the block that defines it"
+            )
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
 def _check_excerpt(block: Block) -> None:
     """The block's leading imports are imports of the file (so an excerpt can say where
     its names come from); the rest appears in the file as consecutive lines."""
@@ -246,6 +278,7 @@ def run_page(page: Path, workdir: Path) -> PageRun:
     blocks = blocks_of(page)
     summary = plan(blocks)
     summary.compared = check_files(blocks)
+    check_names(blocks)
     summary.parsed = check_data(blocks)
     # The reader's shell has no EVSTORE_* settings the page does not show: one left in the
     # test's environment (EVSTORE_DB, EVSTORE_PLUGINS) would change what the code does.

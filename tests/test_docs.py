@@ -26,7 +26,17 @@ from typing import Any
 
 import docs_support
 import pytest
-from docs_support import Block, DocsError, blocks_of, check_files, output_matches, plan, run_page, sync_files
+from docs_support import (
+    Block,
+    DocsError,
+    blocks_of,
+    check_files,
+    check_names,
+    output_matches,
+    plan,
+    run_page,
+    sync_files,
+)
 
 from evstore import hookspecs
 from evstore.testing import hookdoc
@@ -97,6 +107,17 @@ def test_a_block_copied_from_a_file_fails_once_the_file_changes(tmp_path: Path) 
     excerpt = Block(good.page, 1, "python", "def list_notes(store, workflow_id):\n", "excerpt", template)
     with pytest.raises(DocsError, match="no longer in"):
         check_files([excerpt])
+
+
+def test_shown_code_must_say_where_its_names_come_from(tmp_path: Path) -> None:
+    queries = "plugins/_template/src/evstore_template/_queries.py"
+    body = "class Note(BaseModel):\n    added_at: datetime\n"
+    uses = Block(tmp_path / "page.md", 9, "python", body, "excerpt", queries)
+    with pytest.raises(DocsError, match="where 'BaseModel' comes from"):
+        check_names([uses])
+    imports = Block(uses.page, 1, "python", "from datetime import datetime\n\nfrom pydantic import BaseModel\n",
+                    "excerpt", queries)
+    check_names([imports, uses])  # an earlier block of the page may import them
 
 
 def test_sync_copies_a_changed_file_into_its_blocks_again(tmp_path: Path) -> None:
