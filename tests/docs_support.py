@@ -9,7 +9,9 @@ said by an HTML comment on the line before its fence (blank lines may separate t
   blocks of one page naming the same PATH are that file in order, split by prose.
 - ``<!-- excerpt: PATH -->``: the block appears in PATH, line for line, after imports
   of names PATH imports (so that an excerpt, too, says where its names come from).
-- ``<!-- env: NAME=VALUE -->``: sets NAME for this block and the page's later ones.
+- ``<!-- env: NAME=VALUE -->``: sets NAME for this block and the page's later ones
+  (``PYTHONPATH`` entries are relative to the repository: a page's stand-in for
+  installing the package it has the reader write).
 - ``<!-- output -->`` before a ``text`` block: what the run block before it prints.
 
 Every other ``python`` block runs, in page order, in one namespace per page, in a
@@ -299,8 +301,10 @@ def _run_blocks(
 ) -> None:
     for index, block in enumerate(blocks):
         if block.kind == "env":
-            name, _, value = block.value.partition("=")
-            env[name.strip()] = value.strip()
+            name, _, value = (part.strip() for part in block.value.partition("="))
+            if name == "PYTHONPATH":  # relative to the repository, wherever the test runs
+                value = os.pathsep.join(str(ROOT / entry) for entry in value.split(os.pathsep))
+            env[name] = value
         if not _runs(block):
             continue
         expected = _declared_output(blocks, index)
@@ -326,10 +330,13 @@ def _declared_output(blocks: list[Block], index: int) -> str | None:
 
 def _run_python(block: Block, namespace: dict[str, object], workdir: Path, env: dict[str, str]) -> str:
     printed = io.StringIO()
-    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    saved_env, saved_cwd, saved_path = dict(os.environ), Path.cwd(), list(sys.path)
     os.environ.clear()
     os.environ.update(env)
     os.chdir(workdir)
+    # What PYTHONPATH would give a new interpreter (the page's stand-in for installing a
+    # package it wrote), this one gets on sys.path.
+    sys.path[:0] = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
     try:
         with contextlib.redirect_stdout(printed):
             exec(compile(block.body, block.where, "exec"), namespace)
@@ -337,6 +344,7 @@ def _run_python(block: Block, namespace: dict[str, object], workdir: Path, env: 
         detail = "".join(traceback.format_exception(error)[-3:])
         raise DocsError(f"{block.where}: the block raised\n{block.body}\n{detail}") from error
     finally:
+        sys.path[:] = saved_path
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
