@@ -44,7 +44,19 @@ from evstore.testing import hookdoc
 ROOT = docs_support.ROOT
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
-GENERATED = {"hooks.md", "reference/api.md", "reference/plugins-api.md", "reference/cli.md", "performance.md"}
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("generate_reference", DOCS / "reference" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Pages written by docs/reference/generate.py from the code: checked against it below, not run
+# (a page it starts to generate is left out here by itself).
+GENERATED = {Path(path).relative_to("docs").as_posix() for path in _generator().PAGES}
 WRITTEN = [ROOT / "README.md", *(p for p in PAGES if p.relative_to(DOCS).as_posix() not in GENERATED)]
 
 
@@ -192,14 +204,6 @@ def test_the_reference_renders_parameters_returns_and_raising() -> None:
 
 
 # --- the reference pages generated from the code ------------------------------------------
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("generate_reference", DOCS / "reference" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
