@@ -1,8 +1,11 @@
 """The documentation cannot drift from the code it shows.
 
-- Code in the pages is either included from a file the suite or CI runs
-  (``--8<-- "path:section"``, pymdownx.snippets) or appears verbatim in one; the
-  examples the pages show that live nowhere else live here, as tests.
+- Every page holds its code itself, readable on GitHub and in an editor (no includes).
+  Its Python blocks run, in order, on a scratch store in a scratch folder, and its
+  ``evstore`` shell blocks run with this environment's evstore; shown output is compared.
+  A block that equals a file the suite runs (the template plugin, the example) is
+  compared with that file instead; ``python tests/docs_support.py --sync`` copies a
+  changed file into the pages again. ``tests/docs_support.py`` says how a block is marked.
 - ``docs/hooks.md`` is generated from ``hookspecs.py``, and the reference pages in
   ``docs/reference/`` (Python API, plugin API, command line) from the code by
   ``docs/reference/generate.py``; all must be up to date.
@@ -21,146 +24,149 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import docs_support
 import pytest
+from docs_support import (
+    Block,
+    DocsError,
+    blocks_of,
+    check_files,
+    check_names,
+    output_matches,
+    plan,
+    run_page,
+    sync_files,
+)
 
 from evstore import hookspecs
 from evstore.testing import hookdoc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = docs_support.ROOT
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
-GENERATED = {"hooks.md", "reference/api.md", "reference/plugins-api.md", "reference/cli.md"}
-# Files whose code the test suite or CI runs, so a snippet taken from them cannot rot.
-TESTED = [
-    *sorted((ROOT / "tests").glob("*.py")),
-    *sorted((ROOT / "examples").rglob("*.py")),
-    *sorted((ROOT / "plugins" / "_template").rglob("*.py")),
-    ROOT / "plugins" / "_template" / "pyproject.toml",
-]
-INCLUDE = re.compile(r'^\s*-+8<-+\s+"(?P<path>[^":]+)(?::(?P<section>[a-z][-_0-9a-z]*))?"\s*$')
-FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
-def code_blocks(page: Path) -> list[tuple[str, str]]:
-    return [(m["lang"], m["body"]) for m in FENCE.finditer(page.read_text())]
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("generate_reference", DOCS / "reference" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def section_lines(path: Path, section: str) -> list[str]:
-    """The lines between ``--8<-- [start:section]`` and ``--8<-- [end:section]``."""
-    lines = path.read_text().splitlines()
-    starts = [i for i, line in enumerate(lines) if re.search(rf"-+8<-+ \[start:{section}\]", line)]
-    ends = [i for i, line in enumerate(lines) if re.search(rf"-+8<-+ \[end:{section}\]", line)]
-    assert len(starts) == 1 and len(ends) == 1 and starts[0] < ends[0], (
-        f"{path.relative_to(ROOT)} needs exactly one [start:{section}] before one [end:{section}]"
-    )
-    return lines[starts[0] + 1 : ends[0]]
+# Pages written by docs/reference/generate.py from the code: checked against it below, not run
+# (a page it starts to generate is left out here by itself).
+GENERATED = {Path(path).relative_to("docs").as_posix() for path in _generator().PAGES}
+WRITTEN = [ROOT / "README.md", *(p for p in PAGES if p.relative_to(DOCS).as_posix() not in GENERATED)]
 
 
-# --- the examples the pages show --------------------------------------------------------
+def page_id(page: Path) -> str:
+    return page.relative_to(DOCS).as_posix() if page.is_relative_to(DOCS) else page.name
 
 
-def test_getting_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("EVSTORE_PLUGINS", "steps")
-    # --8<-- [start:getting-started]
-    from evstore import NO_STREAM, EventStore, NewEvent
-
-    store = EventStore.open("state.db")  # loads the installed plugins (here: evstore-steps)
-    position = store.append(
-        NewEvent(workflow_id="wf-1", event_type="step_started", step_id="plan", role="planner"),
-        expected_version=NO_STREAM,  # this workflow must be new
-    )
-    with store.transaction():  # both events commit together, or neither does
-        store.append(NewEvent(workflow_id="wf-1", event_type="step_completed", step_id="plan",
-                              payload={"output": {"tasks": 3}}))
-        store.append(NewEvent(workflow_id="wf-2", event_type="step_started", step_id="review", role="reviewer"))
-
-    for event in store.read("wf-1"):
-        print(event.id, event.version, event.event_type, event.payload)
-    print(store.reader.fetchall("SELECT id, role, status FROM steps ORDER BY id"))
-    store.close()
-    # --8<-- [end:getting-started]
-    assert position == 1
-
-
-def test_transactions_example(tmp_path: Path) -> None:
-    from evstore import EventStore, NewEvent
-
-    store = EventStore.open(tmp_path / "s.db", permissive=True, autoload=False)
-    a, b, c, d = (NewEvent(workflow_id="wf-1", event_type=f"e{n}") for n in range(4))
-    # --8<-- [start:transaction]
-    with store.transaction() as tx:
-        tx.append(a)
-        tx.append_many([b, c], expected_version=1)
-        store.append(d)  # joins the open transaction on this thread
-    # --8<-- [end:transaction]
-    assert [e.event_type for e in store.read("wf-1")] == ["e0", "e1", "e2", "e3"]
-    store.close()
-
-
-def test_supervisor_facade_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    supervisor = pytest.importorskip("evstore_supervisor")
-    monkeypatch.chdir(tmp_path)
-    # --8<-- [start:supervisor]
-    from evstore_supervisor import Database, Event, EventType  # was: from supervisor.core.state import ...
-
-    db = Database(".supervisor/state.db")
-    db.append_event(Event(workflow_id="wf-1", event_type=EventType.WORKFLOW_STARTED,
-                          payload={"initial_step": "plan"}))
-    db.append_event(Event(workflow_id="wf-1", event_type=EventType.STEP_STARTED, step_id="plan", role="planner"))
-    print(db.get_step("plan"))
-    with db.transaction() as conn:  # a sqlite3.Connection, as before
-        db.create_feature("F1", "Login")  # joins the transaction
-        print(conn.execute("SELECT COUNT(*) FROM features").fetchone()[0])
-    db.rebuild_projections()  # every table again, from the log, identical
-    db.close()
-    # --8<-- [end:supervisor]
-    assert isinstance(supervisor.Database, type)
+def page_summary(page: Path) -> str:
+    """The test id: the page and how many of its blocks are only shown, so the count is
+    in every run's listing (`pytest -v`)."""
+    try:
+        shown_only = len(plan(blocks_of(page)).not_run)
+    except DocsError:  # the test itself reports it
+        return page_id(page)
+    return f"{page_id(page)}, {shown_only} not run" if shown_only else page_id(page)
 
 
 # --- the pages and their code ------------------------------------------------------------
 
 
-def page_id(page: Path) -> str:
-    return page.relative_to(DOCS).as_posix()
+@pytest.mark.parametrize("page", WRITTEN, ids=page_summary)
+def test_the_page_code_runs_and_prints_what_it_shows(page: Path, tmp_path: Path) -> None:
+    summary = run_page(page, tmp_path)
+    for where, reason in summary.not_run:
+        print(f"{where}: not run: {reason}")
+    counts = f"{summary.ran} blocks run, {len(summary.compared)} compared, {len(summary.not_run)} not run"
+    print(f"{page_id(page)}: {counts}")
 
 
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_every_include_points_at_an_existing_section_of_a_tested_file(page: Path) -> None:
-    for line in page.read_text().splitlines():
-        include = INCLUDE.match(line)
-        if not include:
-            continue
-        path = ROOT / include["path"]
-        assert path.is_file(), f"{page.name} includes {include['path']}, which does not exist"
-        assert path in TESTED, f"{page.name} includes {include['path']}, which no test or CI step runs"
-        if include["section"]:
-            assert any(s.strip() for s in section_lines(path, include["section"])), (
-                f"{page.name}: section {include['section']!r} of {include['path']} is empty"
-            )
+@pytest.mark.parametrize("page", [*WRITTEN, *(DOCS / p for p in sorted(GENERATED))], ids=page_id)
+def test_the_page_holds_its_code_itself(page: Path) -> None:
+    # An include (pymdownx.snippets) shows nothing on GitHub or in an editor.
+    includes = [line for line in page.read_text().splitlines() if re.match(r'^\s*-+8<-+\s+"', line)]
+    assert not includes, f"{page_id(page)} includes code from elsewhere; write it in the page: {includes[0]}"
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if page_id(p) not in GENERATED], ids=page_id)
-def test_literal_python_appears_verbatim_in_a_tested_file(page: Path) -> None:
-    sources = [path.read_text() for path in TESTED]
-    for lang, body in code_blocks(page):
-        if lang != "python" or all(INCLUDE.match(line) for line in body.strip().splitlines()):
-            continue
-        lines = [line for line in body.strip().splitlines() if line.strip()]
-        for source in sources:
-            source_lines = [line.strip() for line in source.splitlines()]
-            if _contains(source_lines, [line.strip() for line in lines]):
-                break
-        else:
-            raise AssertionError(
-                f"{page.name} shows Python that no tested file contains; include it from one instead:\n{body}"
-            )
+def test_a_shown_output_that_the_code_no_longer_prints_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```python\nprint(1 + 1)\n```\n\n<!-- output -->\n```text\n3\n```\n")
+    with pytest.raises(DocsError, match="no longer prints"):
+        run_page(page, tmp_path)
+    page.write_text(page.read_text().replace("3", "2"))
+    assert run_page(page, tmp_path).ran == 1
 
 
-def _contains(haystack: list[str], needle: list[str]) -> bool:
-    """Whether ``needle`` occurs in ``haystack`` as consecutive non-blank lines."""
-    hay = [line for line in haystack if line]
-    return any(hay[i : i + len(needle)] == needle for i in range(len(hay) - len(needle) + 1))
+def test_expected_output_may_elide_with_dots() -> None:
+    assert output_matches("id 7 at 2026-01-01\nmore\nend\n", "id ... at ...\n...\nend")
+    assert not output_matches("id 7 at 2026-01-01\nend\n", "id ... on ...\nend")
+    assert not output_matches("a\nb\n", "a")
+
+
+def test_a_block_copied_from_a_file_fails_once_the_file_changes(tmp_path: Path) -> None:
+    template = "plugins/_template/src/evstore_template/_queries.py"
+    source = (ROOT / template).read_text()
+    good = Block(tmp_path / "page.md", 1, "python", source, "file", template)
+    assert check_files([good]) == [template]
+    changed = Block(good.page, 1, "python", source.replace("ORDER BY note", "ORDER BY text"), "file", template)
+    with pytest.raises(DocsError, match="not that file"):
+        check_files([changed])
+    excerpt = Block(good.page, 1, "python", "def list_notes(store, workflow_id):\n", "excerpt", template)
+    with pytest.raises(DocsError, match="no longer in"):
+        check_files([excerpt])
+
+
+def test_shown_code_must_say_where_its_names_come_from(tmp_path: Path) -> None:
+    queries = "plugins/_template/src/evstore_template/_queries.py"
+    body = "class Note(BaseModel):\n    added_at: datetime\n"
+    uses = Block(tmp_path / "page.md", 9, "python", body, "excerpt", queries)
+    with pytest.raises(DocsError, match="where 'BaseModel' comes from"):
+        check_names([uses])
+    imports = Block(uses.page, 1, "python", "from datetime import datetime\n\nfrom pydantic import BaseModel\n",
+                    "excerpt", queries)
+    check_names([imports, uses])  # an earlier block of the page may import them
+
+
+def test_sync_copies_a_changed_file_into_its_blocks_again(tmp_path: Path) -> None:
+    queries = "plugins/_template/src/evstore_template/_queries.py"
+    page = tmp_path / "page.md"
+    marker = f"<!-- file: {queries} -->"
+    # Each later block keeps its first line, where the file is split again.
+    later = "def list_notes(store: EventStore, workflow_id: str) -> list[Note]:"
+    page.write_text(f"{marker}\n```python\nclass Note:\n    stale: int\n```\n\nThen:\n\n"
+                    f"{marker}\n```python\n{later}\n    pass\n```\n")
+    with pytest.raises(DocsError, match="not that file"):
+        check_files(blocks_of(page))
+    assert sync_files(page) == [queries]
+    assert check_files(blocks_of(page)) == [queries]
+    first, second = blocks_of(page)
+    assert "\n\nThen:\n\n" in page.read_text() and second.body.startswith("def list_notes(store: EventStore")
+    assert first.body.rstrip().endswith("added_at: datetime")
+
+
+def test_a_block_not_run_must_say_why_and_other_commands_must_be_marked(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- not run: -->\n```python\nraise SystemExit\n```\n")
+    with pytest.raises(DocsError, match="needs its reason"):
+        plan(blocks_of(page))
+    page.write_text("```sh\npip install evstore\n```\n")
+    with pytest.raises(DocsError, match="cannot run"):
+        plan(blocks_of(page))
+    page.write_text("<!-- not run: installs into your environment -->\n```sh\npip install evstore\n```\n")
+    assert plan(blocks_of(page)).not_run == [("page.md:2", "installs into your environment")]
+
+
+def test_a_shell_block_runs_evstore_and_compares_its_output(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```console\n$ evstore --db s.db init\nnot what it says\n```\n")
+    with pytest.raises(DocsError, match="no longer prints"):
+        run_page(page, tmp_path)
+    assert (tmp_path / "s.db").exists()
 
 
 def test_every_page_is_in_the_nav_and_every_nav_entry_exists() -> None:
@@ -198,14 +204,6 @@ def test_the_reference_renders_parameters_returns_and_raising() -> None:
 
 
 # --- the reference pages generated from the code ------------------------------------------
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("generate_reference", DOCS / "reference" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -249,13 +247,6 @@ def test_the_cli_reference_documents_every_command_and_option() -> None:
             if isinstance(param, click.Option):
                 assert all(f"`{opt}`" in section for opt in param.opts), (name, param.opts)
     assert "Added by the `evstore-supervisor` plugin." in page.split("## `evstore demo`", 1)[1]
-
-
-@pytest.mark.parametrize("page", ["reference/api.md", "reference/plugins-api.md", "reference/cli.md", "hooks.md",
-                                  "performance.md"])
-def test_reference_pages_read_without_building_the_site(page: str) -> None:
-    # They hold their text and code themselves, so they read in Markdown as they are.
-    assert not any(INCLUDE.match(line) for line in (DOCS / page).read_text().splitlines())
 
 
 def test_the_generator_check_mode_names_stale_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,8 +28,6 @@ def evstore_register_projections(register: Callable[[Projection], None]) -> None
     register(build_projection())
 
 
-# --8<-- [start:hook]
 @hookimpl
 def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
     register_ui(register)  # evstore.ui needs no extra: this imports fine without Starlette
-# --8<-- [end:hook]

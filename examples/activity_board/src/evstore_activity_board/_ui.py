@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# --8<-- [start:panel]
 from evstore.ui import Child, Page, Panel, View, badge, percent, table, tag
 
 from ._queries import activity_board
@@ -34,4 +33,3 @@ def board(view: View) -> Child:
 def register_ui(register: Callable[[Page | Panel], None]) -> None:
     register(Panel("board", "Activity board", board))  # on the front page
     register(Page("board", "Activity board", board, description="what each role is doing"))
-# --8<-- [end:panel]
