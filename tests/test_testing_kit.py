@@ -212,6 +212,47 @@ def test_scenario_fails_when_an_expected_error_does_not_come(ledger_scenario: Sc
         Scenario(ledger_scenario.store).when(deposit("a", 1), expected_version=0).then_error(InvalidEventError)
 
 
+def test_a_projection_going_failing_fails_the_scenario(evstore_store_factory: StoreFactory) -> None:
+    ledger = LedgerPlugin()
+    ledger.fail_on = {13}
+    store = evstore_store_factory([ledger])
+    with pytest.raises(AssertionError, match=r"after when\(\), projection\(s\) went failing.*'balances'.*13"):
+        Scenario(store).given(deposit("a", 5)).when(deposit("a", 13))
+    with pytest.raises(AssertionError, match=r"after given\(\).*expect_failing\('balances'\)"):
+        Scenario(store).given(deposit("b", 1))  # still failing: skipped until a catch-up
+
+
+def test_a_handler_raising_on_every_event_fails_even_when_the_rows_would_match(
+    evstore_store_factory: StoreFactory,
+) -> None:
+    ledger = LedgerPlugin()
+    ledger.fail_on = set(range(-100, 100))
+    scenario = Scenario(evstore_store_factory([ledger]))
+    with pytest.raises(AssertionError, match="went failing"):
+        scenario.when(deposit("a", 1)).then_rows("balances", [])
+
+
+def test_a_scenario_may_expect_a_projection_to_go_failing(evstore_store_factory: StoreFactory) -> None:
+    ledger = LedgerPlugin()
+    ledger.fail_on = {13}
+    store = evstore_store_factory([ledger])
+    (
+        Scenario(store).expect_failing("balances")
+        .given(deposit("a", 5)).when(deposit("a", 13))
+        .then_rows("balances", [{"account": "a", "amount": 5}])
+    )
+    with pytest.raises(AssertionError, match=r"expected projection\(s\) 'balances' to go failing"):
+        Scenario(evstore_store_factory([LedgerPlugin()], path=store_path(evstore_store_factory))).expect_failing(
+            "balances"
+        ).when(deposit("a", 1))
+    with pytest.raises(ValueError, match=r"expect_failing\('balance'\): no such projection.*loaded: balances"):
+        Scenario(store).expect_failing("balance")
+
+
+def store_path(factory: StoreFactory) -> Path:
+    return factory.folder / "another.db"
+
+
 # --- the contract on projections that keep it ----------------------------------------------
 
 ledger_events = evst.event_envelopes(
