@@ -135,10 +135,29 @@ def _explicit_name(plugin: object) -> str:
     )
 
 
-def load_plugins(plugins: Sequence[object] | None = None, autoload: bool | None = None) -> PluginSet:
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin left out because it failed to load or to register (``evstore plugins``
+    lists it instead of failing)."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    error: str
+    how_to_disable: str
+
+
+FailureSink = Callable[[PluginInfo, EvstoreError], None]
+
+
+def load_plugins(
+    plugins: Sequence[object] | None = None, autoload: bool | None = None, *, failed: FailureSink | None = None
+) -> PluginSet:
     """Register explicit ``plugins`` (always) and, unless autoload is off, installed ones
     filtered by ``EVSTORE_PLUGINS`` (allowlist; empty means none) and
-    ``EVSTORE_DISABLE_PLUGINS`` (blocklist)."""
+    ``EVSTORE_DISABLE_PLUGINS`` (blocklist). An installed plugin that fails to import or
+    to register raises ``PluginError``, or, given ``failed``, is reported to it and left
+    out (for listings, which must show the broken plugin rather than break)."""
     plugin_set = PluginSet()
     for plugin in plugins or ():
         plugin_set.add(plugin, PluginInfo(_explicit_name(plugin), None, None, "explicit"))
@@ -149,7 +168,12 @@ def load_plugins(plugins: Sequence[object] | None = None, autoload: bool | None 
                 continue
             if entry_point.name in plugin_set.infos:
                 continue  # registered explicitly already: the explicit object wins
-            plugin_set.add(_load_entry_point(entry_point), _entry_point_info(entry_point))
+            try:
+                plugin_set.add(_load_entry_point(entry_point), _entry_point_info(entry_point))
+            except PluginError as error:
+                if failed is None:
+                    raise
+                failed(_entry_point_info(entry_point), error)
     plugin_set.check()
     return plugin_set
 
@@ -183,7 +207,10 @@ class Hooks:
     registered, and any error raised, is attributed to the plugin that did it.
     """
 
-    def __init__(self, plugins: PluginSet) -> None:
+    def __init__(self, plugins: PluginSet, *, failed: FailureSink | None = None) -> None:
+        # failed: report a plugin whose registration raises and go on with the others,
+        # instead of raising (listings only; a store must not start without a plugin).
+        self._failed = failed
         self._plugins = plugins
         self._hook = plugins.pm.hook
         self.has_before_append = bool(self._hook.evstore_before_append.get_hookimpls())
@@ -202,14 +229,19 @@ class Hooks:
                 accept(info, item)
 
             try:
-                impl.function(**({"register": register} if "register" in impl.argnames else {}))
-            except EvstoreError:
-                raise
-            except Exception as error:
-                raise PluginError(
-                    f"{info.describe()} failed while registering {what}: "
-                    f"{describe(error)}. Fix the plugin, or {info.how_to_disable()}."
-                ) from error
+                try:
+                    impl.function(**({"register": register} if "register" in impl.argnames else {}))
+                except EvstoreError:
+                    raise
+                except Exception as error:
+                    raise PluginError(
+                        f"{info.describe()} failed while registering {what}: "
+                        f"{describe(error)}. Fix the plugin, or {info.how_to_disable()}."
+                    ) from error
+            except EvstoreError as error:
+                if self._failed is None:
+                    raise
+                self._failed(info, error)
 
     def register_event_types(self, accept: Callable[[PluginInfo, Any], None]) -> None:
         self._contribute(self._hook.evstore_register_event_types, "event types", accept)

@@ -27,7 +27,7 @@ from ._errors import (
     ProjectionConflictError,
     UnknownEventTypeError,
 )
-from ._plugins import PluginInfo
+from ._plugins import FailureSink, Hooks, PluginInfo, PluginSet
 
 MAX_ID_LENGTH = 512
 DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576
@@ -359,3 +359,15 @@ def _event_id(value: Any) -> str:
         f"event_id must be a UUID (or its string form), got {value!r:.60}; leave it out "
         "to get a fresh one."
     )
+
+
+def contributions(plugins: PluginSet, *, failed: FailureSink | None = None) -> Registry:
+    """What ``plugins`` register (event types, projections, reactors), through the same
+    hooks and checks a store uses, without opening one: for ``evstore plugins``,
+    ``evstore types`` and the kit's entry-point check. ``failed``: see ``Hooks``."""
+    registry = Registry(permissive=False, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES)
+    hooks = Hooks(plugins, failed=failed)
+    hooks.register_event_types(registry.add_event_type)
+    hooks.register_projections(registry.add_projection)
+    hooks.register_reactors(registry.add_reactor)
+    return registry
