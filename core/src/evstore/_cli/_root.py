@@ -84,10 +84,14 @@ class _PluginAwareGroup(click.Group):
         self._loaded_for = selection
         self._owners, self._refused = {}, []
         before = set(self.commands)
+        # A plugin that fails to load is left out with a warning (and listed by
+        # `evstore plugins`); the other plugins' commands still load.
+        failed: list[str] = []
         try:
-            problems = Hooks(load_plugins()).register_commands(self, current=self._current_plugin)
+            loaded = load_plugins(failed=lambda info, error: failed.append(str(error)))
+            problems = [*failed, *Hooks(loaded).register_commands(self, current=self._current_plugin)]
         except EvstoreError as error:
-            problems = [str(error)]
+            problems = [*failed, str(error)]
         finally:
             self._adding_for = None
         self._plugin_command_names = frozenset(set(self.commands) - before)
