@@ -58,6 +58,10 @@ class ProjectionContract:
       for projections handling types that none of ``plugins`` declares.
     - ``max_examples`` (default 25): hypothesis examples per check.
     - ``store_options``: more ``EventStore.open`` options.
+    - ``previous_plugins``: the plugins as the last release shipped them (or override
+      :meth:`make_previous_plugins`), for the upgrade check: a store they built, opened
+      with today's plugins, must hold what a rebuild gives. Left unset, that check is
+      skipped and says so.
 
     To leave a check out, set it to ``None`` in the subclass (``test_... = None``) and
     say why in a comment.
@@ -69,6 +73,7 @@ class ProjectionContract:
     permissive: ClassVar[bool] = False
     max_examples: ClassVar[int] = 25
     store_options: ClassVar[Mapping[str, Any]] = {}
+    previous_plugins: ClassVar[Sequence[object] | None] = None
 
     @pytest.fixture(autouse=True)
     def _evstore_targets(self, evstore_target_factory: TargetFactory) -> Iterator[None]:
@@ -271,11 +276,42 @@ class ProjectionContract:
 
         self._for_each_history(check)
 
+    def test_upgrade_from_the_previous_version_equals_a_rebuild(self) -> None:
+        """A store built by the previous release of the plugins (``previous_plugins``),
+        opened with today's, holds the rows a rebuild gives. Catches a migration that
+        changes what rows hold (a new column filled by the handlers) without a version
+        bump: the kernel then only migrates, and the old rows keep the old meaning."""
+        previous = self.make_previous_plugins()
+        if previous is None:
+            pytest.skip(f"{type(self).__name__} sets no previous_plugins, so upgrades are not checked")
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder:
+                with closing(self.open_store(folder, plugins=previous)) as old:
+                    self._append_in_batches(old, history, data)
+                    old_version = self._assert_ok(old, "the previous version")
+                with closing(self.open_store(folder)) as store:
+                    self._assert_ok(store)
+                    upgraded = self.rows(store)
+                    store.rebuild([self.projection_name])
+                    version = store.registry.projections[self.projection_name].projection.version
+                    assert self.rows(store) == upgraded, (
+                        f"a store built by the previous version (v{old_version}) and opened with v{version} "
+                        "holds rows that differ from a rebuild: the new version changes what rows hold, so bump "
+                        "the projection's version (the kernel then rebuilds it on open)"
+                    )
+
+        self._for_each_history(check)
+
     # --- what subclasses may override ---------------------------------------------------
 
     def make_plugins(self) -> list[object]:
         """The plugins for one store; override to build fresh plugin objects per store."""
         return list(self.plugins)
+
+    def make_previous_plugins(self) -> list[object] | None:
+        """The plugins of the previous release, for the upgrade check (None: skip it)."""
+        return None if self.previous_plugins is None else list(self.previous_plugins)
 
     def open_store(self, folder: Path, *, plugins: Sequence[object] | None = None, **options: Any) -> EventStore:
         """Open the store the checks use (autoload off, durability "normal")."""
@@ -356,13 +392,15 @@ class ProjectionContract:
             start += size
         return positions
 
-    def _assert_ok(self, store: EventStore) -> None:
+    def _assert_ok(self, store: EventStore, which: str = "") -> int:
+        """Fails unless the projection is ok; returns its recorded version."""
         for status in store.projection_status():
             if status.name == self.projection_name:
                 assert status.status == "ok", (
-                    f"projection {self.projection_name!r} failed on a valid history: {status.error}"
+                    f"projection {self.projection_name!r}{f' ({which})' if which else ''} failed on a valid "
+                    f"history: {status.error}"
                 )
-                return
+                return status.version
         raise AssertionError(f"projection {self.projection_name!r} is not loaded")
 
     def _ledger(self, store: EventStore) -> list[str]:
