@@ -598,3 +598,19 @@ def test_the_upgrade_check_passes_with_the_bump() -> None:
 def test_the_upgrade_check_says_it_is_skipped_without_the_previous_release() -> None:
     with pytest.raises(pytest.skip.Exception, match="sets no previous_plugins"):
         _notes_contract(bumped=True, previous=False).test_upgrade_from_the_previous_version_equals_a_rebuild()
+
+
+# --- the ownership check ------------------------------------------------------------------------
+
+
+def test_the_ownership_check_passes_on_the_kernel_and_would_fail_if_a_rival_took_a_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    contract = _flawed("none")
+    contract.test_tables_of_an_unloaded_owner_are_refused()
+    # What the check guards against: a kernel that forgot the recorded owners.
+    from evstore._replay import Maintenance
+
+    monkeypatch.setattr(Maintenance, "_claim_tables", lambda self, session, owners: None)
+    with pytest.raises(AssertionError, match=r"claimed table 'counts' while 'counter' was not loaded"):
+        contract.test_tables_of_an_unloaded_owner_are_refused()

@@ -18,15 +18,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from .._declarations import Handler
+from .._declarations import EventType, Handler, Migration, Projection
 from .._envelope import NewEvent, RecordedEvent
-from .._errors import ProjectionFailedError, ReactorError
+from .._errors import ProjectionConflictError, ProjectionFailedError, ReactorError
 from .._store import EventStore
+from ..hookspecs import hookimpl
 from ._backends import TargetFactory
 from ._proxy import with_wrapped_handlers
 from ._tables import Snapshot, all_tables, projection_position, projection_tables, schema_of, snapshot_tables
 
 UNKNOWN_EVENT_TYPE = "evstore_testing_unknown_event_type"
+RIVAL_EVENT_TYPE = "evstore_testing_rival_event"
 
 
 class DeliberateHandlerError(RuntimeError):
@@ -303,6 +305,40 @@ class ProjectionContract:
 
         self._for_each_history(check)
 
+    def test_tables_of_an_unloaded_owner_are_refused(self) -> None:
+        """Once a store records the projection's tables, they stay its own while its
+        plugin is not loaded (uninstalled, or disabled with EVSTORE_DISABLE_PLUGINS): a
+        projection of another plugin declaring one of them is refused at open, one writing
+        it is refused naming the owner, and the rows are as they were when the owner
+        comes back."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder:
+                with closing(self.open_store(folder)) as store:
+                    self._append_in_batches(store, history, data)
+                    tables, rows, location = self._declared_tables(), self.rows(store), store.location
+                assume(tables)
+                table = data.draw(st.sampled_from(tables), label="table taken over")
+                try:
+                    EventStore.open(location, plugins=[_Rival(claims=table)], autoload=False).close()
+                except ProjectionConflictError as error:
+                    assert repr(self.projection_name) in str(error), f"the refusal does not name the owner: {error}"
+                else:
+                    raise AssertionError(
+                        f"a projection of another plugin claimed table {table!r} while {self.projection_name!r} "
+                        "was not loaded, and the store accepted it"
+                    )
+                with closing(EventStore.open(location, plugins=[_Rival(writes=table)], autoload=False)) as rival:
+                    rival.append(NewEvent(workflow_id="wf-rival", event_type=RIVAL_EVENT_TYPE))
+                    [status] = [s for s in rival.projection_status() if s.name == _Rival.name]
+                    assert status.status == "failing", f"a handler of another plugin wrote table {table!r}"
+                    owner = f"belongs to projection {self.projection_name!r}"
+                    assert owner in str(status.error), f"the refusal does not say whose table it is: {status.error}"
+                with closing(self.open_store(folder)) as store:
+                    assert self.rows(store) == rows, "the projection's tables changed while it was not loaded"
+
+        self._for_each_history(check)
+
     # --- what subclasses may override ---------------------------------------------------
 
     def make_plugins(self) -> list[object]:
@@ -417,6 +453,36 @@ class ProjectionContract:
             "SELECT position FROM evstore_projections WHERE name = ?", (self.projection_name,)
         )
         return int(found[0])
+
+
+class _Rival:
+    """Another plugin's projection, for the ownership check: it declares ``claims`` as
+    its own table, or declares a table of its own and writes ``writes`` from a handler."""
+
+    evstore_plugin_name = "evstore_testing_rival"
+    name = "evstore_testing_rival"
+
+    def __init__(self, *, claims: str | None = None, writes: str | None = None) -> None:
+        self.claims, self.writes = claims, writes
+
+    @hookimpl
+    def evstore_register_event_types(self, register: Callable[[EventType], None]) -> None:
+        register(EventType(RIVAL_EVENT_TYPE))
+
+    @hookimpl
+    def evstore_register_projections(self, register: Callable[[Projection], None]) -> None:
+        table = self.claims or "kit_rival_rows"
+        rival = Projection(
+            self.name, tables=[table], migrations=[Migration("1", f'CREATE TABLE IF NOT EXISTS "{table}" (n INTEGER)')]
+        )
+        target = self.writes
+
+        @rival.on(RIVAL_EVENT_TYPE)
+        def take_over(db: Any, event: RecordedEvent) -> None:
+            if target is not None:
+                db.execute(f'DELETE FROM "{target}"')
+
+        register(rival)
 
 
 def _canonical_id(event: NewEvent) -> str:
