@@ -29,7 +29,9 @@ from evstore.testing import hookdoc
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
-GENERATED = {"hooks.md", "reference/api.md", "reference/plugins-api.md", "reference/cli.md"}
+GENERATED = {
+    "hooks.md", "reference/api.md", "reference/plugins-api.md", "reference/cli.md", "reference/event-types.md"
+}
 # Files whose code the test suite or CI runs, so a snippet taken from them cannot rot.
 TESTED = [
     *sorted((ROOT / "tests").glob("*.py")),
@@ -209,7 +211,11 @@ def _generator() -> Any:
 
 
 @pytest.mark.parametrize(
-    "path", ["docs/reference/api.md", "docs/reference/plugins-api.md", "docs/reference/cli.md", "docs/performance.md"]
+    "path",
+    [
+        "docs/reference/api.md", "docs/reference/plugins-api.md", "docs/reference/cli.md",
+        "docs/reference/event-types.md", "docs/performance.md",
+    ],
 )
 def test_the_reference_pages_are_generated_from_the_code(path: str) -> None:
     generator = _generator()

@@ -177,7 +177,7 @@ def cli(ctx: click.Context, db: Path | str | None) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from . import backup, bench, eventlog, plugins, projections, status, transfer, ui, verify, worker
+    from . import backup, bench, eventlog, plugins, projections, status, transfer, types, ui, verify, worker
 
     for command in (
         eventlog.init_command,
@@ -192,6 +192,7 @@ def _register_builtin_commands() -> None:
         backup.backup_command,
         backup.restore_command,
         plugins.plugins_command,
+        types.types_command,
         bench.bench_command,
         ui.ui_command,
         worker.worker_command,
