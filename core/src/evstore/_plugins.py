@@ -169,16 +169,16 @@ def load_plugins(
             if entry_point.name in plugin_set.infos:
                 continue  # registered explicitly already: the explicit object wins
             try:
-                plugin_set.add(_load_entry_point(entry_point), _entry_point_info(entry_point))
+                plugin_set.add(_load_entry_point(entry_point), entry_point_info(entry_point))
             except PluginError as error:
                 if failed is None:
                     raise
-                failed(_entry_point_info(entry_point), error)
+                failed(entry_point_info(entry_point), error)
     plugin_set.check()
     return plugin_set
 
 
-def _entry_point_info(entry_point: importlib_metadata.EntryPoint) -> PluginInfo:
+def entry_point_info(entry_point: importlib_metadata.EntryPoint) -> PluginInfo:
     dist = entry_point.dist
     return PluginInfo(
         entry_point.name,
@@ -192,7 +192,7 @@ def _load_entry_point(entry_point: importlib_metadata.EntryPoint) -> object:
     try:
         return entry_point.load()
     except Exception as error:
-        info = _entry_point_info(entry_point)
+        info = entry_point_info(entry_point)
         raise PluginError(
             f"{info.describe()} failed to import ({entry_point.value}): "
             f"{describe(error)}. Fix or reinstall the plugin, or "
@@ -287,8 +287,8 @@ class Hooks:
                 accept(info, items)
             except Exception as error:
                 problems.append(
-                    f"{info.describe()} failed to add its dashboard pages: {type(error).__name__}: "
-                    f"{error}. {info.how_to_disable().capitalize()}."
+                    f"{info.describe()} failed to add its dashboard pages: {describe(error)}. "
+                    f"{_sentence(info.how_to_disable())}."
                 )
         return problems
 
