@@ -135,18 +135,8 @@ def _explicit_name(plugin: object) -> str:
     )
 
 
-@dataclass(frozen=True)
-class PluginFailure:
-    """A plugin left out because it failed to load or to register (``evstore plugins``
-    lists it instead of failing)."""
-
-    name: str
-    distribution: str | None
-    version: str | None
-    error: str
-    how_to_disable: str
-
-
+# Told about each plugin left out because it failed to load or register, for listings
+# (`evstore plugins`, `evstore types`) that must show a broken plugin rather than break.
 FailureSink = Callable[[PluginInfo, EvstoreError], None]
 
 

@@ -17,7 +17,7 @@ from .._registry import Registry, contributions
 from ._shared import EXIT_PROBLEMS
 
 
-class _Failures:
+class FailedPlugins:
     """Collects the plugins left out, by name: the first error of each is the one to fix."""
 
     def __init__(self) -> None:
@@ -40,7 +40,7 @@ def describe_plugins() -> list[dict[str, Any]]:
     """Load plugins as a store would (same environment variables) and describe them,
     sorted by name. A plugin that fails to import or to register is described by its
     ``error`` (and how to disable it) instead; the others have ``error`` None."""
-    failures = _Failures()
+    failures = FailedPlugins()
     plugin_set = load_plugins(failed=failures)
     registry = contributions(plugin_set, failed=failures)
     described = [

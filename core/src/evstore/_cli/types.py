@@ -15,13 +15,13 @@ from .._plugins import load_plugins
 from .._registry import Registry, contributions
 from ._console import cell, print_table, stdout_console, table, whole_column
 from ._shared import EXIT_PROBLEMS
-from .plugins import _Failures
+from .plugins import FailedPlugins
 
 
 def describe_event_types() -> tuple[list[dict[str, Any]], list[str]]:
     """Every event type the plugins selected by the environment declare, sorted by name,
     and one message per plugin that failed to load (left out)."""
-    failures = _Failures()
+    failures = FailedPlugins()
     registry = contributions(load_plugins(failed=failures), failed=failures)
     broken = set(failures.by_name)
     described = [
