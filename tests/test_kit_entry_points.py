@@ -99,3 +99,10 @@ def test_a_plugin_whose_registration_raises_is_caught(site: Path) -> None:
 def test_the_first_party_plugins_pass_their_own_check() -> None:
     assert_entry_point("evstore-steps", projections=["steps"])
     assert_entry_point("evstore-workflows", projections=["workflows"])
+
+
+def test_an_entry_point_named_like_another_installed_plugin_is_caught(site: Path) -> None:
+    _install(site, entry_point="steps = evstore_todos_kit")
+    with pytest.raises(AssertionError, match=r"entry point 'steps' of evstore-todos 0.3.0 has the name of one from "
+                       r"evstore-steps"):
+        assert_entry_point("evstore-todos")

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import importlib_metadata
 
 from .._errors import EvstoreError, describe
-from .._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginSet
+from .._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginSet, installed_entry_points
 from .._registry import contributions
 
 
@@ -42,6 +42,7 @@ def assert_entry_point(
             f'[project.entry-points.{ENTRY_POINT_GROUP}] <name> = "<your_module>" to its pyproject.toml and '
             "reinstall it (pip install -e .)"
         )
+    _no_namesake(points, found.name, label)
     plugins = PluginSet()
     try:
         for point in points:
@@ -73,6 +74,20 @@ def _distribution(name: str) -> importlib_metadata.Distribution:
             f"no distribution named {name!r} is installed for {sys.executable}; install the package "
             "(pip install -e . in its folder) before running its tests, or check the name in pyproject.toml"
         ) from None
+
+
+def _no_namesake(points: list[importlib_metadata.EntryPoint], distribution: str, label: str) -> None:
+    """A store refuses to start with two installed plugins of one name: a name another
+    distribution already uses is as broken as a typo."""
+    ours = {point.name for point in points}
+    for other in installed_entry_points():
+        dist = other.dist
+        if other.name in ours and dist is not None and dist.name != distribution:
+            raise AssertionError(
+                f"entry point {other.name!r} of {label} has the name of one from {dist.name} {dist.version}; "
+                "plugin names are unique in an environment, so a store refuses to start with both. Rename "
+                "the entry point (and evstore_plugin_name with it)"
+            )
 
 
 def _load(point: importlib_metadata.EntryPoint, label: str) -> object:
