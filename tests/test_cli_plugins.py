@@ -39,14 +39,50 @@ def test_plugins_table(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_broken_plugin_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+def _broken_site(tmp_path: Path, module_text: str = "raise RuntimeError('boom')\n") -> Path:
     site = tmp_path / "site"
     dist = site / "evstore_oops-0.3.0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evstore-oops\nVersion: 0.3.0\n")
     (dist / "entry_points.txt").write_text("[evstore]\noops = oops_module\n")
-    (site / "oops_module.py").write_text("raise RuntimeError('boom')\n")
-    result = run("plugins", PYTHONPATH=str(site), EVSTORE_PLUGINS="oops")
+    (site / "oops_module.py").write_text(module_text)
+    return site
+
+
+def test_a_broken_plugin_is_listed_with_its_error_beside_the_others(tmp_path: Path) -> None:
+    site = _broken_site(tmp_path)
+    result = run("plugins", "--json", PYTHONPATH=str(site), EVSTORE_PLUGINS="oops,steps")
+    assert result.returncode == 1, result.stderr
+    oops, steps = json.loads(result.stdout)
+    assert (oops["name"], oops["distribution"], oops["version"]) == ("oops", "evstore-oops", "0.3.0")
+    assert "plugin 'oops' (evstore-oops 0.3.0) failed to import (oops_module): RuntimeError: boom" in oops["error"]
+    assert oops["disable"] == "disable it with EVSTORE_DISABLE_PLUGINS=oops" and oops["projections"] == []
+    assert (steps["name"], steps["error"]) == ("steps", None) and steps["projections"]
+    assert "Traceback" not in result.stderr
+
+    table = run("plugins", PYTHONPATH=str(site), EVSTORE_PLUGINS="oops,steps", COLUMNS="200")
+    assert table.returncode == 1 and "Traceback" not in table.stderr
+    assert "oops (failed)" in table.stdout and "steps" in table.stdout
+    assert "oops: plugin 'oops' (evstore-oops 0.3.0) failed to import" in table.stdout
+
+
+def test_a_plugin_whose_registration_raises_is_listed_too(tmp_path: Path) -> None:
+    module = (
+        "from evstore import hookimpl\n"
+        "@hookimpl\n"
+        "def evstore_register_projections(register):\n"
+        "    raise KeyError('no table')\n"
+    )
+    site = _broken_site(tmp_path, module)
+    result = run("plugins", "--json", PYTHONPATH=str(site), EVSTORE_PLUGINS="oops")
+    [oops] = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert "failed while registering projections: KeyError: 'no table'" in oops["error"]
+
+
+def test_a_store_still_refuses_to_open_with_a_broken_plugin(tmp_path: Path) -> None:
+    site = _broken_site(tmp_path)
+    result = run("--db", str(tmp_path / "s.db"), "init", PYTHONPATH=str(site), EVSTORE_PLUGINS="oops")
     assert result.returncode == 2
     assert "plugin 'oops' (evstore-oops 0.3.0) failed to import" in result.stderr
     assert "Traceback" not in result.stderr

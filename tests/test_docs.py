@@ -207,7 +207,11 @@ def test_the_reference_renders_parameters_returns_and_raising() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["docs/reference/api.md", "docs/reference/plugins-api.md", "docs/reference/cli.md", "docs/performance.md"]
+    "path",
+    [
+        "docs/reference/api.md", "docs/reference/plugins-api.md", "docs/reference/cli.md",
+        "docs/reference/event-types.md", "docs/performance.md",
+    ],
 )
 def test_the_reference_pages_are_generated_from_the_code(path: str) -> None:
     generator = _generator()

@@ -11,6 +11,8 @@
 - ``docs/reference/cli.md``: every command and option of ``evstore``, read from click,
   plugin commands included (with all our plugins installed, as ``make install`` does).
 - ``docs/hooks.md``: the hook reference (``evstore.testing.hookdoc``).
+- ``docs/reference/event-types.md``: the event types of the six first-party plugins,
+  as ``evstore types --json`` describes them (plugin, required fields, payload schema).
 - the table of ``docs/performance.md``, from the recorded ``evstore bench --json`` run
   in ``docs/reference/bench.json`` (the rest of that page is written by hand).
 
@@ -43,6 +45,8 @@ PLUGIN_MODULES = ["evstore_workflows", "evstore_steps", "evstore_features", "evs
 # The plugins whose commands the CLI page documents (a third party's installed next to
 # them must not change the page).
 COMMAND_PLUGINS = ["workflows", "steps", "features", "checkpoints", "metrics", "graph", "supervisor"]
+# The plugins whose event types the catalogue documents.
+EVENT_TYPE_PLUGINS = ["workflows", "steps", "features", "checkpoints", "metrics", "graph"]
 _FIELD = re.compile(r"^:(?P<kind>param|returns?|raises)(?: (?P<name>[\w.]+))?:\s*(?P<text>.*)$")
 
 
@@ -479,6 +483,62 @@ def hooks_page() -> str:
     return hookdoc.generate()
 
 
+# --- the event types ---------------------------------------------------------------------
+
+
+def event_types_page() -> str:
+    import json
+
+    from evstore._cli.types import describe_event_types, payload_fields
+
+    with _plugins_selected(",".join(EVENT_TYPE_PLUGINS)):
+        described, problems = describe_event_types()
+    assert not problems, problems
+    out = header("Event types", "the event types the first-party plugins declare")
+    out += [
+        "Every event type the first-party plugins declare",
+        f"({', '.join(f'evstore-{p}' for p in EVENT_TYPE_PLUGINS)}): the plugin",
+        "declaring it, the envelope fields every event of the type must set (a non-empty",
+        "string), the payload's fields and JSON schema (from its pydantic model; a payload is",
+        "validated against it on append), and the projections and reactors that handle it.",
+        "`evstore types [NAME...] [--json]` prints the same for the plugins installed",
+        "where you run it, yours included.",
+        "",
+        "| event type | plugin | requires | payload | handled by |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for item in described:
+        out.append(
+            f"| [`{item['name']}`](#{item['name']}) | {item['plugin']} | {', '.join(item['requires']) or '-'} | "
+            f"{item['payload_model'] or '-'} | {', '.join(item['projections'] + item['reactors']) or '-'} |"
+        )
+    for item in described:
+        out += ["", f"## `{item['name']}`", ""]
+        if item["description"]:
+            out += [inline(item["description"][:1].upper() + item["description"][1:]) + ".", ""]
+        requires = ", ".join(f"`{field}`" for field in item["requires"]) or "none"
+        handled = ", ".join(f"`{name}`" for name in item["projections"] + item["reactors"]) or "nothing here"
+        out += [
+            f"Declared by plugin `{item['plugin']}` ({item['distribution']}). Required envelope fields: "
+            f"{requires}. Handled by {handled}.",
+            "",
+        ]
+        fields = payload_fields(item["payload_schema"])
+        if item["payload_schema"] is None:
+            out += ["Payload: any JSON object (no model)."]
+            continue
+        out += [f"Payload: `{item['payload_model']}`.", ""]
+        if fields:
+            out += ["| field | type | required | description |", "| --- | --- | --- | --- |"]
+            out += [
+                f"| `{name}` | {kind.replace('|', chr(92) + '|')} | {'yes' if required else 'no'} | {inline(text)} |"
+                for name, kind, required, text in fields
+            ]
+            out += [""]
+        out += ["```json", json.dumps(item["payload_schema"], indent=2), "```"]
+    return _page(out)
+
+
 # --- the performance page's table ---------------------------------------------------------
 
 BENCH_RUN = "docs/reference/bench.json"
@@ -533,6 +593,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "docs/reference/plugins-api.md": plugins_api_page,
     "docs/reference/cli.md": cli_page,
     "docs/hooks.md": hooks_page,
+    "docs/reference/event-types.md": event_types_page,
     "docs/performance.md": performance_page,
 }
 

@@ -230,9 +230,28 @@ def access_error(scope: Scope, denied: str, table: str | None) -> ProjectionAcce
         fix = "The log and the kernel's tables are written by the kernel alone: append events instead."
     elif owner is not None:
         fix = f"That table belongs to {owner}: read it, or ask its owner for what you need."
+    elif table is None:
+        fix = "Declare the tables it writes in the projection's tables and create them in a migration."
     else:
-        fix = "Declare the table in the projection's tables and create it in a migration, or only read it."
+        fix = _unknown_owner_fix(lowered)
     return ProjectionAccessError(
         f"{scope.describe} is not allowed {denied}: it may only write the tables it declares "
         f"({', '.join(sorted(scope.writable))}). {fix}"
+    )
+
+
+def _unknown_owner_fix(table: str) -> str:
+    """The advice for a refused table that no loaded projection owns: it may still be an
+    installed plugin's, and then declaring it would be the wrong advice."""
+    from ._registry import installed_table_owners  # plugins are loaded only for this message
+
+    installed = installed_table_owners().get(table)
+    if installed is not None:
+        return (
+            f"That table belongs to {installed}, which is installed but not loaded in this store: "
+            "read it (with that plugin loaded), or ask its owner for what you need."
+        )
+    return (
+        "No installed plugin declares it: if it is this projection's own table, declare it in the "
+        "projection's tables and create it in a migration; otherwise only read it."
     )

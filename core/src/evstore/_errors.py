@@ -34,14 +34,21 @@ class InvalidEventError(EvstoreError, ValueError):
 class UnknownEventTypeError(InvalidEventError):
     """The event type is declared by no loaded plugin and the store is not permissive."""
 
+    PERMISSIVE_IN_PYTHON = "open the store with permissive=True"
+
     def __init__(self, event_type: str, close_matches: list[str]) -> None:
         self.event_type = event_type
         self.close_matches = close_matches
-        hint = f" Did you mean {', '.join(repr(m) for m in close_matches)}?" if close_matches else ""
-        super().__init__(
-            f"event type {event_type!r} is not declared by any loaded plugin.{hint} "
+        super().__init__(self.explained(self.PERMISSIVE_IN_PYTHON))
+
+    def explained(self, permissive: str) -> str:
+        """The message, with ``permissive`` as the way to accept any type: the Python
+        spelling by default; the command line passes its own (``pass --permissive``)."""
+        hint = f" Did you mean {', '.join(repr(m) for m in self.close_matches)}?" if self.close_matches else ""
+        return (
+            f"event type {self.event_type!r} is not declared by any loaded plugin.{hint} "
             "Declare it with the evstore_register_event_types hook, load the plugin that "
-            "declares it, or open the store with permissive=True to accept any type."
+            f"declares it, or {permissive} to accept any type."
         )
 
 

@@ -135,10 +135,19 @@ def _explicit_name(plugin: object) -> str:
     )
 
 
-def load_plugins(plugins: Sequence[object] | None = None, autoload: bool | None = None) -> PluginSet:
+# Told about each plugin left out because it failed to load or register, for listings
+# (`evstore plugins`, `evstore types`) that must show a broken plugin rather than break.
+FailureSink = Callable[[PluginInfo, EvstoreError], None]
+
+
+def load_plugins(
+    plugins: Sequence[object] | None = None, autoload: bool | None = None, *, failed: FailureSink | None = None
+) -> PluginSet:
     """Register explicit ``plugins`` (always) and, unless autoload is off, installed ones
     filtered by ``EVSTORE_PLUGINS`` (allowlist; empty means none) and
-    ``EVSTORE_DISABLE_PLUGINS`` (blocklist)."""
+    ``EVSTORE_DISABLE_PLUGINS`` (blocklist). An installed plugin that fails to import or
+    to register raises ``PluginError``, or, given ``failed``, is reported to it and left
+    out (for listings, which must show the broken plugin rather than break)."""
     plugin_set = PluginSet()
     for plugin in plugins or ():
         plugin_set.add(plugin, PluginInfo(_explicit_name(plugin), None, None, "explicit"))
@@ -149,12 +158,17 @@ def load_plugins(plugins: Sequence[object] | None = None, autoload: bool | None 
                 continue
             if entry_point.name in plugin_set.infos:
                 continue  # registered explicitly already: the explicit object wins
-            plugin_set.add(_load_entry_point(entry_point), _entry_point_info(entry_point))
+            try:
+                plugin_set.add(_load_entry_point(entry_point), entry_point_info(entry_point))
+            except PluginError as error:
+                if failed is None:
+                    raise
+                failed(entry_point_info(entry_point), error)
     plugin_set.check()
     return plugin_set
 
 
-def _entry_point_info(entry_point: importlib_metadata.EntryPoint) -> PluginInfo:
+def entry_point_info(entry_point: importlib_metadata.EntryPoint) -> PluginInfo:
     dist = entry_point.dist
     return PluginInfo(
         entry_point.name,
@@ -168,7 +182,7 @@ def _load_entry_point(entry_point: importlib_metadata.EntryPoint) -> object:
     try:
         return entry_point.load()
     except Exception as error:
-        info = _entry_point_info(entry_point)
+        info = entry_point_info(entry_point)
         raise PluginError(
             f"{info.describe()} failed to import ({entry_point.value}): "
             f"{describe(error)}. Fix or reinstall the plugin, or "
@@ -183,7 +197,10 @@ class Hooks:
     registered, and any error raised, is attributed to the plugin that did it.
     """
 
-    def __init__(self, plugins: PluginSet) -> None:
+    def __init__(self, plugins: PluginSet, *, failed: FailureSink | None = None) -> None:
+        # failed: report a plugin whose registration raises and go on with the others,
+        # instead of raising (listings only; a store must not start without a plugin).
+        self._failed = failed
         self._plugins = plugins
         self._hook = plugins.pm.hook
         self.has_before_append = bool(self._hook.evstore_before_append.get_hookimpls())
@@ -202,14 +219,19 @@ class Hooks:
                 accept(info, item)
 
             try:
-                impl.function(**({"register": register} if "register" in impl.argnames else {}))
-            except EvstoreError:
-                raise
-            except Exception as error:
-                raise PluginError(
-                    f"{info.describe()} failed while registering {what}: "
-                    f"{describe(error)}. Fix the plugin, or {info.how_to_disable()}."
-                ) from error
+                try:
+                    impl.function(**({"register": register} if "register" in impl.argnames else {}))
+                except EvstoreError:
+                    raise
+                except Exception as error:
+                    raise PluginError(
+                        f"{info.describe()} failed while registering {what}: "
+                        f"{describe(error)}. Fix the plugin, or {info.how_to_disable()}."
+                    ) from error
+            except EvstoreError as error:
+                if self._failed is None:
+                    raise
+                self._failed(info, error)
 
     def register_event_types(self, accept: Callable[[PluginInfo, Any], None]) -> None:
         self._contribute(self._hook.evstore_register_event_types, "event types", accept)
@@ -255,8 +277,8 @@ class Hooks:
                 accept(info, items)
             except Exception as error:
                 problems.append(
-                    f"{info.describe()} failed to add its dashboard pages: {type(error).__name__}: "
-                    f"{error}. {info.how_to_disable().capitalize()}."
+                    f"{info.describe()} failed to add its dashboard pages: {describe(error)}. "
+                    f"{_sentence(info.how_to_disable())}."
                 )
         return problems
 

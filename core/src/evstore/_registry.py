@@ -27,7 +27,7 @@ from ._errors import (
     ProjectionConflictError,
     UnknownEventTypeError,
 )
-from ._plugins import PluginInfo
+from ._plugins import FailureSink, Hooks, PluginInfo, PluginSet, entry_point_info, installed_entry_points
 
 MAX_ID_LENGTH = 512
 DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576
@@ -327,7 +327,7 @@ def _check_required(declared: EventType, event: NewEvent) -> None:
         if value is None or (isinstance(value, str) and not value.strip()):
             raise InvalidEventError(
                 f"event type {declared.name!r} requires {field}, but the event has "
-                f"{field}={value!r}; set it on the NewEvent."
+                f"{field}={value!r}; set {field} on the event."
             )
 
 
@@ -359,3 +359,33 @@ def _event_id(value: Any) -> str:
         f"event_id must be a UUID (or its string form), got {value!r:.60}; leave it out "
         "to get a fresh one."
     )
+
+
+def contributions(plugins: PluginSet, *, failed: FailureSink | None = None) -> Registry:
+    """What ``plugins`` register (event types, projections, reactors), through the same
+    hooks and checks a store uses, without opening one: for ``evstore plugins``,
+    ``evstore types`` and the kit's entry-point check. ``failed``: see ``Hooks``."""
+    registry = Registry(permissive=False, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES)
+    hooks = Hooks(plugins, failed=failed)
+    hooks.register_event_types(registry.add_event_type)
+    hooks.register_projections(registry.add_projection)
+    hooks.register_reactors(registry.add_reactor)
+    return registry
+
+
+def installed_table_owners() -> dict[str, str]:
+    """Table (lower case) -> the projection declaring it, over every installed plugin,
+    loaded in this store or not (EVSTORE_PLUGINS and EVSTORE_DISABLE_PLUGINS do not
+    apply). Only for error messages that must say whose a refused table is: a plugin
+    that fails to load is passed over, since it cannot be named as an owner anyway."""
+    owners: dict[str, str] = {}
+    for entry_point in installed_entry_points():
+        plugin_set = PluginSet()
+        try:
+            plugin_set.add(entry_point.load(), entry_point_info(entry_point))
+            registry = contributions(plugin_set)
+        except Exception:  # a broken plugin names no owner; the message goes on without it
+            continue
+        for table, name in registry.table_owners.items():
+            owners.setdefault(table, registry.projections[name].describe())
+    return owners

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .. import ConcurrencyError, EvstoreError, PayloadTooLargeError, StoreBusyError
+from .. import ConcurrencyError, EvstoreError, PayloadTooLargeError, StoreBusyError, UnknownEventTypeError
 from ._shared import CommandError, VersionConflict, _redacted
 
 _DAMAGED = ("malformed", "not a database", "corrupt", "disk image")
@@ -47,7 +47,20 @@ def explain(error: EvstoreError) -> str:
         )
     if isinstance(error, PayloadTooLargeError):
         return f"{message} On the command line: --max-payload-bytes N."
+    if isinstance(error, UnknownEventTypeError):
+        # Only append and import take --permissive; a plugin's command that appends
+        # does not, and there the Python spelling is the one its author can use.
+        if _current_command_takes("permissive"):
+            return error.explained("pass --permissive")
+        return error.explained(
+            f"{error.PERMISSIVE_IN_PYTHON} (on the command line, append and import take --permissive)"
+        )
     return message
+
+
+def _current_command_takes(parameter: str) -> bool:
+    context = click.get_current_context(silent=True)
+    return context is not None and any(p.name == parameter for p in context.command.params)
 
 
 def _sqlite_message(error: sqlite3.DatabaseError, db: Path | str | None) -> str:

@@ -84,10 +84,14 @@ class _PluginAwareGroup(click.Group):
         self._loaded_for = selection
         self._owners, self._refused = {}, []
         before = set(self.commands)
+        # A plugin that fails to load is left out with a warning (and listed by
+        # `evstore plugins`); the other plugins' commands still load.
+        failed: list[str] = []
         try:
-            problems = Hooks(load_plugins()).register_commands(self, current=self._current_plugin)
+            loaded = load_plugins(failed=lambda info, error: failed.append(str(error)))
+            problems = [*failed, *Hooks(loaded).register_commands(self, current=self._current_plugin)]
         except EvstoreError as error:
-            problems = [str(error)]
+            problems = [*failed, str(error)]
         finally:
             self._adding_for = None
         self._plugin_command_names = frozenset(set(self.commands) - before)
@@ -173,7 +177,7 @@ def cli(ctx: click.Context, db: Path | str | None) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from . import backup, bench, eventlog, plugins, projections, status, transfer, ui, verify, worker
+    from . import backup, bench, eventlog, plugins, projections, status, transfer, types, ui, verify, worker
 
     for command in (
         eventlog.init_command,
@@ -188,6 +192,7 @@ def _register_builtin_commands() -> None:
         backup.backup_command,
         backup.restore_command,
         plugins.plugins_command,
+        types.types_command,
         bench.bench_command,
         ui.ui_command,
         worker.worker_command,

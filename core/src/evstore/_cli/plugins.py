@@ -1,4 +1,5 @@
-"""``evstore plugins``: what is installed and what each plugin contributes."""
+"""``evstore plugins``: what is installed and what each plugin contributes, including
+the plugins that fail to load (listed with their error, not raised)."""
 
 from __future__ import annotations
 
@@ -8,70 +9,111 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from .._plugins import Hooks, load_plugins
-from .._registry import DEFAULT_MAX_PAYLOAD_BYTES, Registry
+from .._errors import EvstoreError
+from .._plugins import PluginInfo, load_plugins
+from .._registry import Registry, contributions
+from ._shared import EXIT_PROBLEMS
 
 
-def describe_plugins() -> list[dict[str, Any]]:
-    """Load plugins as a store would (same environment variables) and describe them."""
-    plugin_set = load_plugins()
-    hooks = Hooks(plugin_set)
-    registry = Registry(permissive=False, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES)
-    hooks.register_event_types(registry.add_event_type)
-    hooks.register_projections(registry.add_projection)
-    hooks.register_reactors(registry.add_reactor)
-    described = []
-    for name in sorted(plugin_set.infos):
-        info = plugin_set.infos[name]
-        projections = [registry.projections[p].projection for p in info.projections]
-        described.append(
+class FailedPlugins:
+    """Collects the plugins left out, by name: the first error of each is the one to fix."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, info: PluginInfo, error: EvstoreError) -> None:
+        self.by_name.setdefault(
+            info.name,
             {
                 "name": info.name,
                 "distribution": info.distribution,
                 "version": info.version,
-                "hooks": info.hooks,
-                "projections": [
-                    {
-                        "name": p.name,
-                        "version": p.version,
-                        "tables": list(p.tables),
-                        "strict": p.strict,
-                        "handles": sorted(p.handled_types),
-                    }
-                    for p in projections
-                ],
-                "tables": sorted(t for p in projections for t in p.tables),
-                "event_types": sorted(info.event_types),
-                "reactors": sorted(info.reactors),
-            }
+                "error": str(error),
+                "disable": info.how_to_disable(),
+            },
         )
-    return described
+
+
+def describe_plugins() -> list[dict[str, Any]]:
+    """Load plugins as a store would (same environment variables) and describe them,
+    sorted by name. A plugin that fails to import or to register is described by its
+    ``error`` (and how to disable it) instead; the others have ``error`` None."""
+    failures = FailedPlugins()
+    plugin_set = load_plugins(failed=failures)
+    registry = contributions(plugin_set, failed=failures)
+    described = [
+        _describe(plugin_set.infos[name], registry)
+        for name in sorted(plugin_set.infos) if name not in failures.by_name
+    ]
+    broken = [{**_empty(), **failure} for failure in failures.by_name.values()]
+    return sorted([*described, *broken], key=lambda item: str(item["name"]))
+
+
+def _describe(info: PluginInfo, registry: Registry) -> dict[str, Any]:
+    projections = [registry.projections[p].projection for p in info.projections]
+    return {
+        "name": info.name,
+        "distribution": info.distribution,
+        "version": info.version,
+        "hooks": info.hooks,
+        "projections": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "tables": list(p.tables),
+                "strict": p.strict,
+                "handles": sorted(p.handled_types),
+            }
+            for p in projections
+        ],
+        "tables": sorted(t for p in projections for t in p.tables),
+        "event_types": sorted(info.event_types),
+        "reactors": sorted(info.reactors),
+        "error": None,
+        "disable": None,
+    }
+
+
+def _empty() -> dict[str, Any]:
+    return {"hooks": [], "projections": [], "tables": [], "event_types": [], "reactors": []}
 
 
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: distribution, version, hooks, projections, tables and
-    event types. Honours EVSTORE_PLUGINS, EVSTORE_DISABLE_PLUGINS and
-    EVSTORE_DISABLE_PLUGIN_AUTOLOAD."""
+    event types. A plugin that fails to load is listed with its error and how to
+    disable it. Honours EVSTORE_PLUGINS, EVSTORE_DISABLE_PLUGINS and
+    EVSTORE_DISABLE_PLUGIN_AUTOLOAD.
+
+    Exit status: 0 every plugin loaded; 1 a plugin failed to load (it is listed)."""
     described = describe_plugins()
     if as_json:
         click.echo(json.dumps(described, indent=2))
-        return
-    if not described:
+    elif not described:
         click.echo("No plugins loaded.")
-        return
+    else:
+        _print(described, Console())
+    if any(item["error"] for item in described):
+        click.get_current_context().exit(EXIT_PROBLEMS)
+
+
+def _print(described: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="evstore plugins")
     for column in ("plugin", "distribution", "projections", "tables", "event types", "hooks"):
         table.add_column(column)
     for item in described:
         table.add_row(
-            item["name"],
+            Text(f"{item['name']} (failed)", style="bold red") if item["error"] else item["name"],
             f"{item['distribution'] or '-'} {item['version'] or ''}".strip(),
             "\n".join(f"{p['name']} v{p['version']}" for p in item["projections"]) or "-",
             "\n".join(item["tables"]) or "-",
             "\n".join(item["event_types"]) or "-",
             "\n".join(item["hooks"]),
         )
-    Console().print(table)
+    console.print(table)
+    for item in described:
+        if item["error"]:
+            console.print(Text.assemble((f"{item['name']}: ", "bold red"), item["error"]), soft_wrap=True)

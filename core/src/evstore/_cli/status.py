@@ -23,7 +23,10 @@ def status_command(db: Path | str | None, as_json: bool, check: bool) -> None:
     """Show the store: file size, event count and head position, and per projection its
     version, position, lag behind the log and whether it is ok or failing (with the
     error). Opens the store read-only: it changes nothing, so a projection behind the
-    log shows its lag until a writing command (or `evstore catch-up`) catches it up.
+    log shows its lag until a writing command (or `evstore catch-up`) catches it up, and
+    work the next writing open will do is reported, not done: a projection newly
+    installed (not installed here yet), a version bump (rebuild pending) or new
+    migrations (migrations pending).
 
     Exit status: 0 ok; 1 with --check, a projection is failing; 2 no database at the
     path, or a store error.
@@ -46,6 +49,8 @@ def describe(store: EventStore, target: Path | str) -> dict[str, Any]:
         events = int(reader.fetchvalue("SELECT COUNT(*) FROM events"))
         head = store.head()
         projections = [asdict(status) for status in store.projection_status()]
+        applied = {(str(p), str(m)) for p, m in reader.fetchall("SELECT projection, name FROM evstore_migrations")}
+    projections = _with_pending(store, projections, applied, head)
     path = sqlite_path(target)
     wal = path.with_name(path.name + "-wal") if path is not None else None
     return {
@@ -56,6 +61,37 @@ def describe(store: EventStore, target: Path | str) -> dict[str, Any]:
         "head": head,
         "projections": projections,
     }
+
+
+def _with_pending(
+    store: EventStore, projections: list[dict[str, Any]], applied: set[tuple[str, str]], head: int
+) -> list[dict[str, Any]]:
+    """Each projection with ``pending``: what the next writing open of the store will do
+    to it (None: nothing), plus the loaded projections this store has not installed. A
+    writing open does this work at once; status, read-only, only says so."""
+    recorded = {item["name"]: item for item in projections}
+    for name, registered in sorted(store.registry.projections.items()):
+        projection, item = registered.projection, recorded.get(name)
+        if item is None:
+            recorded[name] = {
+                "name": name, "version": projection.version, "position": 0, "lag": head,
+                "status": "not installed", "error": None, "plugin": registered.plugin.name, "skipped": 0,
+                "last_skip": None, "lifecycle": store.registry.lifecycles.get(name, "inline"), "leader": None,
+                "lag_seconds": 0.0,
+                "pending": f"install: the next writing open creates its tables and replays {_events(head)}",
+            }
+        elif item["version"] < projection.version:
+            item["pending"] = (
+                f"rebuild (version {item['version']} -> {projection.version}): the next writing open rebuilds it "
+                "from the log"
+            )
+        else:
+            missing = [m.name for m in projection.migrations if (name, m.name) not in applied]
+            if missing and item["version"] == projection.version:
+                item["pending"] = f"migrations {', '.join(missing)}: the next writing open applies them"
+    for item in recorded.values():
+        item.setdefault("pending", None)
+    return [recorded[name] for name in sorted(recorded)]
 
 
 def _print(report: dict[str, Any], console: Console) -> None:
@@ -81,10 +117,11 @@ def _print(report: dict[str, Any], console: Console) -> None:
     grid = table("projections")
     for index, column in enumerate(("projection", "plugin", "lifecycle", "version", "position", "lag")):
         whole_column(grid, column, [row[index] for row in rows], justify="left" if index < 3 else "right")
-    whole_column(grid, "status", [item["status"] for item in projections])
-    for row, item in zip(rows, projections, strict=True):
-        status = Text(item["status"], style={"ok": "green", "failing": "bold red"}.get(item["status"], "yellow"))
-        grid.add_row(*(cell(value) for value in row), status)
+    statuses = [_status_cell(item) for item in projections]
+    whole_column(grid, "status", statuses)
+    for row, item, shown in zip(rows, projections, statuses, strict=True):
+        style = "yellow" if item["pending"] else {"ok": "green", "failing": "bold red"}.get(item["status"], "yellow")
+        grid.add_row(*(cell(value) for value in row), Text(shown, style=style))
     print_table(console, grid)
     for item in projections:
         if item["lifecycle"] == "async":
@@ -96,6 +133,18 @@ def _print(report: dict[str, Any], console: Console) -> None:
             )
         if item["error"]:
             console.print(Text(f"{item['name']}: {item['error']}", style="red"), soft_wrap=True)
+        if item["pending"]:
+            console.print(Text(f"{item['name']}: pending {item['pending']}", style="yellow"), soft_wrap=True)
+
+
+def _events(count: int) -> str:
+    return f"{count:,} event" + ("" if count == 1 else "s")
+
+
+def _status_cell(item: dict[str, Any]) -> str:
+    if not item["pending"] or item["status"] == "not installed":
+        return str(item["status"])
+    return f"{item['status']}, {str(item['pending']).split(' ', 1)[0]} pending"
 
 
 def _lag(item: dict[str, Any]) -> str:

@@ -239,7 +239,9 @@ def _failure(error: BadLine, report: ImportReport) -> str:
         )
     else:
         kept = "Nothing was imported"
-    return f"{error}. {kept}. Fix the line and import again (events already stored are skipped), or pass --skip-bad."
+    # The line's reason may be an evstore message ending in a period of its own.
+    reason = str(error).rstrip(".")
+    return f"{reason}. {kept}. Fix the line and import again (events already stored are skipped), or pass --skip-bad."
 
 
 def _size_of(source: IO[bytes]) -> int | None:

@@ -8,6 +8,8 @@
   this query result or this error;
 - :class:`ProjectionContract`: the checks every projection must pass, inherited by a
   test class;
+- :func:`assert_entry_point`: the installed package's entry point loads and registers
+  what its author expects;
 - :mod:`evstore.testing.strategies`: hypothesis strategies for event envelopes and
   workflows.
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from ._entry_points import register_plugin
     from ._events import EventFactory
     from ._fixtures import StoreFactory
+    from ._installed import assert_entry_point
     from ._scenario import Scenario
     from ._tables import Snapshot, projection_tables, schema_of, snapshot_tables, table_rows
 
@@ -38,6 +41,7 @@ __all__ = [
     "Snapshot",
     "StoreFactory",
     "TargetFactory",
+    "assert_entry_point",
     "projection_tables",
     "register_plugin",
     "schema_of",
@@ -54,6 +58,7 @@ _LAZY = {
     "Snapshot": "._tables",
     "StoreFactory": "._fixtures",
     "TargetFactory": "._backends",
+    "assert_entry_point": "._installed",
     "projection_tables": "._tables",
     "register_plugin": "._entry_points",
     "schema_of": "._tables",

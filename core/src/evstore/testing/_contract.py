@@ -18,15 +18,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from .._declarations import Handler
+from .._declarations import EventType, Handler, Migration, Projection
 from .._envelope import NewEvent, RecordedEvent
-from .._errors import ProjectionFailedError, ReactorError
+from .._errors import ProjectionConflictError, ProjectionFailedError, ReactorError
 from .._store import EventStore
+from ..hookspecs import hookimpl
 from ._backends import TargetFactory
 from ._proxy import with_wrapped_handlers
 from ._tables import Snapshot, all_tables, projection_position, projection_tables, schema_of, snapshot_tables
 
 UNKNOWN_EVENT_TYPE = "evstore_testing_unknown_event_type"
+RIVAL_EVENT_TYPE = "evstore_testing_rival_event"
 
 
 class DeliberateHandlerError(RuntimeError):
@@ -58,6 +60,10 @@ class ProjectionContract:
       for projections handling types that none of ``plugins`` declares.
     - ``max_examples`` (default 25): hypothesis examples per check.
     - ``store_options``: more ``EventStore.open`` options.
+    - ``previous_plugins``: the plugins as the last release shipped them (or override
+      :meth:`make_previous_plugins`), for the upgrade check: a store they built, opened
+      with today's plugins, must hold what a rebuild gives. Left unset, that check is
+      skipped and says so.
 
     To leave a check out, set it to ``None`` in the subclass (``test_... = None``) and
     say why in a comment.
@@ -69,6 +75,7 @@ class ProjectionContract:
     permissive: ClassVar[bool] = False
     max_examples: ClassVar[int] = 25
     store_options: ClassVar[Mapping[str, Any]] = {}
+    previous_plugins: ClassVar[Sequence[object] | None] = None
 
     @pytest.fixture(autouse=True)
     def _evstore_targets(self, evstore_target_factory: TargetFactory) -> Iterator[None]:
@@ -271,11 +278,80 @@ class ProjectionContract:
 
         self._for_each_history(check)
 
+    def test_upgrade_from_the_previous_version_equals_a_rebuild(self) -> None:
+        """A store built by the previous release of the plugins (``previous_plugins``),
+        opened with today's, holds the rows a rebuild gives. Catches a migration that
+        changes what rows hold (a new column filled by the handlers) without a version
+        bump: the kernel then only migrates, and the old rows keep the old meaning."""
+        previous = self.make_previous_plugins()
+        if previous is None:
+            pytest.skip(f"{type(self).__name__} sets no previous_plugins, so upgrades are not checked")
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder:
+                with closing(self.open_store(folder, plugins=previous)) as old:
+                    self._append_in_batches(old, history, data)
+                    old_version = self._assert_ok(old, "the previous version")
+                with closing(self.open_store(folder)) as store:
+                    self._assert_ok(store)
+                    upgraded = self.rows(store)
+                    store.rebuild([self.projection_name])
+                    version = store.registry.projections[self.projection_name].projection.version
+                    assert self.rows(store) == upgraded, (
+                        f"a store built by the previous version (v{old_version}) and opened with v{version} "
+                        "holds rows that differ from a rebuild: the new version changes what rows hold, so bump "
+                        "the projection's version (the kernel then rebuilds it on open)"
+                    )
+
+        self._for_each_history(check)
+
+    def test_tables_of_an_unloaded_owner_are_refused(self) -> None:
+        """Once a store records the projection's tables, they stay its own while its
+        plugin is not loaded (uninstalled, or disabled with EVSTORE_DISABLE_PLUGINS): a
+        projection of another plugin declaring one of them is refused at open, one writing
+        it is refused naming the owner, and the rows are as they were when the owner
+        comes back."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            tables = self._declared_tables()
+            if not tables:
+                return  # a projection without tables has nothing another could take over
+            with self._folder() as folder:
+                with closing(self.open_store(folder)) as store:
+                    self._append_in_batches(store, history, data)
+                    rows, location = self.rows(store), store.location
+                table = data.draw(st.sampled_from(tables), label="table taken over")
+                try:
+                    EventStore.open(location, plugins=[_Rival(claims=table)], autoload=False).close()
+                except ProjectionConflictError as error:
+                    assert repr(self.projection_name) in str(error), f"the refusal does not name the owner: {error}"
+                else:
+                    raise AssertionError(
+                        f"a projection of another plugin claimed table {table!r} while {self.projection_name!r} "
+                        "was not loaded, and the store accepted it"
+                    )
+                with closing(EventStore.open(location, plugins=[_Rival(writes=table)], autoload=False)) as rival:
+                    rival.append(NewEvent(workflow_id="wf-rival", event_type=RIVAL_EVENT_TYPE))
+                    [status] = [s for s in rival.projection_status() if s.name == _Rival.name]
+                    assert status.status == "failing", f"a handler of another plugin wrote table {table!r}"
+                    owner = f"belongs to projection {self.projection_name!r}"
+                    assert owner in str(status.error), f"the refusal does not say whose table it is: {status.error}"
+                with closing(self.open_store(folder)) as store:
+                    assert self.rows(store) == rows, "the projection's tables changed while it was not loaded"
+
+        # The refusal does not depend on the rows, only on their being there: a few
+        # histories are enough, and each example opens four stores.
+        self._for_each_history(check, max_examples=min(5, self.max_examples))
+
     # --- what subclasses may override ---------------------------------------------------
 
     def make_plugins(self) -> list[object]:
         """The plugins for one store; override to build fresh plugin objects per store."""
         return list(self.plugins)
+
+    def make_previous_plugins(self) -> list[object] | None:
+        """The plugins of the previous release, for the upgrade check (None: skip it)."""
+        return None if self.previous_plugins is None else list(self.previous_plugins)
 
     def open_store(self, folder: Path, *, plugins: Sequence[object] | None = None, **options: Any) -> EventStore:
         """Open the store the checks use (autoload off, durability "normal")."""
@@ -320,7 +396,9 @@ class ProjectionContract:
                 self._declared = projection_tables(store, self.projection_name)
         return self._declared
 
-    def _for_each_history(self, check: Callable[[list[NewEvent], st.DataObject], None]) -> None:
+    def _for_each_history(
+        self, check: Callable[[list[NewEvent], st.DataObject], None], *, max_examples: int | None = None
+    ) -> None:
         if not self.projection_name or not hasattr(self, "events"):
             raise TypeError(
                 f"{type(self).__name__} must set projection_name and events (a hypothesis strategy of "
@@ -328,7 +406,7 @@ class ProjectionContract:
             )
 
         @settings(
-            max_examples=self.max_examples,
+            max_examples=self.max_examples if max_examples is None else max_examples,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )
@@ -356,13 +434,15 @@ class ProjectionContract:
             start += size
         return positions
 
-    def _assert_ok(self, store: EventStore) -> None:
+    def _assert_ok(self, store: EventStore, which: str = "") -> int:
+        """Fails unless the projection is ok; returns its recorded version."""
         for status in store.projection_status():
             if status.name == self.projection_name:
                 assert status.status == "ok", (
-                    f"projection {self.projection_name!r} failed on a valid history: {status.error}"
+                    f"projection {self.projection_name!r}{f' ({which})' if which else ''} failed on a valid "
+                    f"history: {status.error}"
                 )
-                return
+                return status.version
         raise AssertionError(f"projection {self.projection_name!r} is not loaded")
 
     def _ledger(self, store: EventStore) -> list[str]:
@@ -379,6 +459,36 @@ class ProjectionContract:
             "SELECT position FROM evstore_projections WHERE name = ?", (self.projection_name,)
         )
         return int(found[0])
+
+
+class _Rival:
+    """Another plugin's projection, for the ownership check: it declares ``claims`` as
+    its own table, or declares a table of its own and writes ``writes`` from a handler."""
+
+    evstore_plugin_name = "evstore_testing_rival"
+    name = "evstore_testing_rival"
+
+    def __init__(self, *, claims: str | None = None, writes: str | None = None) -> None:
+        self.claims, self.writes = claims, writes
+
+    @hookimpl
+    def evstore_register_event_types(self, register: Callable[[EventType], None]) -> None:
+        register(EventType(RIVAL_EVENT_TYPE))
+
+    @hookimpl
+    def evstore_register_projections(self, register: Callable[[Projection], None]) -> None:
+        table = self.claims or "kit_rival_rows"
+        rival = Projection(
+            self.name, tables=[table], migrations=[Migration("1", f'CREATE TABLE IF NOT EXISTS "{table}" (n INTEGER)')]
+        )
+        target = self.writes
+
+        @rival.on(RIVAL_EVENT_TYPE)
+        def take_over(db: Any, event: RecordedEvent) -> None:
+            if target is not None:
+                db.execute(f'DELETE FROM "{target}"')
+
+        register(rival)
 
 
 def _canonical_id(event: NewEvent) -> str:

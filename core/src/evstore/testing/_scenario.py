@@ -10,6 +10,11 @@
 ``when`` records the outcome instead of raising, so the ``then_*`` methods can check
 either the rows and query results that followed, or the error and that nothing was
 written.
+
+A projection that goes failing (its handler raised, so the kernel rolled its rows back
+and skips it from then on) fails the scenario at once, in ``given`` or ``when``: the
+kernel only logs it, and a test whose rows happen to match would otherwise pass. A test
+that means to make a projection fail says so first with :meth:`Scenario.expect_failing`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,21 @@ class Scenario:
         self._when_called = False
         self._head_before = 0
         self._before: Snapshot = {}
+        self._expected_failing: set[str] = set()
+
+    def expect_failing(self, *projections: str) -> Scenario:
+        """Say that these projections are meant to go failing (a test of a handler's
+        error): :meth:`given` and :meth:`when` then let them, and :meth:`when` checks
+        that each of them is failing afterwards."""
+        loaded = set(self.store.registry.projections)
+        unknown = sorted(set(projections) - loaded)
+        if unknown:
+            raise ValueError(
+                f"expect_failing({', '.join(map(repr, unknown))}): no such projection is loaded "
+                f"(loaded: {', '.join(sorted(loaded)) or 'none'})"
+            )
+        self._expected_failing.update(projections)
+        return self
 
     # --- given ------------------------------------------------------------------------
 
@@ -49,6 +69,7 @@ class Scenario:
                 self.store.append(item)
             else:
                 self.store.append_many(list(item))
+        self._no_unexpected_failure("given()")
         return self
 
     # --- when -----------------------------------------------------------------------
@@ -65,6 +86,13 @@ class Scenario:
             self.positions = store.append_many(list(events), expected_version=expected_version)
         except Exception as error:  # recorded for then_error; any other then_* re-raises it
             self.error = error
+        self._no_unexpected_failure("when()")
+        not_failing = sorted(self._expected_failing - set(self._failing()))
+        if not_failing:
+            raise AssertionError(
+                f"expected projection(s) {', '.join(map(repr, not_failing))} to go failing, but after when() "
+                "they are not failing"
+            )
         return self
 
     # --- then -----------------------------------------------------------------------
@@ -160,6 +188,25 @@ class Scenario:
             for registered in self.store.registry.projections.values()
             for table in registered.projection.tables
         )
+
+    def _failing(self) -> dict[str, str]:
+        """Loaded projections marked failing, with their errors."""
+        loaded = self.store.registry.projections
+        return {
+            status.name: status.error or "no error recorded"
+            for status in self.store.projection_status()
+            if status.name in loaded and status.status == "failing"
+        }
+
+    def _no_unexpected_failure(self, step: str) -> None:
+        unexpected = {name: error for name, error in self._failing().items() if name not in self._expected_failing}
+        if unexpected:
+            details = "; ".join(f"{name!r}: {error}" for name, error in sorted(unexpected.items()))
+            raise AssertionError(
+                f"after {step}, projection(s) went failing (a handler raised; the kernel rolled back its rows "
+                f"and skips it until a catch-up): {details}. Fix the handler, or call "
+                f"expect_failing({', '.join(map(repr, sorted(unexpected)))}) first if the test means it to fail."
+            )
 
     def _no_unexpected_error(self) -> None:
         if self.error is not None:
