@@ -105,6 +105,7 @@ def test_an_interrupted_migration_leaves_whole_batches_and_resumes(
     monkeypatch.setattr(migrate, "_commit", interrupted_on_the_third)
     result = run("--db", source, "migrate", "--to", target, "--batch-size", "3")
     assert result.exit_code != 0
+    assert f"the target holds the first {sum(calls[:2])} events; run the same command again" in result.stderr
     with EventStore.open(target, autoload=False) as partial:
         assert partial.head() == sum(calls[:2])  # the two committed batches, nothing of the third
     monkeypatch.setattr(migrate, "_commit", committed)

@@ -110,11 +110,19 @@ def migrate_command(
         _refuse_same_store(source, copy)
         report.head = source.head()
         report.already_there = _check_prefix(source, copy)
-        with progress_bar("migrating", report.head) as update:
-            for batch in batches(_items(source, report.already_there, report.head), batch_size, batch_size):
-                _commit(copy, batch)
-                report.copied += len(batch)
-                update(batch.items[-1].line)
+        try:
+            with progress_bar("migrating", report.head) as update:
+                for batch in batches(_items(source, report.already_there, report.head), batch_size, batch_size):
+                    _commit(copy, batch)
+                    report.copied += len(batch)
+                    update(batch.items[-1].line)
+        except KeyboardInterrupt:
+            click.echo(
+                f"interrupted: the target holds the first {report.already_there + report.copied:,} events; "
+                "run the same command again to resume",
+                err=True,
+            )
+            raise
         copy.catch_up()  # async projections, and any that went failing while copying
         report.projections = _compare_projections(source, copy)
     _print(report, clock, copy.target, as_json)
