@@ -5,11 +5,15 @@ and refuses to write into the source itself or onto a different log."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import assert_clean_error, event, init_with_history, jsonl, run
+from cli_support import EVSTORE, PLUGINS, assert_clean_error, event, init_with_history, jsonl, run
 
 from evstore import EventStore
 from evstore._cli import migrate
@@ -136,3 +140,28 @@ def test_refuses_a_target_holding_another_log(tmp_path: Path, evstore_target_fac
     assert_clean_error(run("--db", source, "migrate", "--to", longer), "holds 14 events and the source only 13")
     with EventStore.open(other, autoload=False) as untouched:
         assert untouched.head() == 1
+
+
+def test_ctrl_c_mid_copy_exits_130_and_the_copy_resumes(tmp_path: Path, evstore_target_factory: TargetFactory) -> None:
+    """A real SIGINT, landing wherever the copy is (often inside a projection's statement
+    on the server): the interrupt wins over any clean-up error, and the target resumes."""
+    source, target = tmp_path / "store.db", evstore_target_factory("copy")
+    history = [event(f"wf-{n % 20}", "step_started", step_id=f"s{n}", role="r") for n in range(6000)]
+    init_with_history(source, [event(f"wf-{n}", "workflow_started") for n in range(20)] + history)
+    environment = {**os.environ, "EVSTORE_PLUGINS": PLUGINS}
+    environment.pop("EVSTORE_DB", None)
+    copying = subprocess.Popen(
+        [*EVSTORE, "--db", str(source), "migrate", "--to", target, "--batch-size", "100"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+    )
+    with EventStore.open(target, autoload=False) as copy:
+        deadline = time.monotonic() + 60
+        while copy.head() < 500 and copying.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        copying.send_signal(signal.SIGINT)
+        _, stderr = copying.communicate(timeout=60)
+        assert copying.returncode == 130, stderr
+        assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+        assert 0 < copy.head() < 6020 and copy.head() % 100 == 0  # whole batches only
+    assert _migrate(source, target)["ok"]
+    assert _export(target) == _export(source)
