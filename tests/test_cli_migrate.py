@@ -63,6 +63,8 @@ def test_sqlite_to_postgresql_keeps_every_event_and_every_row(
     assert {p["name"]: p["rows_equal"] for p in outcome["projections"]} == {"steps": True, "workflows": True}
     assert all(p["position"] == 15 for p in outcome["projections"])
     assert _export(target) == _export(source)
+    verified = run("--db", target, "verify", **env)
+    assert verified.exit_code == 0, verified.output
     with EventStore.open(source, autoload=False) as a, EventStore.open(target, autoload=False) as b:
         assert [e.to_dict() for e in a.read_all()] == [e.to_dict() for e in b.read_all()]
 

@@ -179,18 +179,12 @@ def assert_each_event_applied_once(store: EventStore) -> None:
 
 
 def assert_verify_passes(store: EventStore) -> None:
-    """``evstore verify`` on SQLite; on PostgreSQL (which verify cannot open) the same
-    comparison: the live rows against a rebuild of the log in a fresh copy."""
-    if store.dialect == "sqlite":
-        result = subprocess.run(
-            [sys.executable, "-m", "evstore", "--db", store.location, "verify"], capture_output=True, text=True,
-            env=os.environ, check=False, timeout=120,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return
-    live = {name: sorted(store.reader.fetchall(f"SELECT * FROM {name}_applied")) for name in PROJECTIONS}
-    store.rebuild(list(PROJECTIONS))
-    assert {name: sorted(store.reader.fetchall(f"SELECT * FROM {name}_applied")) for name in PROJECTIONS} == live
+    """``evstore verify``: the live rows equal a rebuild of the log."""
+    result = subprocess.run(
+        [sys.executable, "-m", "evstore", "--db", store.location, "verify"], capture_output=True, text=True,
+        env=os.environ, check=False, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture

@@ -130,6 +130,16 @@ def migrate_command(
         click.get_current_context().exit(EXIT_PROBLEMS)
 
 
+def copy_log(source: EventStore, copy: EventStore, batch_size: int = DEFAULT_BATCH) -> int:
+    """Copy the source's events after the copy's head into the copy, a batch per
+    transaction; returns how many."""
+    copied = 0
+    for batch in batches(_items(source, copy.head(), source.head()), batch_size, batch_size):
+        _commit(copy, batch)
+        copied += len(batch)
+    return copied
+
+
 def _refuse_same_file(source: Path | str, target: Path | str) -> None:
     """Before opening anything: ``--to`` naming the source's own file. Opening the target
     with create=True would otherwise be harmless, but appending the log onto itself is not."""
