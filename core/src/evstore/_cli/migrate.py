@@ -21,7 +21,7 @@ equal the source's. Reactors do not run: the log already holds their follow-ups.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,10 +112,12 @@ def migrate_command(
         report.already_there = _check_prefix(source, copy)
         try:
             with progress_bar("migrating", report.head) as update:
-                for batch in batches(_items(source, report.already_there, report.head), batch_size, batch_size):
-                    _commit(copy, batch)
-                    report.copied += len(batch)
-                    update(batch.items[-1].line)
+
+                def committed(count: int, position: int) -> None:
+                    report.copied += count
+                    update(position)
+
+                copy_log(source, copy, batch_size, head=report.head, committed=committed)
         except KeyboardInterrupt:
             click.echo(
                 f"interrupted: the target holds the first {report.already_there + report.copied:,} events; "
@@ -130,14 +132,18 @@ def migrate_command(
         click.get_current_context().exit(EXIT_PROBLEMS)
 
 
-def copy_log(source: EventStore, copy: EventStore, batch_size: int = DEFAULT_BATCH) -> int:
-    """Copy the source's events after the copy's head into the copy, a batch per
-    transaction; returns how many."""
-    copied = 0
-    for batch in batches(_items(source, copy.head(), source.head()), batch_size, batch_size):
+def copy_log(
+    source: EventStore, copy: EventStore, batch_size: int = DEFAULT_BATCH, *, head: int | None = None,
+    committed: Callable[[int, int], None] | None = None,
+) -> None:
+    """Copy the source's events after the copy's head (up to ``head``, default the
+    source's) into the copy, a batch per transaction; ``committed(count, position)``
+    after each."""
+    last = source.head() if head is None else head
+    for batch in batches(_items(source, copy.head(), last), batch_size, batch_size):
         _commit(copy, batch)
-        copied += len(batch)
-    return copied
+        if committed is not None:
+            committed(len(batch), batch.items[-1].line)
 
 
 def _refuse_same_file(source: Path | str, target: Path | str) -> None:
