@@ -7,12 +7,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
 from cli_support import init_with_history, run, run_process, sample_history, table_rows
 
 from evstore import EventStore, EventType, Migration, NewEvent, Projection, hookimpl
+from evstore.testing import TargetFactory
 
 
-def _verify_json(db: Path, *names: str) -> tuple[int, dict[str, Any]]:
+def _verify_json(db: Path | str, *names: str) -> tuple[int, dict[str, Any]]:
     result = run("--db", db, "verify", "--json", *names)
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(result.stdout)
@@ -131,3 +134,21 @@ def test_verify_rebuilds_each_projection_alone(tmp_path: Path, evstore_register_
     code, report = result.exit_code, json.loads(result.stdout)
     assert code == 1, report
     assert {p["name"]: p["ok"] for p in report["projections"]} == {"a_peeking": False, "b_counter": True}
+
+
+@pytest.mark.evstore_backends("postgresql")
+def test_verify_on_a_postgresql_store(evstore_target_factory: TargetFactory) -> None:
+    """Pulled down into a SQLite scratch file (log and live rows from one snapshot) and
+    rebuilt there: a match passes, tampered rows on the server are found."""
+    url = evstore_target_factory()
+    init_with_history(url)
+    result = run("--db", url, "verify")
+    assert result.exit_code == 0, result.output
+    assert "steps: matches its rebuild" in result.stdout and "workflows: matches its rebuild" in result.stdout
+    schema = evstore_target_factory.schema()
+    with psycopg.connect(evstore_target_factory.postgres_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE \"{schema}\".steps SET role = 'intruder' WHERE id = 'plan'")
+    code, report = _verify_json(url, "steps")
+    assert code == 1
+    (table,) = report["projections"][0]["tables"]
+    assert {(r["id"], r["role"]) for r in table["sample_live"]} == {("plan", "intruder")}

@@ -375,6 +375,12 @@ class PostgresSession:
         self.execute(f"RELEASE SAVEPOINT {name}")
 
     def rollback_to(self, name: str) -> None:
+        if not self.conn.closed and self.conn.info.transaction_status == TransactionStatus.ACTIVE:
+            # Ctrl-C cut a statement off and the caller unwinds with it: sending ROLLBACK TO
+            # failed ("another command is already in progress") and that error replaced the
+            # KeyboardInterrupt. Drop the connection: the server rolls the transaction back.
+            self.conn.close()
+            return
         self.execute(f"ROLLBACK TO SAVEPOINT {name}")
         self.execute(f"RELEASE SAVEPOINT {name}")
 

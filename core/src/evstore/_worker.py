@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._async import DEFAULT_LEASE_SECONDS, BatchOutcome, apply_batch, check_async, new_holder, release_leases
+from ._errors import StoreBusyError, StoreConnectionError
 from ._validate import check_int, check_number
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("evstore")
 _CHECK_EVERY = 0.05  # seconds between two cheap change checks while idle
+# While the database is unreachable: retry after 0.2 s, doubling up to 5 s, so a restart
+# costs a fraction of a second and a long outage a connection attempt every few seconds.
+_OUTAGE_FIRST_WAIT = 0.2
+_OUTAGE_LONGEST_WAIT = 5.0
 
 
 class Worker:
@@ -54,6 +59,7 @@ class Worker:
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
         self._held: set[str] = set()
+        self._outage = 0  # rounds in a row that found the database unreachable
         self._listener = _Listener(store)
 
     def stop(self) -> None:
@@ -65,7 +71,17 @@ class Worker:
         this worker holds is at the head). Leases are given up on the way out."""
         try:
             while not self.stopping.is_set():
-                outcomes = self.run_once()
+                try:
+                    outcomes = self.run_once()
+                except (StoreConnectionError, StoreBusyError) as error:
+                    # The database is unreachable (stopped, restarting, failing over) or
+                    # its connections are all gone: without this a worker would exit on
+                    # the first outage and every async projection would stall until an
+                    # operator restarted it. Nothing is half-applied (each batch is one
+                    # transaction); wait, with back-off, and carry on from the checkpoint.
+                    self._wait_for_database(error)
+                    continue
+                self._outage = 0
                 for outcome in outcomes:
                     if report is not None and (outcome.applied or outcome.failing):
                         report(outcome)
@@ -77,8 +93,20 @@ class Worker:
         finally:
             self._listener.close()
             if self._held:
-                release_leases(self.store, [f"projection:{n}" for n in self._held], self.holder)
+                try:
+                    release_leases(self.store, [f"projection:{n}" for n in self._held], self.holder)
+                except (StoreConnectionError, StoreBusyError) as error:
+                    # Stopping while the database is away: the leases end without us
+                    # (the session locks died with the connection, the rows expire).
+                    log.warning("worker: could not give up its leases (%s); they expire on their own", error)
                 self._held.clear()
+
+    def _wait_for_database(self, error: Exception) -> None:
+        self._outage += 1
+        delay = min(self.max_backoff, _OUTAGE_FIRST_WAIT * 2.0 ** (self._outage - 1), _OUTAGE_LONGEST_WAIT)
+        log.warning("worker: the database is unreachable (%s); trying again in %.1f s", error, delay)
+        self._listener.close()  # its connection died too; the next wait opens a fresh one
+        self.stopping.wait(delay)
 
     def run_once(self) -> list[BatchOutcome]:
         """One round: a batch for each projection this worker can lead now."""

@@ -177,7 +177,7 @@ def cli(ctx: click.Context, db: Path | str | None) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from . import backup, bench, eventlog, plugins, projections, status, transfer, types, ui, verify, worker
+    from . import backup, bench, eventlog, migrate, plugins, projections, status, transfer, types, ui, verify, worker
 
     for command in (
         eventlog.init_command,
@@ -189,6 +189,7 @@ def _register_builtin_commands() -> None:
         verify.verify_command,
         transfer.export_command,
         transfer.import_command,
+        migrate.migrate_command,
         backup.backup_command,
         backup.restore_command,
         plugins.plugins_command,

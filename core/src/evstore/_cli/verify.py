@@ -1,5 +1,8 @@
 """``evstore verify``: does each projection hold exactly what replaying the log gives?
 
+(A PostgreSQL store is first pulled down into a SQLite scratch file, log and live
+projection rows from one snapshot; the rest is the same.)
+
 The check never touches the live store. It copies the database with SQLite's backup API
 (one consistent snapshot, even while other processes append), keeps a copy of each
 projection's live tables inside that copy, rebuilds the projections there and compares
@@ -24,7 +27,16 @@ from rich.text import Text
 
 from .. import EventStore, ProjectionStatus
 from ._console import progress_bar
-from ._shared import EXIT_PROBLEMS, CommandError, busy_timeout, database_path, db_option, echo_json, open_store
+from ._shared import (
+    EXIT_PROBLEMS,
+    CommandError,
+    busy_timeout,
+    database_target,
+    db_option,
+    echo_json,
+    open_store,
+    sqlite_path,
+)
 from ._sqlite_files import read_only_connection
 
 SAMPLE_ROWS = 5
@@ -53,12 +65,13 @@ def verify_command(names: tuple[str, ...], db: Path | str | None, as_json: bool)
     first rows of each table that differs). The live store is opened read-only and not
     modified. The copy is made next to the database (in the temporary folder if that
     folder is read-only) and deleted afterwards, so that folder needs room for one more
-    copy.
+    copy. A PostgreSQL store is copied (its log and projection tables, from one snapshot)
+    into a SQLite file in the temporary folder and rebuilt there.
 
     Exit status: 0 every projection matches its rebuild; 1 differences found; 2 an
     unknown projection name, no database at the path, or a store error.
     """
-    path = database_path(db)
+    path = sqlite_path(database_target(db))
     with open_store(db, read_only=True) as store:
         chosen = list(names) or sorted(store.registry.projections)
         unknown = [name for name in chosen if not store.has_projection(name)]
@@ -70,25 +83,67 @@ def verify_command(names: tuple[str, ...], db: Path | str | None, as_json: bool)
             )
         tables = {name: list(store.registry.projections[name].projection.tables) for name in chosen}
         statuses = {status.name: status for status in store.projection_status()}
-    with _scratch_folder(path.parent) as scratch_dir:
-        scratch = Path(scratch_dir) / "scratch.db"
-        _snapshot(path, scratch, [t for owned in tables.values() for t in owned])
-        report = []
-        with EventStore.open(scratch, reactors=False, busy_timeout=busy_timeout()) as copy:
-            # Each projection is rebuilt alone and compared before the next: rebuilt
-            # together, projections that interfere with each other (one reading what
-            # another writes mid-replay) would reproduce the live tables' fault.
-            for name in chosen:
-                with progress_bar(f"rebuilding {name} in a scratch copy", copy.head()) as update:
-                    copy.rebuild([name], progress=update)
-                with closing(sqlite3.connect(scratch)) as conn:
-                    report.append(_projection_report(conn, name, tables[name], statuses.get(name)))
+        with _scratch_folder(Path(tempfile.gettempdir()) if path is None else path.parent) as scratch_dir:
+            scratch = Path(scratch_dir) / "scratch.db"
+            owned = [t for names_tables in tables.values() for t in names_tables]
+            if path is None:
+                live_rows = pull_down(store, scratch, owned)
+            else:
+                _snapshot(path, scratch, owned)
+                live_rows = None
+            report = _rebuild_and_compare(scratch, chosen, tables, statuses, live_rows)
     if as_json:
         echo_json({"ok": all(item["ok"] for item in report), "projections": report})
     else:
         _print(report, Console(soft_wrap=True))
     if not all(item["ok"] for item in report):
         click.get_current_context().exit(EXIT_PROBLEMS)
+
+
+def _rebuild_and_compare(
+    scratch: Path, chosen: list[str], tables: dict[str, list[str]], statuses: dict[str, ProjectionStatus],
+    live_rows: dict[str, list[tuple[Any, ...]]] | None,
+) -> list[dict[str, Any]]:
+    report = []
+    with EventStore.open(scratch, reactors=False, busy_timeout=busy_timeout()) as copy:
+        if live_rows is not None:
+            _freeze(scratch, live_rows)
+        # Each projection is rebuilt alone and compared before the next: rebuilt
+        # together, projections that interfere with each other (one reading what
+        # another writes mid-replay) would reproduce the live tables' fault.
+        for name in chosen:
+            with progress_bar(f"rebuilding {name} in a scratch copy", copy.head()) as update:
+                copy.rebuild([name], progress=update)
+            with closing(sqlite3.connect(scratch)) as conn:
+                report.append(_projection_report(conn, name, tables[name], statuses.get(name)))
+    return report
+
+
+def pull_down(store: EventStore, scratch: Path, tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """A server store's log, copied into the SQLite file ``scratch`` (as ``migrate``
+    copies it, projections left out), and its projection tables' rows, both read in
+    one snapshot so that the rows belong to exactly that log."""
+    from .migrate import copy_log
+
+    with store.snapshot() as live:
+        with EventStore.open(
+            scratch, autoload=False, plugins=[], permissive=True, reactors=False, max_payload_bytes=2**62
+        ) as bare:
+            copy_log(store, bare)
+        return {table: [tuple(row) for row in live.fetchall(f"SELECT * FROM {_quote(table)}")] for table in tables}
+
+
+def _freeze(scratch: Path, live_rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """The live rows of a server store, beside the scratch copy's own tables (whose
+    columns they have: the same migrations made both)."""
+    with closing(sqlite3.connect(scratch)) as conn:
+        for table, rows in live_rows.items():
+            frozen = _quote(_FROZEN_PREFIX + table)
+            conn.execute(f"CREATE TABLE {frozen} AS SELECT * FROM {_quote(table)} WHERE 0")
+            if rows:
+                marks = ",".join("?" * len(rows[0]))
+                conn.executemany(f"INSERT INTO {frozen} VALUES ({marks})", rows)
+        conn.commit()
 
 
 @contextmanager
