@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GENERATED_BY = "python docs/reference/generate.py"
 KERNEL_MODULES = ["evstore", "evstore.testing", "evstore.testing.strategies"]
 PLUGIN_MODULES = ["evstore_workflows", "evstore_steps", "evstore_features", "evstore_checkpoints",
-                  "evstore_metrics", "evstore_graph", "evstore_supervisor"]
+                  "evstore_metrics", "evstore_graph", "evstore_supervisor", "evstore_supervisor.strategies"]
 # The plugins whose commands the CLI page documents (a third party's installed next to
 # them must not change the page).
 COMMAND_PLUGINS = ["workflows", "steps", "features", "checkpoints", "metrics", "graph", "supervisor"]
