@@ -49,7 +49,7 @@ def describe_plugins() -> list[dict[str, Any]]:
     return described
 
 
-@click.command("plugins")
+@click.command("plugins", short_help="List installed plugins and what each contributes.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: distribution, version, hooks, projections, tables and
