@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -64,7 +65,8 @@ def plugins_command(as_json: bool) -> None:
         return
     table = Table(title="evstore plugins")
     for column in ("plugin", "distribution", "projections", "tables", "event types", "hooks"):
-        table.add_column(column)
+        # Fold, never cut: a name shown as "evstore-te…" is one the reader cannot type.
+        table.add_column(column, overflow="fold")
     for item in described:
         table.add_row(
             item["name"],
@@ -74,4 +76,22 @@ def plugins_command(as_json: bool) -> None:
             "\n".join(item["event_types"]) or "-",
             "\n".join(item["hooks"]),
         )
-    Console().print(table)
+    _print_fitting(table)
+
+
+def _print_fitting(table: Table) -> None:
+    """The table when the terminal is wide enough for it whole; otherwise one block per
+    plugin, a field a line, so a narrow terminal folds long names instead of cutting them."""
+    console = Console()
+    unbounded = console.options.update(max_width=sys.maxsize)  # measured against the console, it would fit
+    if console.measure(table, options=unbounded).maximum <= console.width:
+        console.print(table)
+        return
+    columns = table.columns
+    for row in zip(*(list(column.cells) for column in columns), strict=True):
+        block = Table(title=f"{columns[0].header}: {row[0]}", title_justify="left", show_header=False)
+        block.add_column(no_wrap=True, style="bold")
+        block.add_column(overflow="fold")
+        for column, cell in zip(columns[1:], row[1:], strict=True):
+            block.add_row(str(column.header), cell)
+        console.print(block)
