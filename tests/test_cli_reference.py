@@ -21,6 +21,8 @@ from evstore._cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "reference" / "cli.md"
+# "..", as when a sentence ending in a period is put before another one; "..." is an ellipsis.
+DOUBLED_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
 
 def _generator() -> Any:
@@ -85,9 +87,12 @@ def test_every_command_has_help_and_every_option_a_help_string(first_party_comma
         assert summary.endswith(".") and not summary.endswith(".."), (
             f"`evstore {path}`: its summary {summary!r} should be one sentence ending with one period"
         )
+        assert not DOUBLED_PERIOD.search(command.help or ""), f"`evstore {path}`'s help has a doubled period"
         for option in options(command):
             if option.name != "help":
-                assert (option.help or "").strip(), f"`evstore {path}` {option.opts[0]} has no help string"
+                text = (option.help or "").strip()
+                assert text, f"`evstore {path}` {option.opts[0]} has no help string"
+                assert not DOUBLED_PERIOD.search(text), f"`evstore {path}` {option.opts[0]}: doubled period in {text!r}"
 
 
 def test_every_summary_fits_evstore_help_at_80_columns(first_party_commands: dict[str, click.Command]) -> None:
