@@ -3,6 +3,7 @@ projection authors use, and the template plugin they copy."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -17,12 +18,9 @@ from typing import Any, ClassVar
 
 import importlib_metadata
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-import evstore_metrics
-import evstore_steps
-import evstore_workflows
 from evstore import (
     EventStore,
     EventType,
@@ -425,27 +423,6 @@ def test_wrapped_handlers_replace_a_copy_and_every_other_hook_is_forwarded(tmp_p
 # --- strategies ------------------------------------------------------------------------------
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=evst.histories(max_workflows=3, max_steps=3))
-def test_histories_are_valid_for_the_first_party_plugins(history: list[NewEvent], tmp_path_factory: Any) -> None:
-    assert len({str(e.event_id) for e in history}) == len(history)
-    by_workflow: dict[str, list[NewEvent]] = {}
-    for event in history:
-        by_workflow.setdefault(event.workflow_id, []).append(event)
-    for workflow_id, events in by_workflow.items():
-        assert events[0].event_type == "workflow_started"
-        assert all(e.step_id is None or e.step_id.startswith(f"{workflow_id}/") for e in events)
-        times = [e.timestamp for e in events]
-        assert all(t is not None for t in times) and times == sorted(times)  # type: ignore[type-var]
-    folder = tmp_path_factory.mktemp("histories")
-    plugins = [evstore_workflows, evstore_steps, evstore_metrics]
-    with EventStore.open(folder / "s.db", plugins=plugins, autoload=False, durability="normal") as store:
-        store.append_many(history)
-        assert {s.name: s.status for s in store.projection_status()} == dict.fromkeys(
-            ["metrics", "steps", "workflows"], "ok"
-        )
-
-
 @settings(max_examples=30)
 @given(events=evst.event_lists(evst.event_envelopes(["a", "b"], roles=["r", None], step_ids=st.just("s")), max_size=8))
 def test_event_envelopes_take_strategies_choices_or_nothing(events: list[NewEvent]) -> None:
@@ -456,12 +433,31 @@ def test_event_envelopes_take_strategies_choices_or_nothing(events: list[NewEven
         assert event.timestamp is not None and event.timestamp.tzinfo is not None
 
 
-@settings(max_examples=20)
-@given(workflow=evst.workflows("wf-x", max_steps=2, metrics=False, finish=False))
-def test_a_workflow_can_leave_out_metrics_and_its_ending(workflow: list[NewEvent]) -> None:
-    kinds = {e.event_type for e in workflow}
-    assert not kinds & {"metric_recorded", "workflow_completed", "workflow_failed"}
-    assert {e.workflow_id for e in workflow} == {"wf-x"}
+def _stream(workflow_id: str, length: int) -> list[NewEvent]:
+    return [NewEvent(workflow_id=workflow_id, event_type="poked", payload={"n": n}) for n in range(length)]
+
+
+@settings(max_examples=30)
+@given(log=evst.interleavings([_stream("a", 3), _stream("b", 2), [], _stream("c", 1)]))
+def test_interleavings_keep_every_event_and_each_streams_order(log: list[NewEvent]) -> None:
+    assert len(log) == 6
+    for workflow_id, length in (("a", 3), ("b", 2), ("c", 1)):
+        assert [e.payload["n"] for e in log if e.workflow_id == workflow_id] == list(range(length))
+
+
+def test_interleavings_also_draw_logs_where_a_later_stream_goes_first() -> None:
+    # A merge that always concatenated would never test concurrent runs.
+    log = find(evst.interleavings([_stream("a", 2), _stream("b", 2)]), lambda log: log[0].workflow_id == "b")
+    assert sorted(e.workflow_id for e in log) == ["a", "a", "b", "b"]
+
+
+def test_repeated_event_ids_are_replaced_deterministically() -> None:
+    one = NewEvent(workflow_id="a", event_type="poked", event_id="00000000-0000-0000-0000-000000000001")
+    events = [one, dataclasses.replace(one, workflow_id="b"), one]
+    first, second = evst.with_distinct_event_ids(events), evst.with_distinct_event_ids(events)
+    assert len({str(e.event_id) for e in first}) == 3
+    assert first[0].event_id == one.event_id and [e.workflow_id for e in first] == ["a", "b", "a"]
+    assert first == second, "a failing example must replay with the same ids"
 
 
 # --- the template, copied as its README says ---------------------------------------------

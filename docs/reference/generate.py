@@ -30,6 +30,7 @@ import inspect
 import os
 import re
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -41,12 +42,24 @@ ROOT = Path(__file__).resolve().parents[2]
 GENERATED_BY = "python docs/reference/generate.py"
 KERNEL_MODULES = ["evstore", "evstore.testing", "evstore.testing.strategies"]
 PLUGIN_MODULES = ["evstore_workflows", "evstore_steps", "evstore_features", "evstore_checkpoints",
-                  "evstore_metrics", "evstore_graph", "evstore_supervisor"]
+                  "evstore_metrics", "evstore_graph", "evstore_supervisor", "evstore_supervisor.strategies"]
+
+
+def first_party_plugins() -> list[str]:
+    """The entry-point names of the plugins in this repository (``plugins/*``, the
+    template aside): a new one's commands are documented without editing this file."""
+    names: list[str] = []
+    for pyproject in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
+        if not pyproject.parent.name.startswith("_"):
+            names += tomllib.loads(pyproject.read_text())["project"].get("entry-points", {}).get("evstore", {})
+    return sorted(names)
+
+
 # The plugins whose commands the CLI page documents (a third party's installed next to
 # them must not change the page).
-COMMAND_PLUGINS = ["workflows", "steps", "features", "checkpoints", "metrics", "graph", "supervisor"]
-# The plugins whose event types the catalogue documents.
-EVENT_TYPE_PLUGINS = ["workflows", "steps", "features", "checkpoints", "metrics", "graph"]
+COMMAND_PLUGINS = first_party_plugins()
+# The plugins whose event types the catalogue documents (the facade declares the original's).
+EVENT_TYPE_PLUGINS = [name for name in COMMAND_PLUGINS if name != "supervisor"]
 _FIELD = re.compile(r"^:(?P<kind>param|returns?|raises)(?: (?P<name>[\w.]+))?:\s*(?P<text>.*)$")
 
 
@@ -392,6 +405,8 @@ def _option_row(param: click.Option) -> str:
     if param.envvar:
         envvars = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
         notes.append("env " + ", ".join(f"`{e}`" for e in envvars))
+    if param.hidden:
+        notes.append("not listed by `--help`")
     help_text = inline((param.help or "").replace("\n", " ").replace("|", "\\|"))
     if notes:
         help_text += f" ({'; '.join(notes)})"
@@ -446,28 +461,38 @@ def cli_page() -> str:
 
     owners = plugin_commands(cli)
     with _plugins_selected(",".join(COMMAND_PLUGINS)):
-        ctx = click.Context(cli, info_name="evstore")
-        names = cli.list_commands(ctx)
-        commands = {name: cli.get_command(ctx, name) for name in names}
+        commands = dict(subcommands(cli))
     out = header("Command-line reference", "the click commands of evstore and of our plugins")
     out += [
         "Every command of `evstore` and every option, with the plugins of `evstore[all]`",
-        "installed. `evstore COMMAND --help` prints the same text. Commands that a plugin adds",
-        "say which; they are there only when that plugin is installed and loaded.",
+        "installed. `evstore COMMAND --help` prints the same text (options it does not list",
+        "say so). Commands that a plugin adds say which; they are there only when that plugin",
+        "is installed and loaded.",
         "",
         "| command | what it does |",
         "| --- | --- |",
     ]
     for name, command in commands.items():
-        assert command is not None
-        summary = inline(command.get_short_help_str(limit=200)).replace("|", "\\|")
-        out.append(f"| [`{name}`](#evstore-{name}) | {summary} |")
+        if " " not in name:  # a group's own commands are listed in its section
+            summary = inline(command.get_short_help_str(limit=200)).replace("|", "\\|")
+            out.append(f"| [`{name}`](#evstore-{name.replace(' ', '-')}) | {summary} |")
     out += [""]
     out += render_command("evstore", cli, None)
     for name, command in commands.items():
-        assert command is not None
-        out += render_command(f"evstore {name}", command, owners.get(name))
+        out += render_command(f"evstore {name}", command, owners.get(name.split()[0]))
     return _page(out)
+
+
+def subcommands(group: click.Group, parent: click.Context | None = None) -> Iterator[tuple[str, click.Command]]:
+    """Every command under ``group``, a group's own commands after it, as (path, command):
+    ``("events", ...)``, ``("projections rebuild", ...)`` for a nested group's."""
+    ctx = click.Context(group, parent=parent, info_name=group.name if parent else "evstore")
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        yield name, command
+        if isinstance(command, click.Group):
+            yield from ((f"{name} {path}", sub) for path, sub in subcommands(command, ctx))
 
 
 # --- the pages -------------------------------------------------------------------------

@@ -157,7 +157,8 @@ class Session(Protocol):
     @property
     def raw(self) -> Any:
         """The driver's connection, for the application's own SQL inside its
-        transaction (the supervisor facade); never handed to plugins."""
+        transaction (a facade composing plugins into an application's API); never
+        handed to plugins."""
 
     def close(self) -> None: ...
 

@@ -557,7 +557,8 @@ def _check_is_store(conn: sqlite3.Connection, path: Path) -> None:
     if "evstore_meta" not in tables and tables - {"sqlite_sequence"}:
         raise StoreOpenError(
             f"{str(path)!r} has tables ({', '.join(sorted(tables)[:5])}) but is not an evstore "
-            "store. To bring an original supervisor database over, use `evstore import-seed`; "
+            "store. If it is another program's database, import it into a new store with the "
+            "command of the plugin that reads it (`evstore --help` lists the installed commands); "
             "otherwise choose a new path."
         )
 

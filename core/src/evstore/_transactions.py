@@ -84,7 +84,7 @@ class Transaction:
     def connection(self) -> Any:
         """The driver's connection this transaction runs on (``sqlite3.Connection`` or
         ``psycopg.Connection``), for the application's own SQL that must commit or roll
-        back with it (the supervisor facade's ``transaction()`` hands it to callers).
+        back with it (a facade over the store may hand it to its callers).
         Statements on it bypass table ownership: never COMMIT or ROLLBACK on it, and
         write projection tables only if you accept that a rebuild replaces them. It is
         never handed to plugins."""

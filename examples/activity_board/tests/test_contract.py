@@ -7,13 +7,13 @@ import evstore_metrics
 import evstore_steps
 import evstore_workflows
 from evstore.testing import ProjectionContract
-from evstore.testing import strategies as evst
+from evstore_supervisor import strategies as svst
 
 
 class TestActivityBoardContract(ProjectionContract):
     plugins = (evstore_activity_board, evstore_steps, evstore_metrics, evstore_workflows)
     projection_name = "activity_board"
-    events = evst.histories(max_workflows=3, max_steps=3)
+    events = svst.histories(max_workflows=3, max_steps=3)
 
 
 class TestActivityBoardWithoutTheDeclaringPlugins(ProjectionContract):
@@ -22,5 +22,5 @@ class TestActivityBoardWithoutTheDeclaringPlugins(ProjectionContract):
     plugins = (evstore_activity_board,)
     projection_name = "activity_board"
     permissive = True
-    events = evst.histories(max_workflows=2, max_steps=3)
+    events = svst.histories(max_workflows=2, max_steps=3)
     max_examples = 10

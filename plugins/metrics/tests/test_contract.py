@@ -23,6 +23,7 @@ from evstore import EventStore, NewEvent
 from evstore.testing import ProjectionContract
 from evstore.testing import strategies as evst
 from evstore_metrics import METRIC_RECORDED, best_cli, compare_clis, get_metrics, recent_failures, role_stats
+from evstore_supervisor import strategies as svst
 
 NOW = datetime(2024, 6, 30, tzinfo=UTC)
 ROLES = ("implementer", "reviewer", "x' OR '1'='1")
@@ -76,7 +77,7 @@ class TestMetricsContractOnSupervisorRuns(ProjectionContract):
 
     plugins = (evstore_metrics, evstore_steps, evstore_workflows)
     projection_name = "metrics"
-    events = evst.histories(max_workflows=3, max_steps=3)
+    events = svst.histories(max_workflows=3, max_steps=3)
     max_examples = 10
 
 

@@ -22,6 +22,7 @@ from evstore import EventStore, NewEvent
 from evstore.testing import ProjectionContract, StoreFactory
 from evstore.testing import strategies as evst
 from evstore_steps import list_steps
+from evstore_supervisor import strategies as svst
 
 WORKFLOW_IDS = ["wf-1", "wf-2"]
 STEP_IDS = ["s-1", "s-2", "s-10", "s-3"]
@@ -82,7 +83,7 @@ class TestStepsContractOnSupervisorRuns(ProjectionContract):
 
     plugins = (evstore_steps, evstore_workflows)
     projection_name = "steps"
-    events = evst.histories(max_workflows=3, max_steps=3, metrics=False)
+    events = svst.histories(max_workflows=3, max_steps=3, metrics=False)
     max_examples = 10
 
 

@@ -21,6 +21,7 @@ import evstore_workflows
 from evstore import EventStore, NewEvent
 from evstore.testing import ProjectionContract, StoreFactory
 from evstore.testing import strategies as evst
+from evstore_supervisor import strategies as svst
 from evstore_workflows import list_workflows
 
 WORKFLOW_IDS = ["wf-1", "wf-2", "wf-10"]
@@ -74,7 +75,7 @@ class TestWorkflowsContractOnSupervisorRuns(ProjectionContract):
 
     plugins = (evstore_workflows, evstore_steps)
     projection_name = "workflows"
-    events = evst.histories(max_workflows=3, max_steps=3, metrics=False)
+    events = svst.histories(max_workflows=3, max_steps=3, metrics=False)
     max_examples = 10
 
 

@@ -22,7 +22,7 @@ from .._bench import Progress as ProgressCallback
 from .._bench import Report, Result, Sizes, run_benchmark
 
 
-@click.command("bench")
+@click.command("bench", short_help="Benchmark the kernel against a hand-written sqlite3 log.")
 @click.option("--quick", is_flag=True, help="Smaller sizes (growth: 10k vs 100k stored); for CI.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no table, no progress).")
 @click.option(

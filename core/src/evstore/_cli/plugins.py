@@ -4,6 +4,7 @@ the plugins that fail to load (listed with their error, not raised)."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -80,7 +81,7 @@ def _empty() -> dict[str, Any]:
     return {"hooks": [], "projections": [], "tables": [], "event_types": [], "reactors": []}
 
 
-@click.command("plugins")
+@click.command("plugins", short_help="List installed plugins and what each contributes.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: distribution, version, hooks, projections, tables and
@@ -103,7 +104,8 @@ def plugins_command(as_json: bool) -> None:
 def _print(described: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="evstore plugins")
     for column in ("plugin", "distribution", "projections", "tables", "event types", "hooks"):
-        table.add_column(column)
+        # Fold, never cut: a name shown as "evstore-te…" is one the reader cannot type.
+        table.add_column(column, overflow="fold")
     for item in described:
         table.add_row(
             Text(f"{item['name']} (failed)", style="bold red") if item["error"] else item["name"],
@@ -113,7 +115,24 @@ def _print(described: list[dict[str, Any]], console: Console) -> None:
             "\n".join(item["event_types"]) or "-",
             "\n".join(item["hooks"]),
         )
-    console.print(table)
+    _print_fitting(table, console)
     for item in described:
         if item["error"]:
             console.print(Text.assemble((f"{item['name']}: ", "bold red"), item["error"]), soft_wrap=True)
+
+
+def _print_fitting(table: Table, console: Console) -> None:
+    """The table when the terminal is wide enough for it whole; otherwise one block per
+    plugin, a field a line, so a narrow terminal folds long names instead of cutting them."""
+    unbounded = console.options.update(max_width=sys.maxsize)  # measured against the console, it would fit
+    if console.measure(table, options=unbounded).maximum <= console.width:
+        console.print(table)
+        return
+    columns = table.columns
+    for row in zip(*(list(column.cells) for column in columns), strict=True):
+        block = Table(title=f"{columns[0].header}: {row[0]}", title_justify="left", show_header=False)
+        block.add_column(no_wrap=True, style="bold")
+        block.add_column(overflow="fold")
+        for column, cell in zip(columns[1:], row[1:], strict=True):
+            block.add_row(str(column.header), cell)
+        console.print(block)

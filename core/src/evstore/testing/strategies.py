@@ -1,11 +1,10 @@
-"""hypothesis strategies for event envelopes, supervisor workflows and histories.
+"""hypothesis strategies for event envelopes, payloads and histories of any plugin.
 
-``event_envelopes`` builds single events of any type; ``workflows`` builds one
-workflow's life as the first-party plugins record it (``workflow_started``, steps that
-start, apply, complete, fail and are retried, ``metric_recorded`` for each attempt, and
-an ending), valid against the payload models and required fields of the
-``evstore-workflows``, ``evstore-steps`` and ``evstore-metrics`` plugins; ``histories``
-interleaves several workflows the way concurrent runs would reach the log.
+``event_envelopes`` builds single events of any type, ``event_lists`` lists of them with
+distinct ids, and ``interleavings`` merges streams drawn by a plugin's own strategies
+into one log the way concurrent writers would reach it. What a plugin's events carry
+belongs to the plugin: strategies for one domain's events live with the plugin that
+declares them, built from these.
 
 Every event carries an explicit ``event_id`` and ``timestamp`` drawn by hypothesis, so a
 failing example replays exactly. Importing this module imports hypothesis (a test-time
@@ -26,24 +25,18 @@ from .._envelope import NewEvent
 
 T = TypeVar("T")
 
-ROLES = ("planner", "implementer", "reviewer")
-CLIS = ("claude", "codex", "gemini")
-TASK_TYPES = ("plan", "implement", "review", "other")
 ZONES = (UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-3, minutes=-30)))
 
 __all__ = [
-    "CLIS",
-    "ROLES",
-    "TASK_TYPES",
     "event_envelopes",
     "event_lists",
-    "histories",
     "identifiers",
+    "interleavings",
     "json_objects",
     "json_values",
     "texts",
     "timestamps",
-    "workflows",
+    "with_distinct_event_ids",
 ]
 
 
@@ -138,145 +131,29 @@ def event_lists(
     return st.lists(envelopes, min_size=min_size, max_size=max_size, unique_by=lambda e: str(e.event_id))
 
 
-# --- supervisor workflows ---------------------------------------------------------------
-
-
-class _Clock:
-    """Moves forward by drawn amounts, so a workflow's events have increasing times."""
-
-    def __init__(self, draw: st.DrawFn) -> None:
-        self._draw = draw
-        self.now: datetime = draw(timestamps(max_value=datetime(2090, 1, 1)))
-
-    def tick(self) -> datetime:
-        self.now += timedelta(microseconds=self._draw(st.integers(min_value=1, max_value=3_600_000_000)))
-        return self.now
-
-
 @st.composite
-def _metric(draw: st.DrawFn, clock: _Clock, workflow_id: str, role: str, success: bool, retries: int) -> NewEvent:
-    payload: dict[str, Any] = {
-        "cli": draw(st.sampled_from(CLIS)),
-        "task_type": draw(st.sampled_from(TASK_TYPES)),
-        "success": success,
-        "duration_seconds": draw(st.floats(min_value=0, max_value=3600, allow_nan=False, allow_subnormal=False)),
-        "retry_count": retries,
-    }
-    if draw(st.booleans()):
-        payload["token_usage"] = draw(st.integers(min_value=0, max_value=200_000))
-    if not success and draw(st.booleans()):
-        payload["error_category"] = draw(st.sampled_from(["timeout", "test_failure", "crash"]))
-    return NewEvent(
-        workflow_id=workflow_id, event_type="metric_recorded", role=role, payload=payload,
-        event_id=draw(st.uuids()), timestamp=clock.tick(),
-    )
-
-
-@st.composite
-def _step(draw: st.DrawFn, clock: _Clock, workflow_id: str, step_id: str, metrics: bool) -> tuple[list[NewEvent], bool]:
-    """One step's events and whether it completed."""
-    role = draw(st.sampled_from(ROLES))
-
-    def event(event_type: str, **fields: Any) -> NewEvent:
-        return NewEvent(
-            workflow_id=workflow_id, event_type=event_type, step_id=step_id,
-            event_id=draw(st.uuids()), timestamp=clock.tick(), **fields,
-        )
-
-    started: dict[str, Any] = {}
-    if draw(st.booleans()):
-        started["gates"] = draw(st.lists(st.sampled_from(["lint", "tests", "review"]), max_size=2, unique=True))
-    events = [event("step_started", role=role, payload=started)]
-    attempts = draw(st.integers(min_value=1, max_value=3))
-    completed = False
-    for attempt in range(attempts):
-        if attempt:
-            events.append(event("step_retried", role=draw(st.sampled_from([None, role]))))
-        if draw(st.booleans()):
-            events.append(event("step_applying"))
-        outcome = draw(st.sampled_from(["completed", "failed", "running"]))
-        if metrics and outcome != "running":
-            events.append(draw(_metric(clock, workflow_id, role, outcome == "completed", attempt)))
-        if outcome == "completed":
-            output = draw(st.none() | st.fixed_dictionaries({}, optional={"summary": texts(max_size=8)}))
-            events.append(event("step_completed", payload={"output": output}))
-            completed = True
-            break
-        if outcome == "failed":
-            events.append(event("step_failed", payload={"error": draw(texts(max_size=10))}))
-        else:
-            break  # still running: nothing follows
-    return events, completed
-
-
-@st.composite
-def workflows(
-    draw: st.DrawFn,
-    workflow_id: st.SearchStrategy[str] | str | None = None,
-    *,
-    max_steps: int = 4,
-    metrics: bool = True,
-    finish: bool = True,
-) -> list[NewEvent]:
-    """One workflow's events, in order: ``workflow_started``, then up to ``max_steps``
-    steps (one after the other; a step may fail, be retried, complete or stay running),
-    a ``metric_recorded`` per finished attempt if ``metrics``, and, if ``finish``, maybe
-    ``workflow_completed`` (when every step completed) or ``workflow_failed``.
-
-    Step ids are ``<workflow_id>/<n>``, so steps of different workflows never collide.
+def interleavings(draw: st.DrawFn, streams: Sequence[Sequence[NewEvent]]) -> list[NewEvent]:
+    """One log merging the given streams (each a workflow's events, say) the way
+    concurrent writers would reach it: every stream keeps its own order, and which stream
+    goes next is drawn. The result has distinct event ids (see ``with_distinct_event_ids``).
+    Draw the streams first (inside an ``st.composite``), then ``draw(interleavings(streams))``.
     """
-    chosen = draw(_strategy(workflow_id) if workflow_id is not None else identifiers().map(lambda s: f"wf-{s}"))
-    assert chosen is not None
-    clock = _Clock(draw)
-    step_count = draw(st.integers(min_value=0, max_value=max_steps))
-    started: dict[str, Any] = {}
-    if step_count and draw(st.booleans()):
-        started["initial_step"] = f"{chosen}/1"
-    events = [
-        NewEvent(workflow_id=chosen, event_type="workflow_started", payload=started,
-                 event_id=draw(st.uuids()), timestamp=clock.tick())
-    ]
-    all_completed = True
-    for number in range(1, step_count + 1):
-        step_events, completed = draw(_step(clock, chosen, f"{chosen}/{number}", metrics))
-        events.extend(step_events)
-        all_completed = all_completed and completed
-        if not completed:
-            break
-    if finish:
-        ending = draw(st.sampled_from(["completed", "failed", None] if all_completed else ["failed", None]))
-        if ending == "completed":
-            events.append(NewEvent(workflow_id=chosen, event_type="workflow_completed",
-                                   event_id=draw(st.uuids()), timestamp=clock.tick()))
-        elif ending == "failed":
-            events.append(NewEvent(workflow_id=chosen, event_type="workflow_failed",
-                                   payload={"error": draw(texts(max_size=10))},
-                                   event_id=draw(st.uuids()), timestamp=clock.tick()))
-    return _with_unique_ids(events)
-
-
-@st.composite
-def histories(
-    draw: st.DrawFn, *, max_workflows: int = 3, max_steps: int = 3, metrics: bool = True
-) -> list[NewEvent]:
-    """Several workflows (ids ``wf-1``, ``wf-2``, …) interleaved in one log, each in its
-    own order, as concurrent runs would append them."""
-    count = draw(st.integers(min_value=0, max_value=max_workflows))
-    pending = [
-        draw(workflows(f"wf-{n}", max_steps=max_steps, metrics=metrics)) for n in range(1, count + 1)
-    ]
+    pending = [list(stream) for stream in streams if stream]
     merged: list[NewEvent] = []
     while pending:
         index = draw(st.integers(min_value=0, max_value=len(pending) - 1))
         merged.append(pending[index].pop(0))
         if not pending[index]:
             pending.pop(index)
-    return _with_unique_ids(merged)
+    return with_distinct_event_ids(merged)
 
 
-def _with_unique_ids(events: list[NewEvent]) -> list[NewEvent]:
-    """hypothesis draws duplicate values on purpose; two events of one history with the
-    same id would be a retry, not two events. Replace repeats deterministically."""
+def with_distinct_event_ids(events: Sequence[NewEvent]) -> list[NewEvent]:
+    """The events, with every repeated ``event_id`` replaced by a new one derived from it.
+
+    hypothesis draws duplicate values on purpose, so ids drawn one by one may repeat; two
+    events of one history with the same id would be a retried append (stored once), not
+    two events. The replacement is deterministic, so a failing example still replays."""
     seen: set[str] = set()
     result: list[NewEvent] = []
     for event in events:
@@ -287,4 +164,3 @@ def _with_unique_ids(events: list[NewEvent]) -> list[NewEvent]:
         seen.add(key)
         result.append(event)
     return result
-
