@@ -110,7 +110,9 @@ def evstore_register_commands(cli: click.Group) -> None:
     Raising is reported with the plugin's name and the command line goes on without
     that plugin's commands.
 
-    Generated from ``evstore.Plugin(commands=add_commands)``.
+    Generated from ``evstore.Plugin(commands=add_commands)``; ``evstore.cli`` has
+    the helpers that make a command behave like the built-in ones (``--db``,
+    ``--json``, exit statuses, one-line errors).
     """
 
 
