@@ -12,6 +12,7 @@ from conftest import StoreFactory
 
 from evstore import (
     EventType,
+    InvalidArgumentError,
     Migration,
     NewEvent,
     Plugin,
@@ -114,9 +115,9 @@ def test_evstore_plugin_must_be_a_plugin(open_store: StoreFactory) -> None:
 
 
 def test_a_declaration_names_what_it_cannot_register() -> None:
-    with pytest.raises(ValueError, match=r"'oops'.*event_types holds 'counted'.*EventType"):
+    with pytest.raises(InvalidArgumentError, match=r"'oops'.*event_types holds 'counted'.*EventType"):
         Plugin("oops", event_types=["counted"])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="projections holds 3"):
+    with pytest.raises(InvalidArgumentError, match="projections holds 3"):
         Plugin("oops", projections=[3])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="non-empty string name"):
+    with pytest.raises(InvalidArgumentError, match="non-empty string name"):
         Plugin("")

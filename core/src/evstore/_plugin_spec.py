@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Final
 
 from ._declarations import EventType, Projection, Reactor
-from ._errors import PluginError
+from ._errors import InvalidArgumentError, PluginError
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class Plugin:
         commands: RegisterCommands | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"a Plugin needs a non-empty string name, got {name!r}")
+            raise InvalidArgumentError(f"a Plugin needs a non-empty string name, got {name!r}")
         self.name = name
         self.event_types = tuple(event_types)
         self.projections = tuple(projections)
@@ -87,7 +87,7 @@ class Plugin:
     def _check_items(self) -> None:
         for event_type in self.event_types:
             if not isinstance(event_type, EventType):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"plugin {self.name!r}: event_types holds {event_type!r}, which is not an "
                     "evstore.EventType; declare it as EventType(name, payload=Model)"
                 )
@@ -95,13 +95,13 @@ class Plugin:
                                  ("reactors", self.reactors, Reactor)):
             for item in items:
                 if not isinstance(item, cls) and not callable(item):
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"plugin {self.name!r}: {kind} holds {item!r}, which is neither an "
                         f"evstore.{cls.__name__} nor a function returning one"
                     )
         for field, function in (("ui", self.ui), ("commands", self.commands)):
             if function is not None and not callable(function):
-                raise ValueError(f"plugin {self.name!r}: {field} must be a function, got {function!r}")
+                raise InvalidArgumentError(f"plugin {self.name!r}: {field} must be a function, got {function!r}")
 
     def hook_functions(self) -> dict[str, Callable[..., None]]:
         """The ``@hookimpl`` functions this declaration stands for, by hook name; only
