@@ -263,4 +263,4 @@ def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:
     )
     assert built.returncode == 0, built.stderr
     tutorial = (tmp_path / "site" / "tutorial" / "index.html").read_text()
-    assert "evstore_register_projections" in tutorial and "--8&lt;--" not in tutorial
+    assert "evstore_plugin" in tutorial and "--8&lt;--" not in tutorial  # the declaration is included

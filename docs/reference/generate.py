@@ -40,7 +40,7 @@ import click
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED_BY = "python docs/reference/generate.py"
-KERNEL_MODULES = ["evstore", "evstore.testing", "evstore.testing.strategies"]
+KERNEL_MODULES = ["evstore", "evstore.cli", "evstore.testing", "evstore.testing.strategies"]
 PLUGIN_MODULES = ["evstore_workflows", "evstore_steps", "evstore_features", "evstore_checkpoints",
                   "evstore_metrics", "evstore_graph", "evstore_supervisor", "evstore_supervisor.strategies"]
 

@@ -23,6 +23,7 @@ from ._errors import (
     ProjectionConflictError,
     ProjectionError,
     ProjectionFailedError,
+    ProjectionNotLoadedError,
     ReactorDepthError,
     ReactorError,
     SchemaVersionError,
@@ -40,6 +41,8 @@ from ._errors import (
 from ._json import MAX_DEPTH as MAX_PAYLOAD_DEPTH
 from ._json import dumps as encode_json
 from ._json import loads as decode_json
+from ._plugin_spec import Plugin
+from ._required import require_projection
 from ._store import EventStore
 from ._store_parts import ProjectionStatus
 from ._subscriptions import Subscription
@@ -69,12 +72,14 @@ __all__ = [
     "PayloadSerializationError",
     "PayloadTooLargeError",
     "PayloadValidationError",
+    "Plugin",
     "PluginError",
     "Projection",
     "ProjectionAccessError",
     "ProjectionConflictError",
     "ProjectionError",
     "ProjectionFailedError",
+    "ProjectionNotLoadedError",
     "ProjectionStatus",
     "Reactor",
     "ReactorDepthError",
@@ -100,4 +105,5 @@ __all__ = [
     "decode_json",
     "encode_json",
     "hookimpl",
+    "require_projection",
 ]

@@ -202,6 +202,20 @@ class UnknownProjectionError(EvstoreError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ProjectionNotLoadedError(UnknownProjectionError):
+    """A plugin's query or command ran on a store where its projection is not loaded
+    (``evstore.require_projection``): its tables are missing, or left over and stale.
+
+    :ivar projection: the projection's name.
+    :ivar package: the plugin's import name (what ``plugins=[...]`` takes).
+    """
+
+    def __init__(self, message: str, *, projection: str, package: str) -> None:
+        super().__init__(message)
+        self.projection = projection
+        self.package = package
+
+
 class ReactorError(PluginError):
     """A reactor raised or returned something that is not a list of events."""
 

@@ -20,6 +20,7 @@ import pluggy
 
 from . import hookspecs
 from ._errors import EvstoreError, PluginError, describe
+from ._plugin_spec import declared_name, registrable
 
 if TYPE_CHECKING:
     import click
@@ -99,6 +100,8 @@ class PluginSet:
                 f"{info.describe()}. Uninstall one, or {info.how_to_disable()}."
             )
         try:
+            # A module declaring an evstore.Plugin is registered as the hooks it declares.
+            plugin = registrable(plugin)
             self.pm.register(plugin, name=info.name)
         except (ValueError, pluggy.PluginValidationError) as error:
             raise PluginError(
@@ -129,7 +132,8 @@ class PluginSet:
 
 def _explicit_name(plugin: object) -> str:
     return str(
-        getattr(plugin, "evstore_plugin_name", None)
+        declared_name(plugin)
+        or getattr(plugin, "evstore_plugin_name", None)
         or getattr(plugin, "__name__", None)
         or type(plugin).__name__
     )

@@ -9,7 +9,12 @@ Implement a hook with ``evstore.hookimpl``::
         register(EventType("order_placed"))
 
 Contribution hooks take a ``register`` callable: plugins hand objects to the kernel,
-which validates them and remembers which plugin gave what. Broadcast hooks are only for
+which validates them and remembers which plugin gave what. A plugin usually writes none
+of them: a module-level ``evstore_plugin = evstore.Plugin(name, event_types=[...],
+projections=[build_projection], reactors=[...], ui=..., commands=...)`` stands for
+the five contribution hooks below, and the plugin manager registers the ones it
+declares, together with any hook the module still writes with ``@hookimpl`` (the
+broadcasts; writing one hook both ways is refused). Broadcast hooks are only for
 cross-cutting concerns. The reference documentation is generated from these docstrings,
 and ``tests/test_hookspecs.py`` fails when a hook lacks one of the sections below or a
 ``test_hook_<name>`` test.
@@ -51,6 +56,8 @@ def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
     Raising aborts opening the store with a ``PluginError`` naming the plugin, its
     distribution and version. Declaring a type another plugin declared differently is
     a ``ProjectionConflictError``.
+
+    Generated from ``evstore.Plugin(event_types=[...])``.
     """
 
 
@@ -66,6 +73,9 @@ def evstore_register_projections(register: Callable[[Projection], None]) -> None
 
     Raising aborts opening the store with a ``PluginError`` naming the plugin. Two
     projections claiming one table, or one name, is a ``ProjectionConflictError``.
+
+    Generated from ``evstore.Plugin(projections=[build_projection])``, which calls
+    each function once per store.
     """
 
 
@@ -81,6 +91,8 @@ def evstore_register_reactors(register: Callable[[Reactor], None]) -> None:
     :returns: nothing; the return value is ignored.
 
     Raising aborts opening the store with a ``PluginError`` naming the plugin.
+
+    Generated from ``evstore.Plugin(reactors=[...])``.
     """
 
 
@@ -97,6 +109,10 @@ def evstore_register_commands(cli: click.Group) -> None:
 
     Raising is reported with the plugin's name and the command line goes on without
     that plugin's commands.
+
+    Generated from ``evstore.Plugin(commands=add_commands)``; ``evstore.cli`` has
+    the helpers that make a command behave like the built-in ones (``--db``,
+    ``--json``, exit statuses, one-line errors).
     """
 
 
@@ -120,6 +136,8 @@ def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
     dashboard's front page, and the dashboard starts without any of that plugin's pages
     and panels. A render function that raises shows the error in place of its panel;
     the rest of the page still renders.
+
+    Generated from ``evstore.Plugin(ui=register_ui)``.
     """
 
 

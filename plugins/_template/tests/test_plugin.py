@@ -1,38 +1,14 @@
-"""The plugin's tests: the contract every projection must pass, then its behaviour."""
+"""The plugin's behaviour, event by event (the contract is in test_contract.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from hypothesis import strategies as st
 
 import evstore_template
-from evstore import PayloadValidationError
-from evstore.testing import EventFactory, ProjectionContract, Scenario
-from evstore.testing import strategies as evst
-
-
-# --8<-- [start:plugins-fixture]
-@pytest.fixture
-def evstore_plugins() -> list[object]:
-    """The plugins the kit's evstore_store fixture loads: this one only."""
-    return [evstore_template]
-# --8<-- [end:plugins-fixture]
-
-
-# --8<-- [start:contract]
-notes_added = evst.event_envelopes(
-    ["template_note_added"], payloads=st.fixed_dictionaries({"text": evst.texts(max_size=20)})
-)
-notes_removed = evst.event_envelopes(
-    ["template_note_removed"], payloads=st.fixed_dictionaries({"note": st.integers(min_value=1, max_value=20)})
-)
-
-
-class TestTemplateContract(ProjectionContract):
-    plugins = (evstore_template,)
-    projection_name = "template"
-    events = evst.event_lists(notes_added | notes_removed, max_size=20)
-# --8<-- [end:contract]
+from evstore import EventStore, PayloadValidationError, ProjectionNotLoadedError
+from evstore.testing import EventFactory, Scenario
 
 
 # --8<-- [start:scenario]
@@ -62,3 +38,10 @@ def test_a_note_needs_text(evstore_scenario: Scenario, evstore_event: EventFacto
         .then_error(PayloadValidationError, match="text")
     )
 # --8<-- [end:scenario]
+
+
+def test_reading_a_store_without_the_plugin_says_how_to_load_it(tmp_path: Path) -> None:
+    with EventStore.open(tmp_path / "s.db", plugins=[], autoload=False) as store, \
+            pytest.raises(ProjectionNotLoadedError, match=r"plugins=\[evstore_template\]") as raised:
+        evstore_template.list_notes(store, "wf-1")
+    assert raised.value.projection == "template" and raised.value.package == "evstore_template"

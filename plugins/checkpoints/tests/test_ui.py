@@ -7,11 +7,12 @@ from typing import Any
 import evstore_checkpoints
 from evstore import EventStore
 from evstore.ui import View, render
+from evstore_checkpoints._ui import register_ui
 
 
 def _contributions() -> dict[str, Any]:
     items: list[Any] = []
-    evstore_checkpoints.evstore_register_ui(items.append)
+    register_ui(items.append)
     return {f"{type(item).__name__}:{item.slug}": item for item in items}
 
 

@@ -8,11 +8,12 @@ from typing import Any
 import evstore_features as features
 from evstore import EventStore
 from evstore.ui import View, render
+from evstore_features._ui import register_ui
 
 
 def _contributions() -> dict[str, Any]:
     items: list[Any] = []
-    features.evstore_register_ui(items.append)
+    register_ui(items.append)
     return {f"{type(item).__name__}:{item.slug}": item for item in items}
 
 

@@ -140,4 +140,4 @@ def test_the_plugin_is_installed_under_the_graph_entry_point() -> None:
 
     [entry_point] = [ep for ep in entry_points(group="evstore") if ep.name == "graph"]
     assert entry_point.load() is evstore_graph
-    assert evstore_graph.evstore_plugin_name == "graph"
+    assert evstore_graph.evstore_plugin.name == "graph"

@@ -7,6 +7,7 @@ from typing import Any
 import evstore_graph
 from evstore import EventStore
 from evstore.ui import View, render
+from evstore_graph._ui import register_ui
 
 LOOPING = {
     "nodes": [{"id": "build"}, {"id": "review"}, {"id": "ship"}],
@@ -21,7 +22,7 @@ LOOPING = {
 
 def _contributions() -> dict[str, Any]:
     items: list[Any] = []
-    evstore_graph.evstore_register_ui(items.append)
+    register_ui(items.append)
     return {f"{type(item).__name__}:{item.slug}": item for item in items}
 
 

@@ -10,11 +10,12 @@ import pytest
 import evstore_metrics
 from evstore import EventStore
 from evstore.ui import View, render
+from evstore_metrics._ui import register_ui
 
 
 def _page() -> Any:
     items: list[Any] = []
-    evstore_metrics.evstore_register_ui(items.append)
+    register_ui(items.append)
     [page] = items
     return page
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import evstore_workflows
 from evstore import EventStore, NewEvent
 from evstore.ui import View, render
+from evstore_workflows._ui import register_ui
 
 
 def _contributions() -> dict[str, Any]:
     items: list[Any] = []
-    evstore_workflows.evstore_register_ui(items.append)
+    register_ui(items.append)
     return {f"{type(item).__name__}:{item.slug}": item for item in items}
 
 

@@ -146,7 +146,12 @@ def busy_timeout_option(function: F) -> F:
 def db_option(function: F) -> F:
     """``--db PATH`` and ``--busy-timeout`` on a command that opens a store; they
     override the root's options and the environment."""
-    function = busy_timeout_option(function)
+    return db_location_option(busy_timeout_option(function))
+
+
+def db_location_option(function: F) -> F:
+    """``--db PATH|URL`` alone, for a command that opens no store through
+    :func:`open_store` (so a busy timeout would not reach it)."""
     return click.option(
         "--db",
         "db",

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .._declarations import Handler, Projection
+from .._plugin_spec import registrable
 from .._plugins import _explicit_name
 
 HandlerWrapper = Callable[[str, Handler], Handler]
@@ -39,8 +40,9 @@ def with_wrapped_handlers(plugins: Sequence[object], projection: str, wrap: Hand
 
 def _stand_in(plugin: object, change: Callable[[Projection], Any]) -> object:
     stand_in = SimpleNamespace(evstore_plugin_name=_explicit_name(plugin))
-    for attribute in dir(plugin):
-        function = getattr(plugin, attribute, None)
+    hooks = registrable(plugin)  # an evstore.Plugin declaration: the hooks it stands for
+    for attribute in dir(hooks):
+        function = getattr(hooks, attribute, None)
         options = getattr(function, _IMPL_MARK, None) if inspect.isroutine(function) else None
         if function is None or options is None:
             continue

@@ -1,4 +1,4 @@
-"""The ``template_notes`` table and the events that fill it.
+"""The ``template_notes`` table, kept from the template's events.
 
 Every value in a row comes from the event being applied (its position, workflow and
 timestamp), never from the clock, so ``store.rebuild()`` reproduces the table exactly.
@@ -8,32 +8,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from pydantic import BaseModel
+from evstore import Migration, Projection, RecordedEvent, ScopedConnection
 
-from evstore import EventType, Migration, Projection, RecordedEvent, ScopedConnection
+from ._events import NOTE_ADDED, NOTE_REMOVED
 
-# --8<-- [start:events]
-NOTE_ADDED: Final = "template_note_added"
-NOTE_REMOVED: Final = "template_note_removed"
-
-
-class NoteAdded(BaseModel):
-    """Payload of ``template_note_added``."""
-
-    text: str
-
-
-class NoteRemoved(BaseModel):
-    """Payload of ``template_note_removed``: the position of the event that added it."""
-
-    note: int
-
-
-EVENT_TYPES: Final = (
-    EventType(NOTE_ADDED, payload=NoteAdded, description="a note about a workflow"),
-    EventType(NOTE_REMOVED, payload=NoteRemoved, description="a note is withdrawn"),
-)
-# --8<-- [end:events]
+PROJECTION_NAME: Final = "template"
 
 # --8<-- [start:migrations]
 MIGRATIONS: Final = (
@@ -57,7 +36,7 @@ MIGRATIONS: Final = (
 def build_projection() -> Projection:
     """A fresh projection object (each store gets its own)."""
     projection = Projection(
-        "template",
+        PROJECTION_NAME,
         version=1,  # bump when the handlers change meaning: stores rebuild it on open
         tables=("template_notes",),
         migrations=MIGRATIONS,

@@ -1,15 +1,17 @@
 """Reading the ``template_notes`` table."""
 
+# --8<-- [start:queries]
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel
 
-from evstore import EventStore, UnknownProjectionError
+from evstore import EventStore, require_projection
+
+from ._projection import PROJECTION_NAME
 
 
-# --8<-- [start:queries]
 class Note(BaseModel):
     note: int
     workflow_id: str
@@ -19,11 +21,7 @@ class Note(BaseModel):
 
 def list_notes(store: EventStore, workflow_id: str) -> list[Note]:
     """The workflow's notes, oldest first."""
-    if not store.has_projection("template"):
-        raise UnknownProjectionError(
-            "the 'template' projection is not loaded in this store; install evstore-template "
-            "or pass plugins=[evstore_template] to EventStore.open"
-        )
+    require_projection(store, PROJECTION_NAME, package="evstore_template")  # else a missing or stale table
     rows = store.reader.fetchall(
         "SELECT note, workflow_id, text, added_at FROM template_notes WHERE workflow_id = ? ORDER BY note",
         (workflow_id,),

@@ -12,10 +12,7 @@ pass the module itself: ``EventStore.open(path, plugins=[evstore_checkpoints])``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from evstore import EventType, Projection, hookimpl
-from evstore.ui import Page, Panel
+from evstore import Plugin
 
 from ._events import (
     CHECKPOINT_CREATED,
@@ -29,8 +26,13 @@ from ._projection import PROJECTION_NAME, build_projection
 from ._queries import create_checkpoint, get_latest_checkpoint, list_checkpoints, restore_checkpoint
 from ._ui import register_ui
 
-# The name explicit registration (plugins=[evstore_checkpoints]) uses: the entry point's.
-evstore_plugin_name = "checkpoints"
+# What this plugin contributes; the plugin manager generates the hooks from it.
+evstore_plugin = Plugin(
+    "checkpoints",
+    event_types=EVENT_TYPES,
+    projections=[build_projection],
+    ui=register_ui,
+)
 
 __all__ = [
     "CHECKPOINT_CREATED",
@@ -44,19 +46,3 @@ __all__ = [
     "list_checkpoints",
     "restore_checkpoint",
 ]
-
-
-@hookimpl
-def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
-    for event_type in EVENT_TYPES:
-        register(event_type)
-
-
-@hookimpl
-def evstore_register_projections(register: Callable[[Projection], None]) -> None:
-    register(build_projection())
-
-
-@hookimpl
-def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
-    register_ui(register)

@@ -10,9 +10,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from evstore import EventStore, NewEvent
+from evstore import EventStore, NewEvent, require_projection
 
 from ._events import CHECKPOINT_CREATED, CHECKPOINT_RESTORED, CheckpointRestored
+from ._projection import PROJECTION_NAME
 
 _COLUMNS = "id, workflow_id, step_id, git_sha, context_snapshot, status, timestamp"
 
@@ -57,6 +58,7 @@ def get_latest_checkpoint(store: EventStore, workflow_id: str) -> dict[str, Any]
     tie. Keys: ``id, workflow_id, step_id, git_sha, context, status, timestamp`` with
     ``context`` decoded.
     """
+    require_projection(store, PROJECTION_NAME, package="evstore_checkpoints")
     _check_workflow_id(workflow_id)
     rows = store.reader.fetchall(
         f"SELECT {_COLUMNS} FROM checkpoints WHERE workflow_id = ? ORDER BY id DESC LIMIT 1",
@@ -68,6 +70,7 @@ def get_latest_checkpoint(store: EventStore, workflow_id: str) -> dict[str, Any]
 def list_checkpoints(store: EventStore, workflow_id: str) -> list[dict[str, Any]]:
     """Every checkpoint of the workflow, oldest first (by position); same keys as
     :func:`get_latest_checkpoint`."""
+    require_projection(store, PROJECTION_NAME, package="evstore_checkpoints")
     _check_workflow_id(workflow_id)
     rows = store.reader.fetchall(
         f"SELECT {_COLUMNS} FROM checkpoints WHERE workflow_id = ? ORDER BY id", (workflow_id,)
@@ -83,6 +86,7 @@ def restore_checkpoint(store: EventStore, checkpoint_id: int) -> int:
     :raises TypeError: ``checkpoint_id`` is not an int.
     :raises ValueError: no checkpoint has that id.
     """
+    require_projection(store, PROJECTION_NAME, package="evstore_checkpoints")
     if isinstance(checkpoint_id, bool) or not isinstance(checkpoint_id, int):
         raise TypeError(f"checkpoint_id must be an int, got {type(checkpoint_id).__name__} {checkpoint_id!r}")
     # Look in the log, the source of truth, rather than the table: the answer is the

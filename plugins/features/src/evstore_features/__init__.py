@@ -14,10 +14,7 @@ Use it through the entry point, or explicitly::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from evstore import EventType, Projection, Reactor, hookimpl
-from evstore.ui import Page, Panel
+from evstore import Plugin
 
 from ._cascade import CASCADE, REACTOR_NAME
 from ._commands import (
@@ -63,28 +60,14 @@ from ._queries import (
 )
 from ._ui import register_ui
 
-evstore_plugin_name = "features"
-
-
-@hookimpl
-def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
-    for event_type in EVENT_TYPES:
-        register(event_type)
-
-
-@hookimpl
-def evstore_register_projections(register: Callable[[Projection], None]) -> None:
-    register(build_projection())
-
-
-@hookimpl
-def evstore_register_reactors(register: Callable[[Reactor], None]) -> None:
-    register(CASCADE)
-
-
-@hookimpl
-def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
-    register_ui(register)
+# What this plugin contributes; the plugin manager generates the hooks from it.
+evstore_plugin = Plugin(
+    "features",
+    event_types=EVENT_TYPES,
+    projections=[build_projection],
+    reactors=[CASCADE],
+    ui=register_ui,
+)
 
 
 __all__ = [

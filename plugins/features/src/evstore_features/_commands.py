@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from evstore import ANY, EventStore, ExpectedVersion, NewEvent
+from evstore import ANY, EventStore, ExpectedVersion, NewEvent, require_projection
 
 from . import _events as ev
 from ._models import ComponentStatus, FeatureStatus, Interface, PhaseStatus
+from ._projection import PROJECTION_NAME
 
 
 def create_feature(
@@ -51,6 +52,8 @@ def create_component(
 ) -> int:
     """Append component_created (status pending). Without ``feature_id`` the feature is
     the phase's; an unknown phase then raises ``ValueError``."""
+    if feature_id is None:
+        require_projection(store, PROJECTION_NAME, package="evstore_features")
     with store.transaction():
         if feature_id is None:
             feature_id = store.reader.fetchvalue("SELECT feature_id FROM phases WHERE id = ?", (phase_id,))
@@ -71,6 +74,7 @@ def _component_event(
     store: EventStore, component_id: str, event_type: str, payload: Mapping[str, Any],
     status: str | None = None,
 ) -> int:
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     with store.transaction():
         feature_id = store.reader.fetchvalue(
             "SELECT feature_id FROM components WHERE id = ?", (component_id,)
@@ -119,6 +123,7 @@ def set_component_dependencies(store: EventStore, component_id: str, depends_on:
 def update_feature_status(store: EventStore, feature_id: str, status: FeatureStatus | str) -> int:
     """Append feature_status_changed. Unknown feature: ``ValueError``."""
     value = FeatureStatus(status).value
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     with store.transaction():
         if store.reader.fetchvalue("SELECT 1 FROM features WHERE id = ?", (feature_id,)) is None:
             raise ValueError(f"feature {feature_id!r} not found: create it with create_feature first")
@@ -132,6 +137,7 @@ def update_phase_status(store: EventStore, phase_id: str, status: PhaseStatus | 
     """Append phase_status_changed; the cascade re-evaluates the phase's feature.
     Unknown phase: ``ValueError``."""
     value = PhaseStatus(status).value
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     with store.transaction():
         feature_id = store.reader.fetchvalue("SELECT feature_id FROM phases WHERE id = ?", (phase_id,))
         if feature_id is None:

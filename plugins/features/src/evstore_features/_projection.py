@@ -37,11 +37,9 @@ An event naming an unknown id changes nothing.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
-from evstore import Migration, Projection, RecordedEvent, ScopedConnection
+from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json
 
 from . import _events as ev
 from ._payloads import payload_of
@@ -93,25 +91,12 @@ CREATE INDEX features_components_by_status ON components (status, created_positi
 _ACTIVE_COMPONENT = ("implementing", "testing", "review")
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` without building a
-    new encoder on every call: handlers encode a value or two per event."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # not CPython's accelerated json: the standard path
-        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
-                  ":", ",", False, False, True)
-    return lambda value: "".join(encode(value, 0))
-
-
-compact_json = _compact_encoder()
-compact_json.__doc__ = "The JSON text stored in the JSON columns: compact, key order as given."
-
-
 def build_projection() -> Projection:
     projection = Projection(
         PROJECTION_NAME,
-        version=1,
+        # 2: JSON columns written by evstore.encode_json, the kernel's own encoder (a tiny
+        # float is 1e-7 there, 1e-07 before): the bump rebuilds old rows to match.
+        version=2,
         tables=TABLES,
         migrations=[Migration("0001_features_phases_components", _SCHEMA)],
         description="features, phases and components (the supervisor's plan)",
@@ -123,7 +108,7 @@ def build_projection() -> Projection:
 
 def _interfaces_json(interfaces: list[dict[str, Any]]) -> str:
     """As the ``Interface`` model dumps them: its fields in its order, ``locked`` filled in."""
-    return compact_json([
+    return encode_json([
         {"name": i["name"], "type": i["type"], "definition": i["definition"],
          "locked": i.get("locked", False)}
         for i in interfaces
@@ -264,7 +249,7 @@ def _component_created(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.ComponentCreated)
     component_id, phase_id = event.component_id, payload["phase_id"]
     title, description = payload["title"], payload.get("description", "")
-    files, depends_on = compact_json(payload.get("files", [])), compact_json(payload.get("depends_on", []))
+    files, depends_on = encode_json(payload.get("files", [])), encode_json(payload.get("depends_on", []))
     role = payload.get("assigned_role")
     # The phase's feature wins over the payload's: queries group components through
     # their phase, as the original's join did. The statuses say what a new component
@@ -307,7 +292,7 @@ def _component_completed(db: ScopedConnection, event: RecordedEvent) -> None:
     output = payload_of(event, ev.ComponentCompleted).get("output", {})
     db.execute(
         "UPDATE components SET status = 'completed', output = ? WHERE id = ?",
-        (None if output is None else compact_json(output), event.component_id),
+        (None if output is None else encode_json(output), event.component_id),
     )
 
 
@@ -324,7 +309,7 @@ def _component_status_changed(db: ScopedConnection, event: RecordedEvent) -> Non
     status, output = payload["status"], payload.get("output")
     db.execute(
         "UPDATE components SET status = ?, output = ?, error = ? WHERE id = ?",
-        (status, None if output is None else compact_json(output), payload.get("error"),
+        (status, None if output is None else encode_json(output), payload.get("error"),
          event.component_id),
     )
     if status not in _ENDED:
@@ -335,7 +320,7 @@ def _component_dependencies_set(db: ScopedConnection, event: RecordedEvent) -> N
     payload = payload_of(event, ev.ComponentDependenciesSet)
     db.execute(
         "UPDATE components SET depends_on = ? WHERE id = ?",
-        (compact_json(payload["depends_on"]), event.component_id),
+        (encode_json(payload["depends_on"]), event.component_id),
     )
 
 

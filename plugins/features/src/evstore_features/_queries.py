@@ -10,9 +10,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from evstore import EventStore
+from evstore import EventStore, require_projection
 
 from ._models import Component, ComponentStatus, Feature, Phase
+from ._projection import PROJECTION_NAME
 
 _FEATURE_COLUMNS = "id, title, description, status, created_at, completed_at"
 _PHASE_COLUMNS = "id, feature_id, title, sequence, status, interfaces, created_at"
@@ -67,17 +68,20 @@ def _component(row: Any) -> Component:
 
 
 def get_feature(store: EventStore, feature_id: str) -> Feature | None:
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     row = store.reader.fetchone(f"SELECT {_FEATURE_COLUMNS} FROM features WHERE id = ?", (feature_id,))
     return None if row is None else _feature(row)
 
 
 def get_phase(store: EventStore, phase_id: str) -> Phase | None:
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     row = store.reader.fetchone(f"SELECT {_PHASE_COLUMNS} FROM phases WHERE id = ?", (phase_id,))
     return None if row is None else _phase(row)
 
 
 def get_phases(store: EventStore, feature_id: str) -> list[Phase]:
     """The feature's phases by sequence (then creation order)."""
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     rows = store.reader.fetchall(
         f"SELECT {_PHASE_COLUMNS} FROM phases WHERE feature_id = ? "
         "ORDER BY sequence, created_position",
@@ -87,6 +91,7 @@ def get_phases(store: EventStore, feature_id: str) -> list[Phase]:
 
 
 def get_component(store: EventStore, component_id: str) -> Component | None:
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     row = store.reader.fetchone(
         f"SELECT {_COMPONENT_COLUMNS} FROM components c WHERE c.id = ?", (component_id,)
     )
@@ -95,6 +100,7 @@ def get_component(store: EventStore, component_id: str) -> Component | None:
 
 def get_components(store: EventStore, feature_id: str) -> list[Component]:
     """The feature's components by phase sequence, then creation order."""
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     rows = store.reader.fetchall(
         f"SELECT {_COMPONENT_COLUMNS} FROM components c LEFT JOIN phases p ON p.id = c.phase_id "
         f"WHERE c.feature_id = ? {_COMPONENT_ORDER}",
@@ -105,6 +111,7 @@ def get_components(store: EventStore, feature_id: str) -> list[Component]:
 
 def get_components_by_status(store: EventStore, status: ComponentStatus | str) -> list[Component]:
     """Every component with ``status``, across features, in creation order."""
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     value = ComponentStatus(status).value
     rows = store.reader.fetchall(
         f"SELECT {_COMPONENT_COLUMNS} FROM components c WHERE c.status = ? ORDER BY c.created_position",
@@ -117,6 +124,7 @@ def get_ready_components(store: EventStore, feature_id: str) -> list[Component]:
     """The feature's pending components whose dependencies are all completed, in the
     order of :func:`get_components`. A dependency on an unknown component is never
     completed, so it keeps the component waiting."""
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     rows = store.reader.fetchall(
         f"SELECT {_COMPONENT_COLUMNS} FROM components c LEFT JOIN phases p ON p.id = c.phase_id "
         f"WHERE c.feature_id = ? AND c.status = 'pending' {_COMPONENT_ORDER}",
@@ -155,6 +163,7 @@ def is_feature_blocked(store: EventStore, feature_id: str) -> bool:
     A feature with no pending components is not blocked (it is done, failed, or has
     work under way), and neither is an unknown feature.
     """
+    require_projection(store, PROJECTION_NAME, package="evstore_features")
     counts = store.reader.fetchone(
         "SELECT COUNT(*) FILTER (WHERE status = 'pending'), "
         "COUNT(*) FILTER (WHERE status IN ('implementing', 'testing', 'review')) "

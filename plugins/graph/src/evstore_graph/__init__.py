@@ -27,10 +27,7 @@ stream ``execution:<id>``. The definition format and its semantics are described
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from evstore import EventType, Projection, hookimpl
-from evstore.ui import Page, Panel
+from evstore import Plugin
 
 from ._engine import DEFAULT_MAX_PARALLEL, GraphEngine, append_execution_event
 from ._errors import (
@@ -46,7 +43,7 @@ from ._errors import (
 from ._events import EVENT_TYPES, PAYLOADS, execution_stream, graph_stream
 from ._models import EdgeSpec, GraphDefinition, NodeSpec, OutputMatch
 from ._planner import ClaimedNode
-from ._projection import TABLES, projection
+from ._projection import TABLES, build_projection
 from ._queries import (
     GraphExecution,
     GraphWorkflow,
@@ -61,7 +58,13 @@ from ._queries import (
 )
 from ._ui import register_ui
 
-evstore_plugin_name = "graph"
+# What this plugin contributes; the plugin manager generates the hooks from it.
+evstore_plugin = Plugin(
+    "graph",
+    event_types=EVENT_TYPES,
+    projections=[build_projection],
+    ui=register_ui,
+)
 
 __all__ = [
     "DEFAULT_MAX_PARALLEL",
@@ -96,19 +99,3 @@ __all__ = [
     "list_executions",
     "list_nodes",
 ]
-
-
-@hookimpl
-def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
-    for event_type in EVENT_TYPES:
-        register(event_type)
-
-
-@hookimpl
-def evstore_register_projections(register: Callable[[Projection], None]) -> None:
-    register(projection)
-
-
-@hookimpl
-def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
-    register_ui(register)

@@ -26,11 +26,10 @@ Every event on an ``execution:<id>`` stream adds one ``execution_events`` row:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from evstore import Migration, Projection, RecordedEvent, ScopedConnection
+from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json
 
 from ._errors import (
     ExecutionExistsError,
@@ -133,37 +132,45 @@ CREATE TABLE graph_executions (
 CREATE INDEX graph_executions_by_workflow ON graph_executions (workflow_id);
 """
 
-projection = Projection(
-    "graph",
-    version=2,
-    tables=TABLES,
-    migrations=[
-        Migration("0001_graph_tables", _SCHEMA),
-        Migration("0002_graph_executions_without_stream_version", _WITHOUT_STREAM_VERSION),
-    ],
-    strict=True,
-    description="graph definitions, executions, node states, loop counters, execution events",
-)
+PROJECTION_NAME = "graph"
+
+_Handler = Callable[[ScopedConnection, RecordedEvent], None]
+_HANDLERS: dict[str, _Handler] = {}
 
 
-def _encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, without building
-    a new encoder on every call: handlers encode a value or two per event."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # not CPython's accelerated json: the standard path
-        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None,
-                  ":", ",", False, False, True)
-    return lambda value: "".join(encode(value, 0))
+def _on(*event_types: str) -> Callable[[_Handler], _Handler]:
+    """Collects the handlers; each store's projection gets them in build_projection."""
+
+    def collect(handler: _Handler) -> _Handler:
+        _HANDLERS.update(dict.fromkeys(event_types, handler))
+        return handler
+
+    return collect
 
 
-_encode = _encoder()
+def build_projection() -> Projection:
+    """A projection of its own for each store that opens, as every plugin builds one:
+    nothing a store does to it (or a test kit's wrapped handlers) reaches another."""
+    return Projection(
+        PROJECTION_NAME,
+        # 3: JSON columns written by evstore.encode_json, the kernel's own encoder (a tiny
+        # float is 1e-7 there, 1e-07 before): the bump rebuilds old rows to match.
+        version=3,
+        tables=TABLES,
+        migrations=[
+            Migration("0001_graph_tables", _SCHEMA),
+            Migration("0002_graph_executions_without_stream_version", _WITHOUT_STREAM_VERSION),
+        ],
+        strict=True,
+        description="graph definitions, executions, node states, loop counters, execution events",
+        handlers=dict(_HANDLERS),
+    )
 
 
 def _json(value: Any) -> str | None:
     # The decoded payload's dicts keep the stored key order, so this text is the same on
     # every replay.
-    return None if value is None else _encode(value)
+    return None if value is None else encode_json(value)
 
 
 def _stream_id(event: RecordedEvent, prefix: str) -> str:
@@ -265,7 +272,7 @@ class _ExecutionTransition:
         _record(db, event, execution_id, status=self.new_status)
 
 
-@projection.on("graph_saved")
+@_on("graph_saved")
 def _graph_saved(db: ScopedConnection, event: RecordedEvent) -> None:
     graph_id = _stream_id(event, GRAPH_STREAM_PREFIX)
     payload = event.payload
@@ -279,7 +286,7 @@ def _graph_saved(db: ScopedConnection, event: RecordedEvent) -> None:
     )
 
 
-@projection.on("execution_started")
+@_on("execution_started")
 def _execution_started(db: ScopedConnection, event: RecordedEvent) -> None:
     execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
     status = db.fetchvalue("SELECT status FROM graph_executions WHERE id = ?", (execution_id,))
@@ -415,38 +422,38 @@ _NODE_RECLAIMED = _NodeTransition(
 )
 
 
-@projection.on("node_ready")
+@_on("node_ready")
 def _node_ready(db: ScopedConnection, event: RecordedEvent) -> None:
     _NODE_READY.apply(db, event, (_json(event.payload.get("input")),))
 
 
-@projection.on("node_claimed")
+@_on("node_claimed")
 def _node_claimed(db: ScopedConnection, event: RecordedEvent) -> None:
     at = event.timestamp_text
     _NODE_CLAIMED.apply(db, event, (at, event.payload["worker_id"], at))
 
 
-@projection.on("node_completed")
+@_on("node_completed")
 def _node_completed(db: ScopedConnection, event: RecordedEvent) -> None:
     _NODE_COMPLETED.apply(db, event, (_json(event.payload.get("output")), event.timestamp_text))
 
 
-@projection.on("node_failed")
+@_on("node_failed")
 def _node_failed(db: ScopedConnection, event: RecordedEvent) -> None:
     _NODE_FAILED.apply(db, event, (event.payload["error"], event.timestamp_text))
 
 
-@projection.on("node_skipped")
+@_on("node_skipped")
 def _node_skipped(db: ScopedConnection, event: RecordedEvent) -> None:
     _NODE_SKIPPED.apply(db, event, (event.timestamp_text,))
 
 
-@projection.on("node_reclaimed")
+@_on("node_reclaimed")
 def _node_reclaimed(db: ScopedConnection, event: RecordedEvent) -> None:
     _NODE_RECLAIMED.apply(db, event)
 
 
-@projection.on("loop_iterated")
+@_on("loop_iterated")
 def _loop_iterated(db: ScopedConnection, event: RecordedEvent) -> None:
     execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
     _execution(db, event, execution_id, NODE_EVENT_EXECUTION_STATUSES["loop_iterated"])
@@ -508,22 +515,22 @@ _EXECUTION_PAUSED_OR_RESUMED = {
 }
 
 
-@projection.on("execution_completed", "execution_cancelled")
+@_on("execution_completed", "execution_cancelled")
 def _execution_ended(db: ScopedConnection, event: RecordedEvent) -> None:
     _EXECUTION_ENDED[event.event_type].apply(db, event, (event.timestamp_text,))
 
 
-@projection.on("execution_failed")
+@_on("execution_failed")
 def _execution_failed(db: ScopedConnection, event: RecordedEvent) -> None:
     _EXECUTION_FAILED.apply(db, event, (event.timestamp_text, event.payload["error"]))
 
 
-@projection.on("execution_interrupted", "execution_resumed")
+@_on("execution_interrupted", "execution_resumed")
 def _execution_paused_or_resumed(db: ScopedConnection, event: RecordedEvent) -> None:
     _EXECUTION_PAUSED_OR_RESUMED[event.event_type].apply(db, event)
 
 
-@projection.on("execution_event_recorded")
+@_on("execution_event_recorded")
 def _execution_event_recorded(db: ScopedConnection, event: RecordedEvent) -> None:
     execution_id = _stream_id(event, EXECUTION_STREAM_PREFIX)
     payload: Mapping[str, Any] = event.payload

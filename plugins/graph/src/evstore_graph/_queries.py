@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evstore import EventStore, InvalidArgumentError
+from evstore import EventStore, InvalidArgumentError, require_projection
 
 from ._errors import ExecutionNotFoundError, GraphNotFoundError, NodeNotFoundError
 from ._models import ExecutionStatus, GraphDefinition, NodeStatus
+from ._projection import PROJECTION_NAME
 
 
 class GraphWorkflow(BaseModel):
@@ -108,6 +109,7 @@ def _node(row: Any) -> NodeExecution:
 
 def get_graph(store: EventStore, graph_id: str) -> GraphWorkflow | None:
     """The latest saved version of a graph, or ``None``."""
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     row = store.reader.fetchone(
         "SELECT id, name, definition, version, created_at, updated_at FROM graph_workflows "
         "WHERE id = ?",
@@ -130,6 +132,7 @@ def require_graph(store: EventStore, graph_id: str) -> GraphWorkflow:
 
 def get_execution(store: EventStore, execution_id: str) -> GraphExecution | None:
     """An execution, or ``None`` if it was never started."""
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     row = store.reader.fetchone(
         f"SELECT {_EXECUTION_COLUMNS} FROM graph_executions WHERE id = ?", (execution_id,)
     )
@@ -140,6 +143,7 @@ def list_executions(
     store: EventStore, *, workflow_id: str | None = None, status: str | None = None
 ) -> list[GraphExecution]:
     """Executions, optionally of one workflow and/or in one status, by start time."""
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     clauses, params = ["1 = 1"], []
     if workflow_id is not None:
         clauses.append("workflow_id = ?")
@@ -166,6 +170,7 @@ def require_execution(store: EventStore, execution_id: str) -> GraphExecution:
 
 def get_node(store: EventStore, execution_id: str, node_id: str) -> NodeExecution | None:
     """One node of an execution, or ``None``."""
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     row = store.reader.fetchone(
         f"SELECT {_NODE_COLUMNS} FROM node_executions WHERE execution_id = ? AND node_id = ?",
         (execution_id, node_id),
@@ -184,6 +189,7 @@ def list_nodes(
     store: EventStore, execution_id: str, status: str | None = None
 ) -> list[NodeExecution]:
     """The nodes of an execution in definition order, optionally only those in ``status``."""
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     if status is None:
         rows = store.reader.fetchall(
             f"SELECT {_NODE_COLUMNS} FROM node_executions WHERE execution_id = ? ORDER BY id",
@@ -200,6 +206,7 @@ def list_nodes(
 
 def get_loop_count(store: EventStore, execution_id: str, loop_key: str) -> int:
     """How many times the loop ``loop_key`` was taken in the execution (0 if never)."""
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     value = store.reader.fetchvalue(
         "SELECT iteration_count FROM loop_counters WHERE execution_id = ? AND loop_key = ?",
         (execution_id, loop_key),
@@ -216,6 +223,7 @@ def get_execution_events(
     Keys: ``id, execution_id, node_id, node_type, event_type, status, payload`` (decoded),
     ``version, timestamp``.
     """
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     for name, value in (("since_id", since_id), ("limit", limit)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidArgumentError(f"{name} must be an int >= 0, got {value!r}")
@@ -247,6 +255,7 @@ class ExecutionState:
 
 
 def load_state(store: EventStore, execution_id: str) -> ExecutionState:
+    require_projection(store, PROJECTION_NAME, package="evstore_graph")
     execution = require_execution(store, execution_id)
     nodes = {node.node_id: node for node in list_nodes(store, execution_id)}
     loop_counts = {

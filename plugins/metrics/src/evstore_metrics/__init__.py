@@ -13,10 +13,7 @@ the module itself: ``EventStore.open(path, plugins=[evstore_metrics])``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from evstore import EventType, Projection, hookimpl
-from evstore.ui import Page, Panel
+from evstore import Plugin
 
 from ._events import DEFAULT_TASK_TYPE, EVENT_TYPES, METRIC_RECORDED, MetricRecorded
 from ._projection import PROJECTION_NAME, build_projection
@@ -24,8 +21,13 @@ from ._queries import COLUMNS, get_metrics, recent_failures, record_metric
 from ._stats import CliStats, RoleStats, best_cli, compare_clis, role_stats
 from ._ui import register_ui
 
-# The name explicit registration (plugins=[evstore_metrics]) uses: the entry point's.
-evstore_plugin_name = "metrics"
+# What this plugin contributes; the plugin manager generates the hooks from it.
+evstore_plugin = Plugin(
+    "metrics",
+    event_types=EVENT_TYPES,
+    projections=[build_projection],
+    ui=register_ui,
+)
 
 __all__ = [
     "COLUMNS",
@@ -42,19 +44,3 @@ __all__ = [
     "record_metric",
     "role_stats",
 ]
-
-
-@hookimpl
-def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
-    for event_type in EVENT_TYPES:
-        register(event_type)
-
-
-@hookimpl
-def evstore_register_projections(register: Callable[[Projection], None]) -> None:
-    register(build_projection())
-
-
-@hookimpl
-def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
-    register_ui(register)

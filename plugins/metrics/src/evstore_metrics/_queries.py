@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from evstore import EventStore, NewEvent
+from evstore import EventStore, NewEvent, require_projection
 
 from ._arguments import count, optional_text, window_start
 from ._events import DEFAULT_TASK_TYPE, METRIC_RECORDED
+from ._projection import PROJECTION_NAME
 
 COLUMNS = (
     "id", "timestamp", "role", "cli", "task_type", "workflow_id", "success",
@@ -91,6 +92,7 @@ def get_metrics(
         filter is not a str.
     :raises ValueError: ``days`` is negative or not finite.
     """
+    require_projection(store, PROJECTION_NAME, package="evstore_metrics")
     clauses = ["timestamp >= ?"]
     params: list[Any] = [window_start(days, now)]
     for name, value in (("role", role), ("cli", cli), ("task_type", task_type),
@@ -105,6 +107,7 @@ def get_metrics(
 def recent_failures(store: EventStore, limit: int = 20, role: str | None = None) -> list[dict[str, Any]]:
     """The ``limit`` newest failed metrics, of one role or of all; same dicts as
     :func:`get_metrics`."""
+    require_projection(store, PROJECTION_NAME, package="evstore_metrics")
     count("limit", limit, minimum=0)
     if optional_text("role", role) is None:
         sql = f"{_SELECT} WHERE success = 0 {_NEWEST_FIRST} LIMIT ?"

@@ -12,10 +12,7 @@ raw SQL; set a step's status with :func:`update_step`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from evstore import EventType, Projection, hookimpl
-from evstore.ui import Page, Panel
+from evstore import Plugin
 
 from ._commands import update_step
 from ._events import (
@@ -36,7 +33,13 @@ from ._queries import Step, get_step, list_steps
 from ._status import StepStatus
 from ._ui import register_ui
 
-evstore_plugin_name = "steps"
+# What this plugin contributes; the plugin manager generates the hooks from it.
+evstore_plugin = Plugin(
+    "steps",
+    event_types=EVENT_TYPES,
+    projections=[build_projection],
+    ui=register_ui,
+)
 
 __all__ = [
     "PROJECTION_NAME",
@@ -56,19 +59,3 @@ __all__ = [
     "list_steps",
     "update_step",
 ]
-
-
-@hookimpl
-def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
-    for event_type in EVENT_TYPES:
-        register(event_type)
-
-
-@hookimpl
-def evstore_register_projections(register: Callable[[Projection], None]) -> None:
-    register(build_projection())
-
-
-@hookimpl
-def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
-    register_ui(register)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evstore import EventStore, InvalidArgumentError, NewEvent
+from evstore import EventStore, InvalidArgumentError, NewEvent, require_projection
 
 from ._events import STEP_STATUS_CHANGED
-from ._queries import _require_projection
+from ._projection import PROJECTION_NAME
 from ._status import StepStatus
 
 
@@ -30,7 +30,7 @@ def update_step(
     :raises ValueError: ``status`` is not a ``StepStatus``, or no event has mentioned
         ``step_id`` (the original updated nothing then, silently). Nothing is appended.
     """
-    _require_projection(store)
+    require_projection(store, PROJECTION_NAME, package="evstore_steps")
     if not isinstance(step_id, str) or not step_id:
         raise InvalidArgumentError(f"step_id must be a non-empty string, got {step_id!r}")
     try:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evstore import EventStore, InvalidArgumentError, UnknownProjectionError
+from evstore import EventStore, InvalidArgumentError, require_projection
 
 from ._projection import PROJECTION_NAME
 from ._status import StepStatus
@@ -44,7 +44,7 @@ _SELECT = (
 
 def get_step(store: EventStore, step_id: str) -> Step | None:
     """The step ``step_id``, or ``None`` if no event has mentioned it."""
-    _require_projection(store)
+    require_projection(store, PROJECTION_NAME, package="evstore_steps")
     _require_text("step_id", step_id)
     rows = store.reader.fetchall(f"{_SELECT} WHERE id = ?", (step_id,))
     return _to_step(rows[0]) if rows else None
@@ -53,7 +53,7 @@ def get_step(store: EventStore, step_id: str) -> Step | None:
 def list_steps(store: EventStore, workflow_id: str) -> list[Step]:
     """The steps of ``workflow_id`` in creation order (the position of each step's first
     event); empty for a workflow with no steps."""
-    _require_projection(store)
+    require_projection(store, PROJECTION_NAME, package="evstore_steps")
     _require_text("workflow_id", workflow_id)
     rows = store.reader.fetchall(
         f"{_SELECT} WHERE workflow_id = ? ORDER BY created_position", (workflow_id,)
@@ -65,16 +65,6 @@ def _require_text(name: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
 
-
-def _require_projection(store: EventStore) -> None:
-    # Without the projection the table may be missing, or left over from an earlier run
-    # and silently stale: both deserve an error that says what to do.
-    if PROJECTION_NAME not in store.registry.projections:
-        raise UnknownProjectionError(
-            f"the {PROJECTION_NAME!r} projection is not loaded in the store at "
-            f"{str(store.path)!r}: install evstore-steps (and check EVSTORE_PLUGINS and "
-            "EVSTORE_DISABLE_PLUGINS), or open the store with plugins=[evstore_steps]."
-        )
 
 
 def _to_step(row: tuple[Any, ...]) -> Step:

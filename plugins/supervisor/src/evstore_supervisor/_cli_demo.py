@@ -14,8 +14,8 @@ import evstore_checkpoints
 import evstore_graph
 import evstore_metrics
 import evstore_steps
+from evstore.cli import database_path, db_option, echo_json
 
-from ._cli_common import database_path, db_option, echo_json
 from ._database import Database
 from ._demo import LOOP_KEY, MIN_SAMPLES, TASK_ROLES, DemoRun, run_demo
 
@@ -23,7 +23,7 @@ from ._demo import LOOP_KEY, MIN_SAMPLES, TASK_ROLES, DemoRun, run_demo
 @click.command("demo", short_help="Simulate a supervisor run and show its projections.")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print what the run made as JSON instead of tables.")
-def demo_command(db: Path | None, as_json: bool) -> None:
+def demo_command(db: Path | str | None, as_json: bool) -> None:
     """Simulate a realistic supervisor run through the drop-in Database: a feature with
     two phases and four components worked by backend and frontend roles, steps with
     gates, a retry and an approval, metrics from three CLIs, checkpoints, and a graph

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from evstore import EventStore
+from evstore.cli import EXIT_PROBLEMS, CommandError, busy_timeout, database_path, echo_json, store_options
 
-from ._cli_common import EXIT_PROBLEMS, CommandError, database_path, db_option, echo_json
 from ._database import PLUGINS
 from ._seed_compare import compare
 from ._seed_import import SeedImporter, seed_event_id
@@ -22,10 +22,10 @@ _SHOWN: int = 20
 
 @click.command("import-seed", short_help="Import an original supervisor state.db into a new evstore store.")
 @click.argument("source", type=click.Path(path_type=Path))
-@db_option
+@store_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def import_seed_command(ctx: click.Context, source: Path, db: Path | None, as_json: bool) -> None:
+def import_seed_command(ctx: click.Context, source: Path, db: Path | str | None, as_json: bool) -> None:
     """Import SOURCE, an original supervisor database (.supervisor/state.db), into the
     store at --db, which must be new or empty. SOURCE is only read.
 
@@ -59,7 +59,9 @@ def import_seed_command(ctx: click.Context, source: Path, db: Path | None, as_js
         )
     clock = time.perf_counter()
     report = ImportReport(source=str(source), target=str(target), fingerprint=seed.fingerprint)
-    with EventStore.open(target, plugins=list(PLUGINS), permissive=True, reactors=False) as store:
+    with EventStore.open(
+        target, plugins=list(PLUGINS), permissive=True, reactors=False, busy_timeout=busy_timeout()
+    ) as store:
         head = store.head()
         if head == 0:
             SeedImporter(store, seed, report).run()

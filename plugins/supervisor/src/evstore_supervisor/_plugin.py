@@ -10,10 +10,9 @@ reject calls that used to work.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from evstore import EventType, hookimpl
+from evstore import EventType, Plugin
 
 if TYPE_CHECKING:
     import click
@@ -47,19 +46,8 @@ SUPERVISOR_EVENT_TYPES: Final = (
     ),
 )
 
-# The name explicit registration (plugins=[...]) uses: the entry point's, so an installed
-# copy found through the entry point is not registered a second time.
-evstore_plugin_name = "supervisor"
 
-
-@hookimpl
-def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
-    for event_type in SUPERVISOR_EVENT_TYPES:
-        register(event_type)
-
-
-@hookimpl
-def evstore_register_commands(cli: click.Group) -> None:
+def _add_commands(cli: click.Group) -> None:
     """``evstore demo`` and ``evstore import-seed``: supervisor commands, so they live
     here and not in the kernel, which never imports a plugin. Imported only when the
     command line asks for its commands."""
@@ -68,3 +56,6 @@ def evstore_register_commands(cli: click.Group) -> None:
 
     cli.add_command(demo_command)
     cli.add_command(import_seed_command)
+
+
+evstore_plugin = Plugin("supervisor", event_types=SUPERVISOR_EVENT_TYPES, commands=_add_commands)

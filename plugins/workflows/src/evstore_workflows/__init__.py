@@ -10,10 +10,7 @@ and :func:`list_workflows`, or with raw SQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from evstore import EventType, Projection, hookimpl
-from evstore.ui import Page, Panel
+from evstore import Plugin
 
 from ._events import (
     EVENT_TYPES,
@@ -27,7 +24,13 @@ from ._projection import PROJECTION_NAME, build_projection
 from ._queries import Workflow, WorkflowStatus, get_workflow, list_workflows
 from ._ui import register_ui
 
-evstore_plugin_name = "workflows"
+# What this plugin contributes; the plugin manager generates the hooks from it.
+evstore_plugin = Plugin(
+    "workflows",
+    event_types=EVENT_TYPES,
+    projections=[build_projection],
+    ui=register_ui,
+)
 
 __all__ = [
     "PROJECTION_NAME",
@@ -41,19 +44,3 @@ __all__ = [
     "get_workflow",
     "list_workflows",
 ]
-
-
-@hookimpl
-def evstore_register_event_types(register: Callable[[EventType], None]) -> None:
-    for event_type in EVENT_TYPES:
-        register(event_type)
-
-
-@hookimpl
-def evstore_register_projections(register: Callable[[Projection], None]) -> None:
-    register(build_projection())
-
-
-@hookimpl
-def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
-    register_ui(register)

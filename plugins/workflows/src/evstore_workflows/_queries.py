@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evstore import EventStore, InvalidArgumentError, UnknownProjectionError
+from evstore import EventStore, InvalidArgumentError, require_projection
 
 from ._projection import PROJECTION_NAME
 
@@ -44,7 +44,7 @@ _SELECT = "SELECT id, current_step, status, context, error, created_at, updated_
 
 def get_workflow(store: EventStore, workflow_id: str) -> Workflow | None:
     """The workflow ``workflow_id``, or ``None`` if no event has mentioned it."""
-    _require_projection(store)
+    require_projection(store, PROJECTION_NAME, package="evstore_workflows")
     if not isinstance(workflow_id, str) or not workflow_id:
         raise InvalidArgumentError(f"workflow_id must be a non-empty string, got {workflow_id!r}")
     rows = store.reader.fetchall(f"{_SELECT} WHERE id = ?", (workflow_id,))
@@ -54,7 +54,7 @@ def get_workflow(store: EventStore, workflow_id: str) -> Workflow | None:
 def list_workflows(store: EventStore, status: WorkflowStatus | str | None = None) -> list[Workflow]:
     """Every workflow in creation order (the position of its first event), optionally
     only those with ``status``."""
-    _require_projection(store)
+    require_projection(store, PROJECTION_NAME, package="evstore_workflows")
     if status is None:
         rows = store.reader.fetchall(f"{_SELECT} ORDER BY created_position")
     else:
@@ -73,16 +73,6 @@ def _status(status: str) -> WorkflowStatus:
             f"got {status!r}"
         ) from None
 
-
-def _require_projection(store: EventStore) -> None:
-    # Without the projection the table may be missing, or left over from an earlier run
-    # and silently stale: both deserve an error that says what to do.
-    if PROJECTION_NAME not in store.registry.projections:
-        raise UnknownProjectionError(
-            f"the {PROJECTION_NAME!r} projection is not loaded in the store at "
-            f"{str(store.path)!r}: install evstore-workflows (and check EVSTORE_PLUGINS and "
-            "EVSTORE_DISABLE_PLUGINS), or open the store with plugins=[evstore_workflows]."
-        )
 
 
 def _to_workflow(row: tuple[Any, ...]) -> Workflow:
