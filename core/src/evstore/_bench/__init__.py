@@ -1,9 +1,10 @@
-"""``evstore bench``: the kernel against a hand-written ``sqlite3`` event log.
+"""``evstore bench``: the kernel against hand-written ``sqlite3`` (and ``psycopg``).
 
 ``run_benchmark`` runs every workload on both sides in one process, interleaved, and
 returns a :class:`Report` of median rates and ratios. Nothing is asserted about time:
-missing a target is a finding to report, not an error. The supervisor cases run on the
-installed first-party plugins and are skipped (with the reason) when they are missing.
+missing a target is a finding to report, not an error. After the kernel's workloads it
+runs those the installed plugins contribute (``evstore_bench_workloads``); the kernel
+never names a plugin.
 """
 
 from __future__ import annotations
@@ -13,38 +14,71 @@ import platform
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
+from ._contrib import Context, Workload, contributed_workloads
 from ._measure import Progress, Report, Result, Sizes
-from ._supervisor_cases import supervisor
 from ._workloads import batch_appends, bulk_append, growth, reads, single_full, single_normal
 
-__all__ = ["Progress", "Report", "Result", "Sizes", "run_benchmark"]
+__all__ = ["Context", "Progress", "Report", "Result", "Sizes", "Workload", "run_benchmark"]
+
+KernelWorkload = Callable[[Context], list[Result]]
 
 
 def _no_progress(label: str, done: int, total: int) -> None:
     """The default progress callback: report nothing."""
 
 
-def run_benchmark(sizes: Sizes, progress: Progress = _no_progress, directory: Path | None = None) -> Report:
-    """Run every workload; databases live in a temporary folder removed afterwards."""
-    workloads: list[tuple[str, Callable[[Sizes, Path, Progress], list[Result]]]] = [
+def _sqlite_workloads() -> list[tuple[str, KernelWorkload]]:
+    steps: list[tuple[str, Callable[[Sizes, Path, Progress], list[Result]]]] = [
         ("single_full", single_full),
         ("single_normal", single_normal),
         ("batch", batch_appends),
         ("bulk", bulk_append),
         ("reads", reads),
         ("growth", growth),
-        ("supervisor", supervisor),
     ]
+    return [(name, partial(_on_sqlite, step)) for name, step in steps]
+
+
+def _on_sqlite(step: Callable[[Sizes, Path, Progress], list[Result]], context: Context) -> list[Result]:
+    return step(context.sizes, context.workdir, context.progress)
+
+
+def kernel_workloads() -> list[tuple[str, KernelWorkload]]:
+    """The kernel's own workloads, in the order they run."""
+    return _sqlite_workloads()
+
+
+def run_benchmark(
+    sizes: Sizes,
+    progress: Progress = _no_progress,
+    directory: Path | None = None,
+    *,
+    db: str | None = None,
+    original: Path | None = None,
+    plugins: Sequence[object] | None = None,
+    autoload: bool | None = None,
+) -> Report:
+    """Run every workload; databases live in a temporary folder removed afterwards.
+
+    ``db`` (a PostgreSQL URL) adds the PostgreSQL rows; ``original`` is handed to the
+    contributed workloads; ``plugins`` and ``autoload`` choose the plugins asked for
+    workloads, as for ``EventStore.open``.
+    """
+    kernel = kernel_workloads()
+    contributed = contributed_workloads([name for name, _ in kernel], plugins, autoload)
     results: list[Result] = []
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="evstore-bench-", dir=directory) as name:
-        for key, workload in workloads:
+        context = Context(sizes, Path(name), progress, db, original)
+        steps = [*kernel, *((item.workload.name, item.run) for item in contributed)]
+        for key, workload in steps:
             begun = time.perf_counter()
-            results.extend(workload(sizes, Path(name), progress))
+            results.extend(workload(context))
             seconds[key] = round(time.perf_counter() - begun, 3)
     return Report(sizes, results, time.perf_counter() - started, _environment(), seconds)
 

@@ -37,9 +37,6 @@ _COUNTS: dict[str, tuple[int, int]] = {
     "growth_small": (10_000, 10_000),
     "growth_large": (1_000_000, 100_000),
     "growth_transactions": (10, 10),
-    "supervisor_single": (400, 150),
-    "supervisor_transactions": (30, 10),
-    "supervisor_rebuild": (100_000, 20_000),
 }
 _ROUNDS = (7, 5)  # many short rounds: a noisy patch then hurts both sides alike
 
@@ -61,9 +58,6 @@ class Sizes:
     growth_small: int  # events stored before measuring the append rate...
     growth_large: int  # ...and in the larger store it is compared with
     growth_transactions: int  # transactions of BATCH_SIZE events per round and store
-    supervisor_single: int  # supervisor events appended one by one per round, synchronous=FULL
-    supervisor_transactions: int  # transactions of BATCH_SIZE supervisor events per round
-    supervisor_rebuild: int  # events in the supervisor log whose projections are rebuilt
 
     @classmethod
     def choose(cls, *, quick: bool, scale: float = 1.0) -> Sizes:
@@ -71,6 +65,11 @@ class Sizes:
         counts["log_events"] = max(counts["log_events"], counts["workflow_events"])
         counts["growth_large"] = max(counts["growth_large"], counts["growth_small"] + 1)
         return cls(quick, scale, _ROUNDS[1 if quick else 0], **counts)
+
+    def count(self, full: int, quick: int) -> int:
+        """A workload's own size: ``full`` for a full run, ``quick`` with ``--quick``,
+        times ``scale`` (at least 1). Contributed workloads size themselves with it."""
+        return _scaled(quick if self.quick else full, self.scale)
 
 
 def measure(count: int, action: Callable[[], object]) -> float:

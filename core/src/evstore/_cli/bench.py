@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -32,11 +33,27 @@ from .._bench import Report, Result, Sizes, run_benchmark
     hidden=True,
     help="Multiply every size by this factor (the tests use 0.01).",
 )
-def bench_command(quick: bool, as_json: bool, scale: float) -> None:
+@click.option(
+    "--db",
+    "pg_url",
+    metavar="URL",
+    default=None,
+    help="Also run the PostgreSQL rows against this server (postgresql://...), in a schema "
+    "of their own dropped afterwards. Without it only SQLite is measured.",
+)
+@click.option(
+    "--original",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A checkout of code a plugin's workload compares itself with (e.g. the "
+    "original a facade replaces); plugins may read it, the kernel does not. Rows that "
+    "need it are skipped without it.",
+)
+def bench_command(quick: bool, as_json: bool, scale: float, pg_url: str | None, original: Path | None) -> None:
     """Benchmark the kernel against a hand-written sqlite3 event log.
 
     Each workload runs in the same process on an EventStore (no plugins, permissive;
-    the supervisor rows load plugins, see below) and on "raw" sqlite3, alternating
+    plugin rows load plugins, see below) and on "raw" sqlite3, alternating
     round by round; the table shows the median rate of each side and the ratio
     evstore/raw. Only ratios measured in one run mean anything: never compare
     absolute rates across runs or machines.
@@ -57,7 +74,11 @@ def bench_command(quick: bool, as_json: bool, scale: float) -> None:
     Durability is normal except where it says full. Exits 0 even when a target is
     missed: this is a measurement, and the missed targets are listed.
 
-    Supervisor rows: a realistic supervisor run (workflow, steps by three roles, a
+    Plugin rows: installed plugins add workloads through the evstore_bench_workloads
+    hook (EVSTORE_PLUGINS and EVSTORE_DISABLE_PLUGINS apply); they run after the
+    kernel's, with the same sizes, and follow the same rules.
+
+    Supervisor rows (from evstore-supervisor): a realistic supervisor run (workflow, steps by three roles, a
     feature with phases and components, metrics, checkpoints, a graph execution) on a
     store with the installed plugins workflows, steps, features, checkpoints, metrics
     and graph (EVSTORE_PLUGINS and EVSTORE_DISABLE_PLUGINS apply), against raw storing
@@ -68,14 +89,16 @@ def bench_command(quick: bool, as_json: bool, scale: float) -> None:
     Rates count the caller's events; the features cascade appends follow-ups on top.
     Without those plugins the rows are skipped, with the reason.
     """
+    if pg_url is not None and not pg_url.startswith(("postgresql://", "postgres://")):
+        raise click.UsageError(f"--db takes a PostgreSQL URL (postgresql://...), not {pg_url!r}")
     sizes = Sizes.choose(quick=quick, scale=scale)
     if as_json:
-        report = run_benchmark(sizes)
+        report = run_benchmark(sizes, db=pg_url, original=original)
         click.echo(json.dumps(report.to_json(), indent=2))
         return
     stderr = Console(stderr=True)
     with _progress_bar(stderr) as progress:
-        report = run_benchmark(sizes, progress)
+        report = run_benchmark(sizes, progress, db=pg_url, original=original)
     _print_report(report, Console())
 
 

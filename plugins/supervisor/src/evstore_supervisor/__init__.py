@@ -37,6 +37,7 @@ from ._models import (
 from ._plugin import SUPERVISOR_EVENT_TYPES
 
 # For pluggy, when the package is loaded through its entry point (not part of __all__).
+from ._plugin import evstore_bench_workloads as evstore_bench_workloads
 from ._plugin import evstore_plugin_name as evstore_plugin_name
 from ._plugin import evstore_register_commands as evstore_register_commands
 from ._plugin import evstore_register_event_types as evstore_register_event_types

@@ -18,6 +18,8 @@ from evstore import EventType, hookimpl
 if TYPE_CHECKING:
     import click
 
+    from evstore.bench import Workload
+
 GATE_PASSED: Final = "gate_passed"
 GATE_FAILED: Final = "gate_failed"
 GATE_SKIPPED: Final = "gate_skipped"
@@ -68,3 +70,11 @@ def evstore_register_commands(cli: click.Group) -> None:
 
     cli.add_command(demo_command)
     cli.add_command(import_seed_command)
+
+
+@hookimpl
+def evstore_bench_workloads(register: Callable[[Workload], None]) -> None:
+    """The supervisor rows of ``evstore bench`` (see ``_bench``), imported only then."""
+    from ._bench import bench_workload
+
+    register(bench_workload())

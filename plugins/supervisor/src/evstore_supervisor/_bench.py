@@ -1,4 +1,4 @@
-"""The supervisor workload on a store with the six first-party plugins, against raw.
+"""``evstore bench`` rows for the supervisor workload on the six first-party plugins.
 
 Inline projections must not make appends slow. These cases append the workload of
 ``_supervisor`` to a store that loads the installed plugins (``EventStore.open`` with
@@ -7,8 +7,8 @@ log, which stores the same events with no projection at all. Rates count the eve
 the caller appends; the features cascade's follow-ups are part of evstore's cost and
 are reported in each row's size, with the number of projections loaded (other
 installed plugins' projections run on these appends too, and cost their share).
-Core never imports a plugin: when one of the six projections is not loaded, every case
-is reported as skipped, with the reason.
+This plugin contributes them through ``evstore_bench_workloads``: when one of the six
+projections is not loaded, every case is reported as skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -17,12 +17,25 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from .._envelope import NewEvent
-from .._errors import EvstoreError
-from .._store import EventStore
-from ._measure import Progress, Result, Sizes, interleave, measure
-from ._raw import RawLog
-from ._supervisor import (
+from evstore import EventStore, EvstoreError, NewEvent
+from evstore.bench import (
+    BATCH_SIZE,
+    PREFILL_BATCH,
+    Context,
+    Progress,
+    RawLog,
+    Result,
+    Sizes,
+    Workload,
+    both_sides,
+    each,
+    interleave,
+    measure,
+    remove_database,
+    short_count,
+)
+
+from ._bench_specs import (
     FOLLOW_UPS_PER_UNIT,
     REQUIRED_PROJECTIONS,
     UNIT_EVENTS,
@@ -31,27 +44,34 @@ from ._supervisor import (
     new_events,
     supervisor_specs,
 )
-from ._workloads import BATCH_SIZE, PREFILL_BATCH, both_sides, each, remove_database, short_count
 
 # Single appends and batches are compared with raw (ratios); the rebuild's target is
 # absolute (events/s), its ratio to raw reading the whole log is shown for context.
 TARGETS = {"supervisor_single_full": 0.75, "supervisor_batch": 0.5, "supervisor_rebuild": 50_000.0}
 TARGET_UNITS = {"supervisor_single_full": "ratio", "supervisor_batch": "ratio", "supervisor_rebuild": "events/s"}
 _PROJECTIONS = len(REQUIRED_PROJECTIONS)
+# (full run, --quick): events appended one by one per round (synchronous=FULL),
+# transactions of BATCH_SIZE events per round, events in the log that is rebuilt.
+SIZES = {"single": (400, 150), "transactions": (30, 10), "rebuild": (100_000, 20_000)}
 
 
-def supervisor(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
+def bench_workload() -> Workload:
+    """What ``evstore_bench_workloads`` registers."""
+    return Workload("supervisor", supervisor)
+
+
+def supervisor(context: Context) -> list[Result]:
     """Single appends (full durability), BATCH_SIZE per transaction, and a rebuild of the
     six projections, or the three rows skipped when the plugins are not all loaded."""
+    sizes, workdir, progress = context.sizes, context.workdir, context.progress
     reason, others = _probe(workdir)
     # Other installed plugins' projections run on the appends too: say so in the label.
     extra = f" (+{', '.join(others)})" if others else ""
+    rebuilt = short_count(sizes.count(*SIZES["rebuild"]))
     labels = {
         "supervisor_single_full": (f"supervisor: single append (full){extra}", "full"),
         "supervisor_batch": (f"supervisor: {BATCH_SIZE} per transaction{extra}", "normal"),
-        "supervisor_rebuild": (
-            f"supervisor: rebuild {_PROJECTIONS} projections of {short_count(sizes.supervisor_rebuild)}", "normal",
-        ),
+        "supervisor_rebuild": (f"supervisor: rebuild {_PROJECTIONS} projections of {rebuilt}", "normal"),
     }
     if reason is not None:
         return [
@@ -116,7 +136,7 @@ def _append_in_transaction(store: EventStore, specs: list[SupervisorSpec]) -> No
 
 def _single_full(sizes: Sizes, workdir: Path, progress: Progress, label: str) -> Result:
     key = "supervisor_single_full"
-    count = sizes.supervisor_single
+    count = sizes.count(*SIZES["single"])
     with _sides(workdir, "supervisor-single", "full") as (raw, store):
 
         def raw_side(round_number: int) -> float:
@@ -135,7 +155,7 @@ def _single_full(sizes: Sizes, workdir: Path, progress: Progress, label: str) ->
 
 def _batch(sizes: Sizes, workdir: Path, progress: Progress, label: str) -> Result:
     key = "supervisor_batch"
-    transactions = sizes.supervisor_transactions
+    transactions = sizes.count(*SIZES["transactions"])
     count = transactions * BATCH_SIZE
 
     def batches(round_number: int) -> list[list[SupervisorSpec]]:
@@ -165,7 +185,7 @@ def _rebuild(sizes: Sizes, workdir: Path, progress: Progress, label: str) -> Res
     """Rebuild the six projections from the whole log, against raw reading its (same,
     minus the follow-ups) log once with every payload decoded."""
     key = "supervisor_rebuild"
-    wanted = sizes.supervisor_rebuild
+    wanted = sizes.count(*SIZES["rebuild"])
     with _sides(workdir, "supervisor-rebuild", "normal") as (raw, store):
         progress("supervisor: prefilling the log to rebuild", 0, 1)
         appended = 0

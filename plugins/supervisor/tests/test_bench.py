@@ -1,0 +1,143 @@
+"""The supervisor rows this plugin contributes to ``evstore bench``: their shape, not
+their timings (machines are too noisy for those)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from supervisor_cli_support import run
+
+from evstore import EventStore, EvstoreError
+from evstore.bench import Context, Sizes
+from evstore_supervisor._bench import SIZES, supervisor
+from evstore_supervisor._bench_specs import (
+    FOLLOW_UPS_PER_UNIT,
+    REQUIRED_PROJECTIONS,
+    UNIT_EVENTS,
+    missing_projections,
+    new_events,
+    supervisor_specs,
+)
+
+TINY = ["--quick", "--scale", "0.01"]
+SUPERVISOR_WORKLOADS = ["supervisor_single_full", "supervisor_batch", "supervisor_rebuild"]
+TARGETS = {"supervisor_single_full": 0.75, "supervisor_batch": 0.5, "supervisor_rebuild": 50_000.0}
+
+
+def _plugins_installed() -> bool:
+    try:
+        with EventStore.open(Path(tempfile.mkdtemp()) / "probe.db", autoload=True) as store:
+            return not missing_projections(store)
+    except EvstoreError:  # an installed plugin does not load: the bench skips these rows
+        return False
+
+
+needs_plugins = pytest.mark.skipif(
+    not _plugins_installed(), reason="the six first-party plugins are not all installed"
+)
+
+
+def _context(tmp_path: Path) -> Context:
+    return Context(Sizes.choose(quick=True, scale=0.01), tmp_path, lambda *args: None)
+
+
+@pytest.fixture(scope="module")
+def bench_json() -> dict[str, Any]:
+    # Every installed plugin, as a user runs it: the supervisor contributes its rows.
+    result = run("bench", *TINY, "--json")
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+@pytest.mark.evstore_backends("sqlite")
+def test_the_supervisor_rows_follow_the_kernels(bench_json: dict[str, Any]) -> None:
+    keys = [r["key"] for r in bench_json["results"]]
+    assert keys[-len(SUPERVISOR_WORKLOADS):] == SUPERVISOR_WORKLOADS
+    assert "supervisor" in bench_json["workload_seconds"]
+    results = {r["key"]: r for r in bench_json["results"]}
+    assert {key: results[key]["target"] for key in SUPERVISOR_WORKLOADS} == TARGETS
+    assert results["supervisor_rebuild"]["target_unit"] == "events/s"
+    for key in SUPERVISOR_WORKLOADS:
+        row = results[key]
+        if row["met"] is not None:
+            measured = row["evstore"]["median"] if row["target_unit"] == "events/s" else row["ratio"]
+            assert row["met"] is (measured >= row["target"])
+
+
+@needs_plugins
+@pytest.mark.evstore_backends("sqlite")
+def test_supervisor_rows_count_the_callers_events_and_report_follow_ups(bench_json: dict[str, Any]) -> None:
+    sizes = Sizes.choose(quick=True, scale=0.01)
+    results = {r["key"]: r for r in bench_json["results"]}
+    single, batch, rebuild = (results[key] for key in SUPERVISOR_WORKLOADS)
+    assert single["durability"] == "full" and batch["durability"] == "normal"
+    assert single["size"]["events_per_round"] == sizes.count(*SIZES["single"])
+    assert batch["size"]["events_per_round"] == sizes.count(*SIZES["transactions"]) * 100
+    assert batch["size"]["events_per_transaction"] == 100
+    # Other installed plugins' projections run too; the six are always among them.
+    assert single["size"]["projections_loaded"] >= len(REQUIRED_PROJECTIONS)
+    # Whole runs were appended, so the cascade completed phases and features.
+    assert batch["size"]["follow_ups_total"] >= FOLLOW_UPS_PER_UNIT
+    assert rebuild["size"]["projections"] == len(REQUIRED_PROJECTIONS)
+    wanted = sizes.count(*SIZES["rebuild"])
+    assert wanted <= rebuild["size"]["events"] <= wanted + FOLLOW_UPS_PER_UNIT
+    assert rebuild["size"]["raw_events"] < rebuild["size"]["events"]
+    assert not set(bench_json["skipped"]) & set(SUPERVISOR_WORKLOADS)
+
+
+@pytest.mark.evstore_backends("sqlite")
+def test_supervisor_rows_are_skipped_with_the_reason_without_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVSTORE_PLUGINS", "supervisor")
+    results = supervisor(_context(tmp_path))
+    assert [r.key for r in results] == SUPERVISOR_WORKLOADS
+    for result in results:
+        assert result.skipped is not None and result.met is None
+        assert "workflows, steps, features, checkpoints, metrics, graph not loaded" in result.skipped
+        assert "EVSTORE_PLUGINS" in result.skipped
+        row = result.to_json()
+        assert row["raw"]["median"] is None and row["ratio"] is None and row["skipped"] == result.skipped
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.evstore_backends("sqlite")
+def test_skipped_supervisor_rows_in_the_table_share_one_reason() -> None:
+    table = run("bench", *TINY, EVSTORE_PLUGINS="supervisor")
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.stdout.split())
+    assert "supervisor: rebuild 6 projections of 200. Why: projection(s) workflows" in text
+    assert text.count("Why: projection(s)") == 1  # one reason, said once for the three rows
+
+
+def test_supervisor_workload_continues_where_it_stopped() -> None:
+    whole = supervisor_specs(3 * UNIT_EVENTS + 7)
+    assert supervisor_specs(50) + supervisor_specs(len(whole) - 50, 50) == whole
+    assert len({spec[0] for spec in supervisor_specs(UNIT_EVENTS, 0)} & {
+        spec[0] for spec in supervisor_specs(UNIT_EVENTS, UNIT_EVENTS)
+    }) == 0  # every run has its own streams
+
+
+@needs_plugins
+@pytest.mark.evstore_backends("sqlite")
+def test_supervisor_workload_is_valid_and_runs_to_completion(tmp_path: Path) -> None:
+    units = 3
+    with EventStore.open(tmp_path / "s.db", autoload=True, durability="normal") as store:
+        # A stretch that ends mid-run, then the rest: every prefix is a legal history.
+        specs = supervisor_specs(units * UNIT_EVENTS)
+        store.append_many(new_events(specs[:60]))
+        for event in new_events(specs[60:]):
+            store.append(event)
+        assert store.head() == units * (UNIT_EVENTS + FOLLOW_UPS_PER_UNIT)
+        read = store.reader.fetchall
+        assert read("SELECT status, COUNT(*) FROM workflows GROUP BY status") == [("completed", units)]
+        assert read("SELECT status, COUNT(*) FROM features GROUP BY status") == [("completed", units)]
+        assert read("SELECT status, COUNT(*) FROM graph_executions GROUP BY status") == [("completed", units)]
+        assert read("SELECT COUNT(*) FROM steps WHERE status = 'completed'") == [(3 * units,)]
+        assert read("SELECT COUNT(*) FROM metrics") == read("SELECT COUNT(*) FROM checkpoints") == [(3 * units,)]
+        assert store.rebuild(REQUIRED_PROJECTIONS) == store.head()
