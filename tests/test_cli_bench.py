@@ -229,3 +229,42 @@ def test_db_must_be_a_postgresql_url() -> None:
     result = CliRunner().invoke(cli, ["bench", *TINY, "--db", "store.db"])
     assert result.exit_code == 2
     assert "--db takes a PostgreSQL URL (postgresql://...), not 'store.db'" in result.stderr
+
+
+PG_KEYS = [
+    "pg_single_full", "pg_batch", "pg_bulk", "pg_read_workflow", "pg_read_log",
+    "pg_writers_1", "pg_writers_4", "pg_writers_8", "pg_writers_scaling",
+]
+
+
+def _bench_schemas(url: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'evstore_bench_%'").fetchall()
+    return {row[0] for row in rows}
+
+
+@pytest.mark.evstore_backends("postgresql")
+def test_postgresql_rows_compare_with_raw_psycopg_and_leave_no_schema(evstore_target_factory: Any) -> None:
+    url = evstore_target_factory.postgres_url
+    before = _bench_schemas(url)
+    result = CliRunner().invoke(cli, ["bench", *TINY, "--json", "--db", url], env={"EVSTORE_PLUGINS": ""})
+    assert result.exit_code == 0, result.output
+    parsed = json.loads(result.stdout)
+    assert _bench_schemas(url) <= before  # every schema of the run was dropped
+    results = {r["key"]: r for r in parsed["results"]}
+    assert [r["key"] for r in parsed["results"]] == [*ALL_KEYS, *PG_KEYS]
+    assert {"pg", "pg_writers"} <= set(parsed["workload_seconds"])
+    sizes = Sizes.choose(quick=True, scale=0.01)
+    assert results["pg_bulk"]["size"]["events"] == sizes.bulk
+    assert results["pg_read_workflow"]["size"]["events"] == sizes.workflow_events
+    for key in PG_KEYS[:-1]:
+        row = results[key]
+        assert row["target"] == 0.8 and row["met"] is (row["ratio"] >= 0.8)
+        assert len(row["raw"]["rounds"]) == parsed["rounds"] and min(row["evstore"]["rounds"]) > 0
+    assert [results[f"pg_writers_{n}"]["size"]["writers"] for n in (1, 4, 8)] == [1, 4, 8]
+    scaling, one, eight = results["pg_writers_scaling"], results["pg_writers_1"], results["pg_writers_8"]
+    assert scaling["kind"] == "growth" and scaling["target"] == 1.0
+    assert scaling["ratio"] == pytest.approx(eight["evstore"]["median"] / one["evstore"]["median"])
+    assert scaling["raw"]["median"] == pytest.approx(eight["raw"]["median"] / one["raw"]["median"])

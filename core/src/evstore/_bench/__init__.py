@@ -47,9 +47,35 @@ def _on_sqlite(step: Callable[[Sizes, Path, Progress], list[Result]], context: C
     return step(context.sizes, context.workdir, context.progress)
 
 
-def kernel_workloads() -> list[tuple[str, KernelWorkload]]:
-    """The kernel's own workloads, in the order they run."""
-    return _sqlite_workloads()
+# psycopg is the optional ``postgresql`` extra: imported only when --db asks for it.
+def _pg(context: Context) -> list[Result]:
+    from ._pg_raw import Schemas
+    from ._pg_workloads import pg_rows
+
+    assert context.db is not None
+    schemas = Schemas(context.db)
+    try:
+        return pg_rows(context.sizes, schemas, context.progress)
+    finally:
+        schemas.drop_all()
+
+
+def _pg_writers(context: Context) -> list[Result]:
+    from ._pg_raw import Schemas
+    from ._pg_writers import writer_rows
+
+    assert context.db is not None
+    schemas = Schemas(context.db)
+    try:
+        return writer_rows(context.sizes, schemas, context.progress)
+    finally:
+        schemas.drop_all()
+
+
+def kernel_workloads(db: str | None = None) -> list[tuple[str, KernelWorkload]]:
+    """The kernel's own workloads, in the order they run (with ``db``, PostgreSQL's too)."""
+    postgres: list[tuple[str, KernelWorkload]] = [("pg", _pg), ("pg_writers", _pg_writers)]
+    return [*_sqlite_workloads(), *(postgres if db is not None else [])]
 
 
 def run_benchmark(
@@ -68,7 +94,7 @@ def run_benchmark(
     contributed workloads; ``plugins`` and ``autoload`` choose the plugins asked for
     workloads, as for ``EventStore.open``.
     """
-    kernel = kernel_workloads()
+    kernel = kernel_workloads(db)
     contributed = contributed_workloads([name for name, _ in kernel], plugins, autoload)
     results: list[Result] = []
     seconds: dict[str, float] = {}

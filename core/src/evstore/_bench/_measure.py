@@ -37,6 +37,7 @@ _COUNTS: dict[str, tuple[int, int]] = {
     "growth_small": (10_000, 10_000),
     "growth_large": (1_000_000, 100_000),
     "growth_transactions": (10, 10),
+    "writer_events": (2000, 300),
 }
 _ROUNDS = (7, 5)  # many short rounds: a noisy patch then hurts both sides alike
 
@@ -58,6 +59,7 @@ class Sizes:
     growth_small: int  # events stored before measuring the append rate...
     growth_large: int  # ...and in the larger store it is compared with
     growth_transactions: int  # transactions of BATCH_SIZE events per round and store
+    writer_events: int  # single appends per round shared by the writer processes (PostgreSQL)
 
     @classmethod
     def choose(cls, *, quick: bool, scale: float = 1.0) -> Sizes:

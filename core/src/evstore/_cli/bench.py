@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,16 @@ def bench_command(quick: bool, as_json: bool, scale: float, pg_url: str | None, 
     Durability is normal except where it says full. Exits 0 even when a target is
     missed: this is a measurement, and the missed targets are listed.
 
+    PostgreSQL rows (--db URL): the same single appends (full), 100 per transaction,
+    bulk append, workflow read and whole-log read on a PostgreSQL store, against raw
+    psycopg on the kernel's own DDL (same events table, constraints and triggers) with
+    the kernel's ordering: BEGIN ISOLATION LEVEL READ COMMITTED and
+    pg_advisory_xact_lock in one round trip, the trigger assigning position and version
+    under the lock, one INSERT per event (COPY for the bulk append); then throughput of
+    1, 4 and 8 writer processes appending single events at full durability, each side
+    against the other, and 8 writers against 1. Each side has a schema of its own,
+    named after a random per-run prefix (evstore_bench_...) and dropped afterwards.
+
     Plugin rows: installed plugins add workloads through the evstore_bench_workloads
     hook (EVSTORE_PLUGINS and EVSTORE_DISABLE_PLUGINS apply); they run after the
     kernel's, with the same sizes, and follow the same rules.
@@ -91,6 +102,8 @@ def bench_command(quick: bool, as_json: bool, scale: float, pg_url: str | None, 
     """
     if pg_url is not None and not pg_url.startswith(("postgresql://", "postgres://")):
         raise click.UsageError(f"--db takes a PostgreSQL URL (postgresql://...), not {pg_url!r}")
+    if pg_url is not None and importlib.util.find_spec("psycopg") is None:
+        raise click.UsageError("--db needs psycopg: pip install 'evstore[postgresql]'")
     sizes = Sizes.choose(quick=quick, scale=scale)
     if as_json:
         report = run_benchmark(sizes, db=pg_url, original=original)
