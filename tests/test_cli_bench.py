@@ -26,6 +26,7 @@ RATE_WORKLOADS = [
     "append_at_small",
     "append_at_large",
 ]
+THREAD_WORKLOADS = ["group_commit"]
 TARGETS = {
     "single_full": 0.8,
     "single_normal": 0.5,
@@ -33,9 +34,10 @@ TARGETS = {
     "bulk": 0.5,
     "read_workflow": 1.0,
     "growth": 0.8,
+    "group_commit": 3.0,
 }
-ALL_KEYS = [*RATE_WORKLOADS, "growth"]
-KERNEL_WORKLOADS = {"single_full", "single_normal", "batch", "bulk", "reads", "growth"}
+ALL_KEYS = [*RATE_WORKLOADS, "growth", *THREAD_WORKLOADS]
+KERNEL_WORKLOADS = {"single_full", "single_normal", "batch", "bulk", "reads", "growth", "group_commit"}
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +104,14 @@ def test_reads_cover_the_sizes_asked_for(bench_json: dict[str, Any]) -> None:
     assert results["read_workflow"]["size"]["events"] == sizes.workflow_events
     assert results["read_log"]["size"]["events"] >= sizes.log_events - sizes.workflow_events
     assert results["bulk"]["size"]["events"] == sizes.bulk
+
+
+def test_group_commit_row_shares_the_round_among_eight_threads(bench_json: dict[str, Any]) -> None:
+    row = {r["key"]: r for r in bench_json["results"]}["group_commit"]
+    sizes = Sizes.choose(quick=True, scale=0.01)
+    assert row["durability"] == "full" and row["size"]["threads"] == 8
+    assert row["size"]["events_per_round"] % 8 == 0
+    assert 8 <= row["size"]["events_per_round"] <= max(8, sizes.thread_events)
 
 
 def test_databases_are_removed_afterwards(tmp_path: Path) -> None:

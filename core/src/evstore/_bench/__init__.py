@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ._contrib import Context, Workload, contributed_workloads
 from ._measure import Progress, Report, Result, Sizes
+from ._threads import group_commit
 from ._workloads import batch_appends, bulk_append, growth, reads, single_full, single_normal
 
 __all__ = ["Context", "Progress", "Report", "Result", "Sizes", "Workload", "run_benchmark"]
@@ -39,6 +40,7 @@ def _sqlite_workloads() -> list[tuple[str, KernelWorkload]]:
         ("bulk", bulk_append),
         ("reads", reads),
         ("growth", growth),
+        ("group_commit", group_commit),
     ]
     return [(name, partial(_on_sqlite, step)) for name, step in steps]
 

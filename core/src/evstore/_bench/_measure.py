@@ -38,6 +38,7 @@ _COUNTS: dict[str, tuple[int, int]] = {
     "growth_large": (1_000_000, 100_000),
     "growth_transactions": (10, 10),
     "writer_events": (2000, 300),
+    "thread_events": (1600, 240),
 }
 _ROUNDS = (7, 5)  # many short rounds: a noisy patch then hurts both sides alike
 
@@ -60,6 +61,7 @@ class Sizes:
     growth_large: int  # ...and in the larger store it is compared with
     growth_transactions: int  # transactions of BATCH_SIZE events per round and store
     writer_events: int  # single appends per round shared by the writer processes (PostgreSQL)
+    thread_events: int  # durable single appends per round shared by the group-commit threads
 
     @classmethod
     def choose(cls, *, quick: bool, scale: float = 1.0) -> Sizes:

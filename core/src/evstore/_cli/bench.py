@@ -72,6 +72,9 @@ def bench_command(quick: bool, as_json: bool, scale: float, pg_url: str | None, 
     transaction (each transaction to one workflow); one bulk append of 100k events over
     100 workflows; reading one workflow of 10k events; reading the whole log; the rate
     of 100-event transactions with 10k versus 1M events already stored (--quick: 100k).
+    Group commit: 8 threads of one store appending single events at full durability
+    (each its own workflow) against the raw log appending the same events from one
+    thread, also full: the floor group commit has to beat.
     Durability is normal except where it says full. Exits 0 even when a target is
     missed: this is a measurement, and the missed targets are listed.
 
