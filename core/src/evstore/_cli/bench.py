@@ -92,16 +92,8 @@ def bench_command(quick: bool, as_json: bool, scale: float, pg_url: str | None, 
     hook (EVSTORE_PLUGINS and EVSTORE_DISABLE_PLUGINS apply); they run after the
     kernel's, with the same sizes, and follow the same rules.
 
-    Supervisor rows (from evstore-supervisor): a realistic supervisor run (workflow, steps by three roles, a
-    feature with phases and components, metrics, checkpoints, a graph execution) on a
-    store with the installed plugins workflows, steps, features, checkpoints, metrics
-    and graph (EVSTORE_PLUGINS and EVSTORE_DISABLE_PLUGINS apply), against raw storing
-    the same events without projections: single appends at full durability, 100 per
-    transaction, and rebuilding the six projections from 100k events (--quick: 20k),
-    whose target is an absolute rate, the one exception to comparing only ratios (its
-    raw column is raw reading the whole log, for context).
-    Rates count the caller's events; the features cascade appends follow-ups on top.
-    Without those plugins the rows are skipped, with the reason.
+    Each plugin documents its rows (the first-party ones: docs/performance.md); a row
+    that needs what is missing here (a plugin, --original) is skipped, with the reason.
     """
     if pg_url is not None and not pg_url.startswith(("postgresql://", "postgres://")):
         raise click.UsageError(f"--db takes a PostgreSQL URL (postgresql://...), not {pg_url!r}")
