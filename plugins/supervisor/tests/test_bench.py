@@ -36,6 +36,11 @@ SUPERVISOR_WORKLOADS = [
     "supervisor_single_full", "supervisor_single_full_same_work", "supervisor_batch", "supervisor_batch_same_work",
     "supervisor_rebuild",
 ]
+ORIGINAL = Path("/work/shared/seed/original")
+FACADE_WORKLOADS = [
+    "facade_append_vs_original", "facade_append_vs_same_work", "facade_get_events_vs_original",
+    "facade_get_events_vs_raw",
+]
 TARGETS = {
     "supervisor_single_full": 0.75, "supervisor_single_full_same_work": 0.85, "supervisor_batch": 0.5,
     "supervisor_batch_same_work": 0.7, "supervisor_rebuild": 50_000.0,
@@ -71,7 +76,8 @@ def bench_json() -> dict[str, Any]:
 @pytest.mark.evstore_backends("sqlite")
 def test_the_supervisor_rows_follow_the_kernels(bench_json: dict[str, Any]) -> None:
     keys = [r["key"] for r in bench_json["results"]]
-    assert keys[-len(SUPERVISOR_WORKLOADS):] == SUPERVISOR_WORKLOADS
+    start = keys.index(SUPERVISOR_WORKLOADS[0])
+    assert keys[start:] == [*SUPERVISOR_WORKLOADS, *FACADE_WORKLOADS]
     assert "supervisor" in bench_json["workload_seconds"]
     results = {r["key"]: r for r in bench_json["results"]}
     assert {key: results[key]["target"] for key in SUPERVISOR_WORKLOADS} == TARGETS
@@ -188,3 +194,44 @@ def test_the_same_work_side_writes_what_the_projections_wrote(tmp_path: Path) ->
                 assert [tuple(row) for row in stored] == replayed.table(table), table
         finally:
             replayed.close()
+
+
+@pytest.mark.evstore_backends("sqlite")
+def test_facade_rows_without_original_are_skipped_with_one_reason(bench_json: dict[str, Any]) -> None:
+    results = {r["key"]: r for r in bench_json["results"]}
+    assert [key for key in results if key.startswith("facade_")] == FACADE_WORKLOADS
+    assert "facade" in bench_json["workload_seconds"]
+    for key in ("facade_append_vs_original", "facade_get_events_vs_original"):
+        assert results[key]["met"] is None and "no --original PATH given" in results[key]["skipped"]
+    assert results["facade_append_vs_original"]["target"] == 10.0
+    assert results["facade_get_events_vs_original"]["target"] == 2.0
+    for key in ("facade_append_vs_same_work", "facade_get_events_vs_raw"):
+        assert results[key]["skipped"] is None and results[key]["ratio"] > 0
+
+
+@pytest.mark.evstore_backends("sqlite")
+def test_an_original_path_without_the_state_module_is_a_reason(tmp_path: Path) -> None:
+    from evstore_supervisor._bench_facade import load_original
+
+    module, reason = load_original(tmp_path)
+    assert module is None and reason == f"--original {tmp_path} has no supervisor/core/state.py: point it at the " \
+        "original's checkout"
+
+
+@pytest.mark.skipif(not (ORIGINAL / "supervisor" / "core" / "state.py").is_file(), reason="no original checkout")
+@pytest.mark.evstore_backends("sqlite")
+def test_facade_rows_against_the_original(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from evstore_supervisor._bench_facade import facade_rows
+
+    sizes = Sizes.choose(quick=True, scale=0.02)
+    rows = {row.key: row for row in facade_rows(Context(sizes, tmp_path, lambda *args: None, original=ORIGINAL))}
+    assert list(rows) == FACADE_WORKLOADS
+    assert all(row.skipped is None and row.rounds == sizes.rounds for row in rows.values())
+    append, reads = rows["facade_append_vs_original"], rows["facade_get_events_vs_original"]
+    assert append.durability == "full" and append.size == {"events_per_round": sizes.count(300, 60)}
+    assert reads.size == {"events": sizes.count(10_000, 10_000)}
+    # The facade side is measured once and compared twice.
+    assert append.evstore_rates == rows["facade_append_vs_same_work"].evstore_rates
+    # The original's projections accepted every event: it warns on stderr when one fails.
+    assert "Projection update failed" not in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []

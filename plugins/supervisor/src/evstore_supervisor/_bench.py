@@ -56,9 +56,12 @@ _PROJECTIONS = len(REQUIRED_PROJECTIONS)
 REBUILD_SIZE = (100_000, 20_000)
 
 
-def bench_workload() -> Workload:
-    """What ``evstore_bench_workloads`` registers."""
-    return Workload("supervisor", supervisor)
+def bench_workloads() -> list[Workload]:
+    """What ``evstore_bench_workloads`` registers: the workload on the six plugins, then
+    the facade against the original (``_bench_facade``)."""
+    from ._bench_facade import facade_rows
+
+    return [Workload("supervisor", supervisor), Workload("facade", facade_rows)]
 
 
 def supervisor(context: Context) -> list[Result]:

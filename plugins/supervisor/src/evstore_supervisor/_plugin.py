@@ -74,7 +74,8 @@ def evstore_register_commands(cli: click.Group) -> None:
 
 @hookimpl
 def evstore_bench_workloads(register: Callable[[Workload], None]) -> None:
-    """The supervisor rows of ``evstore bench`` (see ``_bench``), imported only then."""
-    from ._bench import bench_workload
+    """The supervisor and facade rows of ``evstore bench`` (see ``_bench``), imported only then."""
+    from ._bench import bench_workloads
 
-    register(bench_workload())
+    for workload in bench_workloads():
+        register(workload)
