@@ -83,7 +83,7 @@ def _shared_specs(original: ModuleType | None, count: int) -> list[SupervisorSpe
 
 def _with_ids(spec: SupervisorSpec) -> SupervisorSpec:
     workflow, event_type, role, step, component, status, payload = spec
-    ids = {
+    ids: dict[str, str | None] | None = {
         "feature_created": {"id": workflow},
         "phase_created": {"feature_id": workflow},
         "component_created": {"id": component},
