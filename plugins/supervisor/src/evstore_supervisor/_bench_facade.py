@@ -83,11 +83,12 @@ def _shared_specs(original: ModuleType | None, count: int) -> list[SupervisorSpe
 
 def _with_ids(spec: SupervisorSpec) -> SupervisorSpec:
     workflow, event_type, role, step, component, status, payload = spec
-    ids: dict[str, str | None] | None = {
+    required: dict[str, dict[str, str | None]] = {
         "feature_created": {"id": workflow},
         "phase_created": {"feature_id": workflow},
         "component_created": {"id": component},
-    }.get(event_type)
+    }
+    ids = required.get(event_type)
     return spec if ids is None else (workflow, event_type, role, step, component, status, {**payload, **ids})
 
 
