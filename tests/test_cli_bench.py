@@ -278,3 +278,19 @@ def test_postgresql_rows_compare_with_raw_psycopg_and_leave_no_schema(evstore_ta
     assert scaling["kind"] == "growth" and scaling["target"] == 1.0
     assert scaling["ratio"] == pytest.approx(eight["evstore"]["median"] / one["evstore"]["median"])
     assert scaling["raw"]["median"] == pytest.approx(eight["raw"]["median"] / one["raw"]["median"])
+
+
+def test_a_lag_row_is_met_below_its_target_and_shown_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = Result.lag("lag_ok", "worker lag, quiet", "normal", {"events": 10}, [0.01, 0.02, 0.2], 1.0)
+    slow = Result.lag("lag_slow", "worker lag, busy", "normal", {"events": 10}, [0.5, 0.9, 1.5], 1.0)
+    assert (fast.raw, fast.evstore, fast.met, slow.met) == (0.02, 0.2, True, False)
+    row = slow.to_json()
+    assert row["unit"] == "seconds" and row["ratio"] is None and row["evstore"]["median"] == 1.5
+    environment = {"evstore_version": "0", "python_version": "3", "sqlite_version": "3"}
+    report = Report(Sizes.choose(quick=True), [fast, slow], 1.0, environment)
+    monkeypatch.setattr("evstore._cli.bench.run_benchmark", lambda *args, **kwargs: report)
+    result = CliRunner().invoke(cli, ["bench", "--quick"])
+    assert result.exit_code == 0, result.output
+    assert "worker lag, busy: max 1.50s (target ≤ 1.00s)" in result.stdout
+    assert "median 0.020s" in result.stdout and "max 0.200s" in result.stdout
+    assert json.loads(json.dumps(report.to_json()))["missed"] == ["lag_slow"]

@@ -112,9 +112,13 @@ class Result:
     For ``kind == "growth"`` the "rates" are themselves ratios (the append rate with the
     large store divided by the rate with the small one) and ``ratio`` is evstore's.
 
-    ``target_unit`` says what the target bounds: ``"ratio"`` (evstore/raw) or
-    ``"events/s"`` (evstore's own rate, for a target that is absolute). A row with
-    ``skipped`` set was not measured (the reason says why) and has no rates.
+    For ``kind == "lag"`` (how far behind the log a consumer stays, in seconds) there
+    is no raw side: ``raw`` is the median lag, ``evstore`` the largest, ``ratio`` NaN.
+
+    ``target_unit`` says what the target bounds: ``"ratio"`` (evstore/raw, at least),
+    ``"events/s"`` (evstore's own rate, at least, for a target that is absolute) or
+    ``"seconds"`` (the largest lag, at most). A row with ``skipped`` set was not
+    measured (the reason says why) and has no rates.
     """
 
     key: str
@@ -162,26 +166,39 @@ class Result:
             small.rounds, large.raw / small.raw, evstore, evstore, target, kind="growth",
         )
 
+    @classmethod
+    def lag(
+        cls, key: str, label: str, durability: str | None, size: dict[str, int], lags: Sequence[float], target: float
+    ) -> Result:
+        """A lag row from every lag observed (seconds): its median and its maximum."""
+        return cls(
+            key, label, durability, size, 1, statistics.median(lags), max(lags), float("nan"), target,
+            kind="lag", target_unit="seconds",
+        )
+
     @property
     def met(self) -> bool | None:
         if self.target is None or self.skipped is not None:
             return None
+        if self.target_unit == "seconds":
+            return self.evstore <= self.target
         measured = self.evstore if self.target_unit == "events/s" else self.ratio
         return measured >= self.target
 
     def to_json(self) -> dict[str, Any]:
         measured = self.skipped is None  # a skipped row's rates are NaN, which JSON lacks
+        units = {"growth": "ratio", "lag": "seconds"}
         return {
             "key": self.key,
             "label": self.label,
             "kind": self.kind,
-            "unit": "ratio" if self.kind == "growth" else "events/s",
+            "unit": units.get(self.kind, "events/s"),
             "durability": self.durability,
             "size": self.size,
             "rounds": self.rounds,
             "raw": {"median": self.raw if measured else None, "rounds": list(self.raw_rates)},
             "evstore": {"median": self.evstore if measured else None, "rounds": list(self.evstore_rates)},
-            "ratio": self.ratio if measured else None,
+            "ratio": self.ratio if measured and self.kind != "lag" else None,
             "target": self.target,
             "target_unit": self.target_unit,
             "met": self.met,

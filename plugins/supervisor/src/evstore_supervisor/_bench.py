@@ -37,6 +37,9 @@ from evstore.bench import (
     short_count,
 )
 
+from ._bench_async import TARGETS as ASYNC_TARGETS
+from ._bench_async import async_rows
+from ._bench_async import labels as async_labels
 from ._bench_inline import TARGETS as INLINE_TARGETS
 from ._bench_inline import inline_labels, inline_rows
 from ._bench_specs import (
@@ -78,9 +81,16 @@ def supervisor(context: Context) -> list[Result]:
             Result.skip(key, label, durability, INLINE_TARGETS[key], "ratio", reason)
             for key, (label, durability) in inline_labels(extra).items()
         ]
-        return [*inline, Result.skip("supervisor_rebuild", rebuild_label, "normal", REBUILD_TARGET, "events/s", reason)]
+        async_skipped = [
+            Result.skip(key, label, durability, ASYNC_TARGETS[key], "seconds" if key.endswith("lag") else "ratio",
+                        reason)
+            for key, (label, durability) in async_labels(extra).items()
+        ]
+        rebuild = Result.skip("supervisor_rebuild", rebuild_label, "normal", REBUILD_TARGET, "events/s", reason)
+        return [*inline, *async_skipped, rebuild]
     return [
         *inline_rows(sizes, workdir, progress, open_plugin_store, extra),
+        *async_rows(sizes, workdir, progress, extra),
         _rebuild(sizes, workdir, progress, rebuild_label),
     ]
 
