@@ -14,6 +14,9 @@ from supervisor_cli_support import run
 from evstore import EventStore, EvstoreError
 from evstore.bench import Context, Sizes
 from evstore_supervisor._bench import REBUILD_SIZE, supervisor
+from evstore_supervisor._bench_async import LAG_EVENTS
+from evstore_supervisor._bench_facade import APPEND_SIZE, READ_SIZE
+from evstore_supervisor._bench_inline import SIZES as INLINE_SIZES
 from evstore_supervisor._bench_inline import append_in_transaction
 from evstore_supervisor._bench_replay import (
     SameWorkLog,
@@ -104,8 +107,8 @@ def test_supervisor_rows_count_the_callers_events_and_report_follow_ups(bench_js
         same_work = results[f"{key}_same_work"]
         assert same_work["evstore"] == results[key]["evstore"] and same_work["size"] == results[key]["size"]
     assert single["durability"] == "full" and batch["durability"] == "normal"
-    assert single["size"]["events_per_round"] == sizes.count(400, 150)
-    assert batch["size"]["events_per_round"] == sizes.count(30, 10) * 100
+    assert single["size"]["events_per_round"] == sizes.count(*INLINE_SIZES["single"])
+    assert batch["size"]["events_per_round"] == sizes.count(*INLINE_SIZES["transactions"]) * 100
     assert batch["size"]["events_per_transaction"] == 100
     # Other installed plugins' projections run too; the six are always among them.
     assert single["size"]["projections_loaded"] >= len(REQUIRED_PROJECTIONS)
@@ -231,8 +234,8 @@ def test_facade_rows_against_the_original(tmp_path: Path, capfd: pytest.CaptureF
     assert list(rows) == FACADE_WORKLOADS
     assert all(row.skipped is None and row.rounds == sizes.rounds for row in rows.values())
     append, reads = rows["facade_append_vs_original"], rows["facade_get_events_vs_original"]
-    assert append.durability == "full" and append.size == {"events_per_round": sizes.count(300, 60)}
-    assert reads.size == {"events": sizes.count(10_000, 10_000)}
+    assert append.durability == "full" and append.size == {"events_per_round": sizes.count(*APPEND_SIZE)}
+    assert reads.size == {"events": sizes.count(*READ_SIZE)}
     # The facade side is measured once and compared twice.
     assert append.evstore_rates == rows["facade_append_vs_same_work"].evstore_rates
     # The original's projections accepted every event: it warns on stderr when one fails.
@@ -250,5 +253,5 @@ def test_async_rows_measure_appends_and_the_workers_lag(bench_json: dict[str, An
     assert lag["ratio"] is None
     # The median lag is at most the largest, and every appended event was applied.
     assert 0 <= lag["raw"]["median"] <= lag["evstore"]["median"]
-    assert lag["size"]["events"] == Sizes.choose(quick=True, scale=0.01).count(10_000, 3_000)
+    assert lag["size"]["events"] == Sizes.choose(quick=True, scale=0.01).count(*LAG_EVENTS)
     assert lag["size"]["batches"] >= 1 and lag["size"]["events_per_second"] > 0

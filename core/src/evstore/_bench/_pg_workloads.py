@@ -32,6 +32,15 @@ from ._workloads import (
 
 # Issue 12: at least 0.8x raw psycopg on every row.
 PG_TARGET = 0.8
+# (full run, --quick) of each PostgreSQL row: a round trip costs more than a SQLite
+# call, so the quick run's counts are smaller than the SQLite rows' to stay short.
+PG_SIZES = {
+    "single": (500, 60),  # single appends per round, full durability
+    "transactions": (50, 3),  # transactions of BATCH_SIZE per round
+    "bulk": (100_000, 5_000),  # events of the one append per round
+    "workflow": (10_000, 2_000),  # events of the workflow read back
+    "log": (100_000, 10_000),  # events in the whole log (the workflow's included)
+}
 
 
 def open_pg_store(url: str, schema: str, durability: str) -> EventStore:
@@ -68,7 +77,7 @@ def pg_rows(sizes: Sizes, schemas: Schemas, progress: Progress) -> list[Result]:
 
 def _single(sizes: Sizes, schemas: Schemas, progress: Progress) -> Result:
     label = "pg: single append (full)"
-    count = sizes.single_full
+    count = sizes.count(*PG_SIZES["single"])
     with pg_sides(schemas, "single", "full") as (raw, store):
 
         def raw_side(round_number: int) -> float:
@@ -95,7 +104,7 @@ def _transaction_of(store: EventStore, batch: list[Spec]) -> None:
 
 def _batch(sizes: Sizes, schemas: Schemas, progress: Progress) -> Result:
     label = f"pg: {BATCH_SIZE} per transaction"
-    transactions = sizes.batch_transactions
+    transactions = sizes.count(*PG_SIZES["transactions"])
     count = transactions * BATCH_SIZE
     with pg_sides(schemas, "batch", "normal") as (raw, store):
 
@@ -113,8 +122,8 @@ def _batch(sizes: Sizes, schemas: Schemas, progress: Progress) -> Result:
 
 def _bulk(sizes: Sizes, schemas: Schemas, progress: Progress) -> Result:
     """One append of many events per round into fresh schemas (raw: COPY)."""
-    label = f"pg: bulk append of {short_count(sizes.bulk)} (raw: COPY)"
-    count = sizes.bulk
+    count = sizes.count(*PG_SIZES["bulk"])
+    label = f"pg: bulk append of {short_count(count)} (raw: COPY)"
     specs = make_specs(0, count, rotating(BULK_WORKFLOWS))
 
     def fresh(round_number: int, run: Callable[[str], float], side: str) -> float:
@@ -147,13 +156,14 @@ def _bulk(sizes: Sizes, schemas: Schemas, progress: Progress) -> Result:
 def _reads(sizes: Sizes, schemas: Schemas, progress: Progress) -> list[Result]:
     """Read one workflow as typed events, then the whole log, from one prefilled log in
     which the workflow's events are spread among other workflows' events."""
-    spacing = max(1, sizes.log_events // sizes.workflow_events)
+    workflow_events = sizes.count(*PG_SIZES["workflow"])
+    spacing = max(1, sizes.count(*PG_SIZES["log"]) // workflow_events)
 
     def workflow(k: int) -> str:
         return READ_WORKFLOW if k % spacing == 0 else f"wf-{k % BULK_WORKFLOWS}"
 
     with pg_sides(schemas, "reads", "normal") as (raw, store):
-        total = sizes.workflow_events * spacing
+        total = workflow_events * spacing
         for start in range(0, total, PREFILL_BATCH):
             progress("pg: prefilling the log to read", start, total)
             chunk = make_specs(start, min(PREFILL_BATCH, total - start), workflow)

@@ -30,8 +30,8 @@ from ._bench_specs import REQUIRED_PROJECTIONS, new_events, supervisor_specs
 
 ASYNC_PROJECTIONS = tuple(name for name in REQUIRED_PROJECTIONS if name != "features")
 TARGETS = {"supervisor_async_single_full": 0.85, "supervisor_async_lag": 1.0}
-APPEND_SIZE = (400, 150)  # (full run, --quick) single appends per round
-LAG_EVENTS = (10_000, 3_000)  # events appended at RATE while the worker follows
+APPEND_SIZE = (400, 100)  # (full run, --quick) single appends per round
+LAG_EVENTS = (10_000, 2_000)  # events appended at RATE while the worker follows
 RATE = 1000  # events per second
 TICK = 0.01  # seconds between two appends of RATE * TICK events
 _SAMPLE_EVERY = 0.005

@@ -35,8 +35,8 @@ from ._database import Database
 from ._events import Event, EventType
 
 TARGETS = {"facade_append_vs_original": 10.0, "facade_get_events_vs_original": 2.0}
-APPEND_SIZE = (300, 60)  # (full run, --quick) append_event calls per round
-READ_SIZE = (10_000, 10_000)  # events of the workflow get_events reads
+APPEND_SIZE = (300, 40)  # (full run, --quick) append_event calls per round
+READ_SIZE = (10_000, 5_000)  # events of the workflow get_events reads
 READ_WORKFLOW = "facade-read"
 _PREFILL = 2000
 

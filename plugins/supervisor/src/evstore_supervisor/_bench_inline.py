@@ -29,6 +29,8 @@ TARGETS = {
     "supervisor_batch_same_work": 0.7,
 }
 
+# (full run, --quick): single appends per round, transactions of BATCH_SIZE per round.
+SIZES = {"single": (400, 100), "transactions": (30, 5)}
 Opener = Callable[[Path, str], EventStore]
 
 
@@ -99,8 +101,8 @@ def three_sides(
 def inline_rows(sizes: Sizes, workdir: Path, progress: Progress, opener: Opener, extra: str) -> list[Result]:
     """Single appends at full durability and BATCH_SIZE per transaction at normal, each
     against the floor and against the same work."""
-    single = sizes.count(400, 150)
-    batch = sizes.count(30, 10) * BATCH_SIZE
+    single = sizes.count(*SIZES["single"])
+    batch = sizes.count(*SIZES["transactions"]) * BATCH_SIZE
     return [
         *_case(sizes, workdir, progress, opener, "supervisor_single_full",
                f"supervisor: single append (full){extra}", "full", single, 1),
