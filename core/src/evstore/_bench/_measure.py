@@ -37,7 +37,7 @@ _COUNTS: dict[str, tuple[int, int]] = {
     "growth_small": (10_000, 10_000),
     "growth_large": (1_000_000, 100_000),
     "growth_transactions": (10, 10),
-    "writer_events": (2000, 80),
+    "writer_events": (600, 80),
     "thread_events": (1600, 160),
 }
 _ROUNDS = (7, 5)  # many short rounds: a noisy patch then hurts both sides alike

@@ -36,8 +36,8 @@ PG_TARGET = 0.8
 # call, so the quick run's counts are smaller than the SQLite rows' to stay short.
 PG_SIZES = {
     "single": (500, 60),  # single appends per round, full durability
-    "transactions": (50, 3),  # transactions of BATCH_SIZE per round
-    "bulk": (100_000, 5_000),  # events of the one append per round
+    "transactions": (20, 3),  # transactions of BATCH_SIZE per round
+    "bulk": (50_000, 5_000),  # events of the one append per round
     "workflow": (10_000, 2_000),  # events of the workflow read back
     "log": (100_000, 10_000),  # events in the whole log (the workflow's included)
 }
