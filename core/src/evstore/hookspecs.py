@@ -128,11 +128,11 @@ def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
 def evstore_bench_workloads(register: Callable[[Workload], None]) -> None:
     """Contribute rows to ``evstore bench``: workloads measured beside the kernel's.
 
-    Called once per ``evstore bench`` run, after the kernel's own workloads have run
-    and before any contributed one runs, outside any store and any transaction. The
-    workloads' ``run`` functions are called later, one after the other, in the order
-    they were registered, also outside any transaction: each opens, uses and closes
-    its own stores (in ``context.workdir``, a temporary folder removed afterwards).
+    Called once per ``evstore bench`` run, before any workload runs, outside any store
+    and any transaction. The workloads' ``run`` functions are called after the
+    kernel's own workloads, one after the other, in the order they were registered,
+    also outside any transaction: each opens, uses and closes its own stores (in
+    ``context.workdir``, a temporary folder removed afterwards).
 
     :param register: call it once per :class:`evstore.bench.Workload`: a name (unique
         in the run, shown in the JSON's ``workload_seconds``) and a ``run(context)``

@@ -87,12 +87,16 @@ class RawPgLog:
     def __init__(self, url: str, schema: str, durability: str, *, create: bool = True) -> None:
         self.conn = psycopg.connect(url, autocommit=True)
         self.key = lock_key(url, schema)
-        if create:
-            self.conn.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            if create:
+                self.conn.execute(f'CREATE SCHEMA "{schema}"')
+                self.conn.execute(f'SET search_path TO "{schema}"')
+                self.conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.key)))
             self.conn.execute(f'SET search_path TO "{schema}"')
-            self.conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.key)))
-        self.conn.execute(f'SET search_path TO "{schema}"')
-        self.conn.execute(f"SET synchronous_commit TO {'on' if durability == 'full' else 'off'}")
+            self.conn.execute(f"SET synchronous_commit TO {'on' if durability == 'full' else 'off'}")
+        except BaseException:
+            self.conn.close()
+            raise
         self._begin = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({self.key})"
 
     def close(self) -> None:
