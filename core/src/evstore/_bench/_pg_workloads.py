@@ -37,9 +37,9 @@ PG_TARGET = 0.8
 PG_SIZES = {
     "single": (500, 60),  # single appends per round, full durability
     "transactions": (20, 3),  # transactions of BATCH_SIZE per round
-    "bulk": (50_000, 5_000),  # events of the one append per round
+    "bulk": (10_000, 5_000),  # events of the one append per round
     "workflow": (10_000, 2_000),  # events of the workflow read back
-    "log": (100_000, 10_000),  # events in the whole log (the workflow's included)
+    "log": (30_000, 10_000),  # events in the whole log (the workflow's included)
 }
 
 
