@@ -188,7 +188,8 @@ def _caption(report: Report) -> str:
     env = report.to_json()
     return (
         f"Events/s, median of {report.sizes.rounds} interleaved rounds; ratio = evstore/raw, except\n"
-        "the growth row: each side's rate with the large store / with the small one.\n"
+        "the growth rows: each side's rate with the large store (8 writers) / the small one (1).\n"
+        "Rows \"vs original\" or \"vs same work\": the raw column is that side.\n"
         "The rebuild row: raw reads the whole log; its target is evstore's own rate.\n"
         "Lag rows: seconds from commit until the async projections applied the events.\n"
         "Appends at normal durability unless marked (full).\n"
