@@ -236,6 +236,15 @@ def test_a_workload_needs_a_name_and_a_function() -> None:
         Workload("x", "not callable")  # type: ignore[arg-type]
 
 
+def test_an_unreachable_db_is_one_line_before_anything_runs() -> None:
+    # Port 1: nothing listens there, so the connection is refused at once.
+    result = CliRunner().invoke(cli, ["bench", *TINY, "--db", "postgresql://postgres@127.0.0.1:1/test"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: cannot connect to PostgreSQL at ")
+    assert "(--db)" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""  # no row was measured first
+
+
 def test_db_must_be_a_postgresql_url() -> None:
     result = CliRunner().invoke(cli, ["bench", *TINY, "--db", "store.db"])
     assert result.exit_code == 2

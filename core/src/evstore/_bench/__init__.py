@@ -17,11 +17,15 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._contrib import Context, Workload, contributed_workloads
 from ._measure import Progress, Report, Result, Sizes
 from ._threads import group_commit
 from ._workloads import batch_appends, bulk_append, growth, reads, single_full, single_normal
+
+if TYPE_CHECKING:
+    from ._pg_raw import Schemas
 
 __all__ = ["Context", "Progress", "Report", "Result", "Sizes", "Workload", "run_benchmark"]
 
@@ -51,25 +55,34 @@ def _on_sqlite(step: Callable[[Sizes, Path, Progress], list[Result]], context: C
 
 # psycopg is the optional ``postgresql`` extra: imported only when --db asks for it.
 def _pg(context: Context) -> list[Result]:
-    from ._pg_raw import Schemas
     from ._pg_workloads import pg_rows
 
-    assert context.db is not None
-    schemas = Schemas(context.db)
-    try:
-        return pg_rows(context.sizes, schemas, context.progress)
-    finally:
-        schemas.drop_all()
+    return _on_postgres(context, pg_rows)
 
 
 def _pg_writers(context: Context) -> list[Result]:
-    from ._pg_raw import Schemas
     from ._pg_writers import writer_rows
+
+    return _on_postgres(context, writer_rows)
+
+
+def _on_postgres(context: Context, rows: Callable[[Sizes, Schemas, Progress], list[Result]]) -> list[Result]:
+    """``rows`` in schemas of their own, all dropped afterwards; a server that goes away
+    mid-run is one clear error, not a driver traceback."""
+    import psycopg
+
+    from .._errors import StoreConnectionError
+    from .._pg_support import redact
+    from ._pg_raw import Schemas, first_line
 
     assert context.db is not None
     schemas = Schemas(context.db)
     try:
-        return writer_rows(context.sizes, schemas, context.progress)
+        return rows(context.sizes, schemas, context.progress)
+    except psycopg.Error as error:
+        raise StoreConnectionError(
+            f"the PostgreSQL bench rows failed on {redact(context.db)!r}: {first_line(error)}"
+        ) from None
     finally:
         schemas.drop_all()
 
@@ -96,6 +109,10 @@ def run_benchmark(
     contributed workloads; ``plugins`` and ``autoload`` choose the plugins asked for
     workloads, as for ``EventStore.open``.
     """
+    if db is not None:
+        from ._pg_raw import probe
+
+        probe(db)
     kernel = kernel_workloads(db)
     contributed = contributed_workloads([name for name, _ in kernel], plugins, autoload)
     results: list[Result] = []

@@ -26,7 +26,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from .._envelope import COLUMNS, new_event_id
+from .._errors import StoreConnectionError
 from .._pg_schema import KERNEL_SCHEMA
+from .._pg_support import redact
 from ._raw import Spec
 
 _INSERT = (
@@ -58,6 +60,23 @@ def lock_key(url: str, schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def probe(url: str) -> None:
+    """Connect once, so a wrong --db is one clear error before anything is measured."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10):
+            pass
+    except psycopg.Error as error:
+        raise StoreConnectionError(
+            f"cannot connect to PostgreSQL at {redact(url)!r} (--db): {first_line(error)}. Check the URL and "
+            "that the server is running and reachable."
+        ) from None
+
+
 class Schemas:
     """Schemas of one bench run (one random prefix), every one dropped by ``drop_all``."""
 
@@ -76,9 +95,18 @@ class Schemas:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
     def drop_all(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            for schema in self.created:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        """Drop every schema of the run; if the server is gone, say which are left."""
+        if not self.created:
+            return
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                for schema in self.created:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        except psycopg.Error as error:
+            raise StoreConnectionError(
+                f"could not drop the bench's schemas on {redact(self.url)!r}: {first_line(error)}. Drop "
+                f"what is left of them by hand: DROP SCHEMA IF EXISTS <name> CASCADE for {self.prefix}_*"
+            ) from None
 
 
 class RawPgLog:

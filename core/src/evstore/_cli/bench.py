@@ -99,6 +99,10 @@ def bench_command(quick: bool, as_json: bool, scale: float, pg_url: str | None, 
         raise click.UsageError(f"--db takes a PostgreSQL URL (postgresql://...), not {pg_url!r}")
     if pg_url is not None and importlib.util.find_spec("psycopg") is None:
         raise click.UsageError("--db needs psycopg: pip install 'evstore[postgresql]'")
+    if pg_url is not None:
+        from .._bench._pg_raw import probe
+
+        probe(pg_url)  # before the progress bar, so a wrong --db is the only line printed
     sizes = Sizes.choose(quick=quick, scale=scale)
     if as_json:
         report = run_benchmark(sizes, db=pg_url, original=original)
