@@ -29,6 +29,7 @@ from .hookspecs import hookimpl
 if TYPE_CHECKING:
     import click
 
+    from ._bench import Workload
     from .ui import Page, Panel
 
 MODULE_ATTRIBUTE: Final = "evstore_plugin"
@@ -42,6 +43,7 @@ ProjectionSource = Projection | Callable[[], Projection]
 ReactorSource = Reactor | Callable[[], Reactor]
 RegisterUi = Callable[[Callable[["Page | Panel"], None]], None]
 RegisterCommands = Callable[["click.Group"], None]
+RegisterBench = Callable[[Callable[["Workload"], None]], None]
 
 
 class Plugin:
@@ -59,6 +61,8 @@ class Plugin:
     :param commands: a function ``commands(cli)`` adding ``click`` commands to the
         ``evstore`` command line; import the commands inside it, so a store opened by
         a library never imports them.
+    :param bench: a function ``bench(register)`` registering ``evstore.bench.Workload``
+        rows for ``evstore bench``; import the workloads inside it.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class Plugin:
         reactors: Iterable[ReactorSource] = (),
         ui: RegisterUi | None = None,
         commands: RegisterCommands | None = None,
+        bench: RegisterBench | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise InvalidArgumentError(f"a Plugin needs a non-empty string name, got {name!r}")
@@ -79,6 +84,7 @@ class Plugin:
         self.reactors = tuple(reactors)
         self.ui = ui
         self.commands = commands
+        self.bench = bench
         self._check_items()
 
     def __repr__(self) -> str:
@@ -99,7 +105,7 @@ class Plugin:
                         f"plugin {self.name!r}: {kind} holds {item!r}, which is neither an "
                         f"evstore.{cls.__name__} nor a function returning one"
                     )
-        for field, function in (("ui", self.ui), ("commands", self.commands)):
+        for field, function in (("ui", self.ui), ("commands", self.commands), ("bench", self.bench)):
             if function is not None and not callable(function):
                 raise InvalidArgumentError(f"plugin {self.name!r}: {field} must be a function, got {function!r}")
 
@@ -141,6 +147,13 @@ class Plugin:
                 commands(cli)
 
             functions["evstore_register_commands"] = evstore_register_commands
+        if self.bench is not None:
+            bench = self.bench
+
+            def evstore_bench_workloads(register: Callable[[Workload], None]) -> None:
+                bench(register)
+
+            functions["evstore_bench_workloads"] = evstore_bench_workloads
         return {name: hookimpl(function) for name, function in functions.items()}
 
 

@@ -268,6 +268,9 @@ class Hooks:
                     current(None)
         return problems
 
+    def bench_workloads(self, accept: Callable[[PluginInfo, Any], None]) -> None:
+        self._contribute(self._hook.evstore_bench_workloads, "bench workloads", accept)
+
     def register_ui(self, accept: Callable[[PluginInfo, list[Any]], None]) -> list[str]:
         """Hands each plugin's dashboard pages and panels to ``accept`` all at once, and
         only after the plugin's hook returned, so a plugin that raises (or whose items

@@ -30,6 +30,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from ._bench import Workload
     from ._declarations import EventType, Projection, Reactor
     from ._envelope import NewEvent, RecordedEvent
     from ._store import EventStore
@@ -138,6 +139,30 @@ def evstore_register_ui(register: Callable[[Page | Panel], None]) -> None:
     the rest of the page still renders.
 
     Generated from ``evstore.Plugin(ui=register_ui)``.
+    """
+
+
+@hookspec
+def evstore_bench_workloads(register: Callable[[Workload], None]) -> None:
+    """Contribute rows to ``evstore bench``: workloads measured beside the kernel's.
+
+    Called once per ``evstore bench`` run, before any workload runs, outside any store
+    and any transaction. The workloads' ``run`` functions are called after the
+    kernel's own workloads, one after the other, in the order they were registered,
+    also outside any transaction: each opens, uses and closes its own stores (in
+    ``context.workdir``, a temporary folder removed afterwards).
+
+    :param register: call it once per :class:`evstore.bench.Workload`: a name (unique
+        in the run, shown in the JSON's ``workload_seconds``) and a ``run(context)``
+        function returning its rows (:class:`evstore.bench.Result`). ``context`` holds
+        the sizes (``--quick``, ``--scale``), the folder, a progress callback, the
+        ``--db`` PostgreSQL URL if one was given and the ``--original`` path, which
+        plugins may read (e.g. a checkout of the code they replace). A row a workload
+        cannot measure here is returned as ``Result.skip(...)`` with the reason.
+    :returns: nothing; the return value is ignored.
+
+    Raising, registering something that is not a ``Workload`` or reusing a name aborts
+    the run with a ``PluginError`` naming the plugin; so does a ``run`` that raises.
     """
 
 

@@ -58,9 +58,9 @@ def _local_specs(count: int, start: int) -> list[Spec]:
 
 def workload() -> tuple[str, Callable[[int, int], list[Spec]]]:
     try:
-        # A private module of the kernel, read only by this measurement so that it uses
-        # exactly the events `evstore bench` uses.
-        from evstore._bench._supervisor import supervisor_specs
+        # The bench rows' own workload (this distribution's), so that it uses exactly
+        # the events `evstore bench` uses.
+        from evstore_supervisor._bench_specs import supervisor_specs
     except ImportError:
         return "supervisor-like run (local)", _local_specs
     return "evstore bench supervisor workload", supervisor_specs

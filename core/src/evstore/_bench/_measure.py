@@ -37,9 +37,8 @@ _COUNTS: dict[str, tuple[int, int]] = {
     "growth_small": (10_000, 10_000),
     "growth_large": (1_000_000, 100_000),
     "growth_transactions": (10, 10),
-    "supervisor_single": (400, 150),
-    "supervisor_transactions": (30, 10),
-    "supervisor_rebuild": (100_000, 20_000),
+    "writer_events": (600, 80),
+    "thread_events": (1600, 160),
 }
 _ROUNDS = (7, 5)  # many short rounds: a noisy patch then hurts both sides alike
 
@@ -61,9 +60,8 @@ class Sizes:
     growth_small: int  # events stored before measuring the append rate...
     growth_large: int  # ...and in the larger store it is compared with
     growth_transactions: int  # transactions of BATCH_SIZE events per round and store
-    supervisor_single: int  # supervisor events appended one by one per round, synchronous=FULL
-    supervisor_transactions: int  # transactions of BATCH_SIZE supervisor events per round
-    supervisor_rebuild: int  # events in the supervisor log whose projections are rebuilt
+    writer_events: int  # single appends per round shared by the writer processes (PostgreSQL)
+    thread_events: int  # durable single appends per round shared by the group-commit threads
 
     @classmethod
     def choose(cls, *, quick: bool, scale: float = 1.0) -> Sizes:
@@ -71,6 +69,11 @@ class Sizes:
         counts["log_events"] = max(counts["log_events"], counts["workflow_events"])
         counts["growth_large"] = max(counts["growth_large"], counts["growth_small"] + 1)
         return cls(quick, scale, _ROUNDS[1 if quick else 0], **counts)
+
+    def count(self, full: int, quick: int) -> int:
+        """A workload's own size: ``full`` for a full run, ``quick`` with ``--quick``,
+        times ``scale`` (at least 1). Contributed workloads size themselves with it."""
+        return _scaled(quick if self.quick else full, self.scale)
 
 
 def measure(count: int, action: Callable[[], object]) -> float:
@@ -109,9 +112,13 @@ class Result:
     For ``kind == "growth"`` the "rates" are themselves ratios (the append rate with the
     large store divided by the rate with the small one) and ``ratio`` is evstore's.
 
-    ``target_unit`` says what the target bounds: ``"ratio"`` (evstore/raw) or
-    ``"events/s"`` (evstore's own rate, for a target that is absolute). A row with
-    ``skipped`` set was not measured (the reason says why) and has no rates.
+    For ``kind == "lag"`` (how far behind the log a consumer stays, in seconds) there
+    is no raw side: ``raw`` is the median lag, ``evstore`` the largest, ``ratio`` NaN.
+
+    ``target_unit`` says what the target bounds: ``"ratio"`` (evstore/raw, at least),
+    ``"events/s"`` (evstore's own rate, at least, for a target that is absolute) or
+    ``"seconds"`` (the largest lag, at most). A row with ``skipped`` set was not
+    measured (the reason says why) and has no rates.
     """
 
     key: str
@@ -159,26 +166,39 @@ class Result:
             small.rounds, large.raw / small.raw, evstore, evstore, target, kind="growth",
         )
 
+    @classmethod
+    def lag(
+        cls, key: str, label: str, durability: str | None, size: dict[str, int], lags: Sequence[float], target: float
+    ) -> Result:
+        """A lag row from every lag observed (seconds): its median and its maximum."""
+        return cls(
+            key, label, durability, size, 1, statistics.median(lags), max(lags), float("nan"), target,
+            kind="lag", target_unit="seconds",
+        )
+
     @property
     def met(self) -> bool | None:
         if self.target is None or self.skipped is not None:
             return None
+        if self.target_unit == "seconds":
+            return self.evstore <= self.target
         measured = self.evstore if self.target_unit == "events/s" else self.ratio
         return measured >= self.target
 
     def to_json(self) -> dict[str, Any]:
         measured = self.skipped is None  # a skipped row's rates are NaN, which JSON lacks
+        units = {"growth": "ratio", "lag": "seconds"}
         return {
             "key": self.key,
             "label": self.label,
             "kind": self.kind,
-            "unit": "ratio" if self.kind == "growth" else "events/s",
+            "unit": units.get(self.kind, "events/s"),
             "durability": self.durability,
             "size": self.size,
             "rounds": self.rounds,
             "raw": {"median": self.raw if measured else None, "rounds": list(self.raw_rates)},
             "evstore": {"median": self.evstore if measured else None, "rounds": list(self.evstore_rates)},
-            "ratio": self.ratio if measured else None,
+            "ratio": self.ratio if measured and self.kind != "lag" else None,
             "target": self.target,
             "target_unit": self.target_unit,
             "met": self.met,

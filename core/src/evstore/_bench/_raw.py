@@ -103,6 +103,15 @@ class RawLog:
     def _transaction(self) -> _Immediate:
         return _Immediate(self.conn)
 
+    def transaction(self) -> _Immediate:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on error), for a raw side that
+        writes more than events in one transaction (``insert_envelope`` and its own SQL)."""
+        return _Immediate(self.conn)
+
+    def insert_envelope(self, spec: Envelope) -> None:
+        """One event with every envelope column, inside the caller's ``transaction()``."""
+        self.conn.execute(_INSERT_ENVELOPE, _envelope_row(spec))
+
     def append(self, spec: Spec) -> None:
         """One event in its own transaction."""
         with self._transaction():

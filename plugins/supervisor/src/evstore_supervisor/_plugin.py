@@ -10,12 +10,16 @@ reject calls that used to work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from evstore import EventType, Plugin
 
 if TYPE_CHECKING:
     import click
+
+    from evstore.bench import Workload
+
 
 GATE_PASSED: Final = "gate_passed"
 GATE_FAILED: Final = "gate_failed"
@@ -58,4 +62,14 @@ def _add_commands(cli: click.Group) -> None:
     cli.add_command(import_seed_command)
 
 
-evstore_plugin = Plugin("supervisor", event_types=SUPERVISOR_EVENT_TYPES, commands=_add_commands)
+def _add_bench_workloads(register: Callable[[Workload], None]) -> None:
+    """The supervisor and facade rows of ``evstore bench`` (see ``_bench``), imported only then."""
+    from ._bench import bench_workloads
+
+    for workload in bench_workloads():
+        register(workload)
+
+
+evstore_plugin = Plugin(
+    "supervisor", event_types=SUPERVISOR_EVENT_TYPES, commands=_add_commands, bench=_add_bench_workloads
+)

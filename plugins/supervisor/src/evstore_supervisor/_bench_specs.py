@@ -1,7 +1,7 @@
 """A realistic supervisor workload, as plain data, for the six first-party plugins.
 
-Core never imports a plugin, so the events are built from event type strings and
-payload dicts that follow the plugins' declared payload models. One *unit* is one
+The events are built from event type strings and payload dicts that follow the
+plugins' declared payload models, so the raw side stores exactly the same rows. One *unit* is one
 supervisor run: a workflow with three steps (plan, implement, review) done by three
 roles, a feature with two phases of two components each, a metric and a checkpoint per
 step, and a graph execution whose three nodes drive the steps. Every id is derived from
@@ -16,8 +16,8 @@ appends ``phase_completed`` in the same transaction, and after the second phase
 appends on top of the caller's). A prefix of the sequence is legal too, so ``count``
 need not be a multiple of ``UNIT_EVENTS``.
 
-The facade benchmark (``plugins/supervisor``) reuses ``supervisor_specs`` to measure the
-same events through the facade.
+``plugins/supervisor/benchmarks/append_overhead.py`` reuses ``supervisor_specs`` to
+measure the same events through the facade.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._envelope import NewEvent
-from .._store import EventStore
-from ._raw import Envelope
+from evstore import EventStore, NewEvent
+from evstore.bench import Envelope
 
 # (workflow_id, event_type, role, step_id, component_id, status, payload)
 SupervisorSpec = Envelope
