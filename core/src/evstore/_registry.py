@@ -187,17 +187,27 @@ class Registry:
                 f"expected an evstore.NewEvent, got {type(event).__name__}: build events "
                 "with NewEvent(workflow_id=..., event_type=..., payload={...})."
             )
-        workflow_id = _identifier(event.workflow_id, "workflow_id", required=True)
-        event_type = _event_type_name(event.event_type)
+        workflow_id, event_type = event.workflow_id, event.event_type
+        # The common case (a short plain ASCII string, not blank) is checked inline, as
+        # for the fields below; anything else takes the slow path, which converts str
+        # enums or raises.
+        if (
+            type(workflow_id) is not str or not 0 < len(workflow_id) <= MAX_ID_LENGTH or "\x00" in workflow_id
+            or not workflow_id.isascii() or workflow_id.isspace()
+        ):
+            workflow_id = _identifier(workflow_id, "workflow_id", required=True)
+        if (
+            type(event_type) is not str or not 0 < len(event_type) <= MAX_ID_LENGTH or "\x00" in event_type
+            or not event_type.isascii() or event_type.isspace()
+        ):
+            event_type = _event_type_name(event_type)
         declared = self.event_types.get(event_type)
         if declared is None and not self.permissive:
             raise UnknownEventTypeError(
                 event_type, difflib.get_close_matches(event_type, list(self.event_types), n=3)
             )
         role, step_id, component_id, status = event.role, event.step_id, event.component_id, event.status
-        # This runs for every event appended, so the common case (None, or a short plain
-        # string) is checked inline; anything else takes the slow path, which converts
-        # str enums or raises.
+        # The same for the optional fields (None, or a short plain string).
         if role is not None and (
             type(role) is not str or len(role) > MAX_ID_LENGTH or "\x00" in role or not role.isascii()
         ):

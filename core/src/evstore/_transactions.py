@@ -266,8 +266,9 @@ class Transaction:
 
     def _react(self, reactor: Any, event: RecordedEvent, depth: int) -> None:
         scoped = self._scopes.reactors[reactor.name]
-        stale = sorted(reactor.reads - self._live.live)
-        if stale:
+        reads = reactor.reads
+        if reads and not reads <= self._live.live:
+            stale = sorted(reads - self._live.live)
             raise ReactorError(
                 f"{scoped.describe_owner} decides from projection {', '.join(map(repr, stale))}, "
                 f"which is failing, so the append of event {event.event_type!r} (workflow "
