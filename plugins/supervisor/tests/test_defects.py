@@ -184,10 +184,14 @@ def test_defect_05_a_checkpoint_without_workflow_started_is_kept(db: Database) -
     assert latest is not None and latest["id"] == checkpoint_id
 
 
-def test_defect_05_a_step_without_a_role_is_refused_loudly(db: Database) -> None:
-    with pytest.raises(InvalidEventError, match="requires role"):
-        db.append_event(Event(workflow_id="wf", event_type="step_started", step_id="s"))
-    assert db.store.head() == 0 and db.get_step("s") is None
+def test_defect_05_a_step_without_a_role_is_stored_and_gets_its_row(db: Database) -> None:
+    """The original stored the event and dropped the step (role NOT NULL); the facade
+    stores it too, and the step has its row, with no role."""
+    position = db.append_event(Event(workflow_id="wf", event_type="step_started", step_id="s"))
+    assert db.store.head() == position
+    step = db.get_step("s")
+    assert step is not None and step.role is None and step.status is StepStatus.IN_PROGRESS
+    assert all(status.status == "ok" for status in db.store.projection_status())
 
 
 # --- 6: step_applying reads back ----------------------------------------------------------
@@ -296,7 +300,7 @@ def test_defect_10_a_batch_appends_all_or_nothing(db: Database) -> None:
     assert positions == [1, 2]
     with pytest.raises(InvalidEventError):
         db.append_events([good.model_copy(update={"event_id": None}),
-                          Event(workflow_id="wf", event_type="step_started")])  # no step_id, no role
+                          Event(workflow_id="wf", event_type="step_status_changed")])  # no step_id
     assert db.store.head() == 2
 
 

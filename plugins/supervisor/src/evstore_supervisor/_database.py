@@ -24,6 +24,7 @@ from evstore import ANY, EventStore, ExpectedVersion
 
 from . import _plugin, _raw
 from ._events import Event, EventType, event_type_names, from_recorded, to_new_event
+from ._leniency import check_new_type
 from ._models import (
     Component,
     ComponentStatus,
@@ -85,9 +86,13 @@ class Database:
         autoload: bool | None = None,
     ) -> None:
         target = os.fspath(db_path)
+        # Permissive: the original stored every event of its types as given (see
+        # _leniency); the facade checks the types it never had itself.
         self.store = EventStore.open(
-            target, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload
+            target, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload,
+            permissive=True,
         )
+        self._declared = self.store.registry.event_types
         # A PostgreSQL URL stays text: a Path would fold its "//" and lose the host.
         self.db_path: Path | str = Path(target) if self.store.dialect == "sqlite" else target
 
@@ -120,8 +125,8 @@ class Database:
         if not isinstance(event, Event):
             raise TypeError(f"append_event takes an Event, got {type(event).__name__}")
         new_event = to_new_event(event)
-        store = self.store
-        return store.append(new_event, expected_version=expected_version)
+        check_new_type(new_event, self._declared)
+        return self.store.append(new_event, expected_version=expected_version)
 
     def append_events(
         self, events: Iterable[Event], *, expected_version: ExpectedVersion | int = ANY
@@ -132,25 +137,34 @@ class Database:
             if not isinstance(event, Event):
                 raise TypeError(f"append_events takes Events, got {type(event).__name__}")
         new_events = [to_new_event(event) for event in batch]
-        store = self.store
-        return store.append_many(new_events, expected_version=expected_version)
+        for new_event in new_events:
+            check_new_type(new_event, self._declared)
+        return self.store.append_many(new_events, expected_version=expected_version)
 
     def update_step(
         self, step_id: str, status: StepStatus | str, output: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> int:
+    ) -> int | None:
         """Set a step's status, output and error exactly as given (``None`` clears), as a
-        ``step_status_changed`` event; returns its id. Any ``StepStatus`` is accepted.
-        Unknown step or status: ``ValueError``, nothing appended."""
-        return evstore_steps.update_step(self.store, step_id, status, output, error)
+        ``step_status_changed`` event; returns its id. Any ``StepStatus`` is accepted;
+        another status is a ``ValueError``. An unknown step: nothing is appended and the
+        result is ``None``, as the original's UPDATE of no row."""
+        with self.store.transaction():
+            if not self._known("steps", step_id):
+                return None
+            return evstore_steps.update_step(self.store, step_id, status, output, error)
 
     def update_component(
         self, component_id: str, status: ComponentStatus | str, output: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> int:
+    ) -> int | None:
         """Set a component's status, output and error as given, as a
-        ``component_status_changed`` event (the cascade may follow); returns its id."""
-        return evstore_features.update_component(self.store, component_id, status, output, error)
+        ``component_status_changed`` event (the cascade may follow); returns its id, or
+        ``None`` for an unknown component (nothing appended, as in the original)."""
+        with self.store.transaction():
+            if not self._known("components", component_id):
+                return None
+            return evstore_features.update_component(self.store, component_id, status, output, error)
 
     def create_feature(self, feature_id: str, title: str, description: str = "") -> int:
         """Append ``feature_created`` (status planning); returns its id."""
@@ -175,25 +189,44 @@ class Database:
             feature_id,
         )
 
-    def update_feature_status(self, feature_id: str, status: FeatureStatus | str) -> int:
-        """Append ``feature_status_changed``; returns its id. Unknown feature: ``ValueError``."""
-        return evstore_features.update_feature_status(self.store, feature_id, status)
+    def update_feature_status(self, feature_id: str, status: FeatureStatus | str) -> int | None:
+        """Append ``feature_status_changed``; returns its id. Unknown feature: nothing is
+        appended and the result is ``None``, as the original's UPDATE of no row."""
+        with self.store.transaction():
+            if not self._known("features", feature_id):
+                return None
+            return evstore_features.update_feature_status(self.store, feature_id, status)
 
-    def update_phase_status(self, phase_id: str, status: PhaseStatus | str) -> int:
+    def update_phase_status(self, phase_id: str, status: PhaseStatus | str) -> int | None:
         """Append ``phase_status_changed`` (the cascade re-evaluates the feature); returns
-        its id. Unknown phase: ``ValueError``."""
-        return evstore_features.update_phase_status(self.store, phase_id, status)
+        its id. Unknown phase: ``None``, nothing appended."""
+        with self.store.transaction():
+            if not self._known("phases", phase_id):
+                return None
+            return evstore_features.update_phase_status(self.store, phase_id, status)
 
-    def update_component_dependencies(self, component_id: str, depends_on: list[str]) -> int:
+    def update_component_dependencies(self, component_id: str, depends_on: list[str]) -> int | None:
         """Append ``component_dependencies_set`` (the list replaces the old one); returns
-        its id. Unknown component: ``ValueError``."""
-        return evstore_features.set_component_dependencies(self.store, component_id, depends_on)
+        its id. Unknown component: ``None``, nothing appended."""
+        with self.store.transaction():
+            if not self._known("components", component_id):
+                return None
+            return evstore_features.set_component_dependencies(self.store, component_id, depends_on)
+
+    def _known(self, table: str, row_id: object) -> bool:
+        """Whether ``table`` (a projection table of ours, never input) has a row ``row_id``.
+        Called inside the write transaction, so the answer holds for its append."""
+        if not isinstance(row_id, str):
+            return False
+        return self.store.reader.fetchvalue(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)) is not None
 
     def create_checkpoint(
-        self, workflow_id: str, step_id: str, git_sha: str, context: dict[str, Any], status: str = "active"
+        self, workflow_id: str, step_id: str | None, git_sha: str, context: dict[str, Any],
+        status: str = "active",
     ) -> int:
         """Append ``checkpoint_created``; returns the checkpoint's id (the event's). The
-        workflow needs no ``workflow_started``."""
+        workflow needs no ``workflow_started``; ``step_id=None`` is a checkpoint of the
+        whole workflow."""
         return evstore_checkpoints.create_checkpoint(self.store, workflow_id, step_id, git_sha, context, status)
 
     def record_metric(
