@@ -23,7 +23,7 @@ import evstore_workflows
 from evstore import ANY, EventStore, ExpectedVersion
 
 from . import _plugin, _raw
-from ._events import Event, EventType, event_type_names, from_recorded, to_new_event
+from ._events import Event, EventType, event_type_names, to_new_event
 from ._leniency import check_new_type
 from ._models import (
     Component,
@@ -37,6 +37,7 @@ from ._models import (
     StepStatus,
     step_from_plugin,
 )
+from ._reading import read_events
 
 DEFAULT_DB_PATH = ".supervisor/state.db"
 
@@ -265,7 +266,7 @@ class Database:
         types = None if event_types is None else event_type_names(event_types)
         if types is not None and not types:
             return []
-        return [from_recorded(recorded) for recorded in self.store.read(workflow_id, types=types)]
+        return read_events(self.store, workflow_id, types)
 
     def get_step(self, step_id: str) -> Step | None:
         step = evstore_steps.get_step(self.store, step_id)

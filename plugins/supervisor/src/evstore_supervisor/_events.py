@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from evstore import NewEvent, RecordedEvent
+from evstore import NewEvent
 
 
 class EventType(enum.StrEnum):
@@ -168,25 +168,6 @@ def to_new_event(event: Event) -> NewEvent:
         workflow_id=event.workflow_id, event_type=name, role=event.role, step_id=event.step_id,
         component_id=event.component_id, status=event.status, payload=event.payload,
         metadata=event.metadata, timestamp=event.timestamp, event_id=event.event_id,
-    )
-
-
-def from_recorded(recorded: RecordedEvent) -> Event:
-    """An ``Event`` for a stored event. Built without validation: the store's values
-    already have the right types, and reading is where events come by the thousand."""
-    return Event.model_construct(
-        id=recorded.id,
-        workflow_id=recorded.workflow_id,
-        event_type=_MEMBERS.get(recorded.event_type, recorded.event_type),
-        role=recorded.role,
-        step_id=recorded.step_id,
-        component_id=recorded.component_id,
-        status=recorded.status,
-        payload=recorded.payload,
-        timestamp=recorded.timestamp,
-        version=recorded.version,
-        event_id=recorded.event_id,
-        metadata=recorded.metadata,
     )
 
 
