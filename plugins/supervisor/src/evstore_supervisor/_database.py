@@ -7,6 +7,7 @@ plugins' query functions, and every write is an event appended through the kerne
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -257,15 +258,14 @@ class Database:
     def get_events(
         self, workflow_id: str, event_types: Iterable[EventType | str] | None = None
     ) -> list[Event]:
-        """The workflow's events in order, optionally only ``event_types``. Types no
-        member of ``EventType`` names come back as plain strings, never as an error."""
+        """The workflow's events in order, optionally only ``event_types`` (an empty list
+        filters nothing, as in the original). Types no member of ``EventType`` names come
+        back as plain strings, never as an error."""
         if not isinstance(workflow_id, str):
             raise TypeError(f"workflow_id must be a str, got {type(workflow_id).__name__}")
         if not workflow_id:
             return []
-        types = None if event_types is None else event_type_names(event_types)
-        if types is not None and not types:
-            return []
+        types = event_type_names(event_types) if event_types else None
         return read_events(self.store, workflow_id, types)
 
     def get_step(self, step_id: str) -> Step | None:
@@ -297,11 +297,18 @@ class Database:
         keys ``id, workflow_id, step_id, git_sha, context, status, timestamp``."""
         return evstore_checkpoints.get_latest_checkpoint(self.store, workflow_id)
 
-    def get_metrics(self, days: float = 30, role: str | None = None, cli: str | None = None) -> list[dict[str, Any]]:
+    def get_metrics(
+        self, days: float | str = 30, role: str | None = None, cli: str | None = None
+    ) -> list[dict[str, Any]]:
         """Metrics of the last ``days`` days, newest first, as dicts of the ``metrics``
-        columns. ``days`` must be a number: anything else is a ``TypeError`` (the original
-        pasted it into its SQL)."""
-        return evstore_metrics.get_metrics(self.store, days, role, cli)
+        columns. ``days`` is a number of days, or text of one (``"30"``), as the original
+        took it. The original pasted it into its SQL: any other value made its time
+        window NULL, so it answered no rows (unless the text was SQL of its own, which
+        here is only a value). The facade answers no rows for those too."""
+        window = _days(days)
+        if window is None:
+            return []
+        return evstore_metrics.get_metrics(self.store, window, role, cli)
 
     def get_execution_events(
         self, execution_id: str, since_id: int | None = None, limit: int = 500
@@ -364,6 +371,19 @@ class Database:
             behind = [s.name for s in store.projection_status() if s.status == "ok" and s.lag > 0]
             if behind:
                 store.catch_up(behind)
+
+
+def _days(days: object) -> float | None:
+    """``days`` as a finite number of days, or ``None`` where the original's
+    ``datetime('now', '-{days} days')`` was NULL (not a number, negative, NaN, a bool)."""
+    if isinstance(days, str):
+        try:
+            days = float(days.strip())
+        except ValueError:
+            return None
+    if isinstance(days, bool) or not isinstance(days, (int, float)):
+        return None
+    return float(days) if math.isfinite(days) and days >= 0 else None
 
 
 __all__ = ["DEFAULT_DB_PATH", "PLUGINS", "Database"]

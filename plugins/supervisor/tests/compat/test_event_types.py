@@ -206,3 +206,15 @@ def test_the_facade_event_is_the_originals_shape(original: ModuleType) -> None:
     assert {m.value for m in original.EventType} <= {m.value for m in evstore_supervisor.EventType}
     for field in original.Event.model_fields:
         assert field in Event.model_fields
+
+
+def test_an_empty_type_filter_filters_nothing_as_in_the_original(
+    db: Database, original_db: Any, original: ModuleType
+) -> None:
+    import evstore_supervisor
+
+    for n, event_type in enumerate(["workflow_started", "gate_passed"]):
+        original_db.append_event(_event(original, event_type, {}, {}, n))
+        db.append_event(_event(evstore_supervisor, event_type, {}, {}, n))
+    assert [_stored(e) for e in db.get_events(WF, [])] == [_stored(e) for e in original_db.get_events(WF, [])]
+    assert len(db.get_events(WF, [])) == 2

@@ -150,3 +150,13 @@ def test_create_checkpoint_returns_an_id_as_the_original(db: Database, original_
     assert type(ours) is type(theirs) is int
     latest = db.get_latest_checkpoint("wf-1")
     assert latest is not None and (latest["id"], latest["step_id"], latest["context"]) == (ours, step_id, {"k": [1]})
+
+
+@pytest.mark.parametrize("days", [30, "30", "7.5", None, "x", -1, True])
+def test_get_metrics_answers_what_the_original_answers_for_any_days(
+    db: Database, original_db: Any, days: Any
+) -> None:
+    for d in (original_db, db):
+        d.record_metric("implementer", "claude", "wf-1", True, 12.5)
+    theirs, ours = original_db.get_metrics(days=days), db.get_metrics(days=days)
+    assert len(ours) == len(theirs)
