@@ -460,7 +460,7 @@ def test_the_template_copied_and_renamed_passes_its_tests_and_is_listed(tmp_path
         cwd=copy, env=env, capture_output=True, text=True,
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert re.search(r"\b10 passed\b", tested.stdout), tested.stdout
+    assert re.search(r"\b11 passed\b", tested.stdout), tested.stdout
     listed = subprocess.run(
         [sys.executable, "-m", "evstore", "plugins", "--json"],
         env={**env, "EVSTORE_PLUGINS": "greetings"}, capture_output=True, text=True, check=True,
