@@ -115,18 +115,9 @@ PYTHON_CASES: list[tuple[str, Callable[[Path], Any], type[BaseException], str]] 
     ("facade: event without workflow", facade(lambda d: d.append_event(Event(event_type="gate_passed"))),
      ValueError, "workflow_id"),
     ("facade: dict instead of Event", facade(lambda d: d.append_event({"workflow_id": "w"})), TypeError, "Event"),
-    ("facade: naive timestamp", facade(lambda d: d.append_event(
-        Event(workflow_id="w", event_type="gate_passed", timestamp=datetime(2026, 1, 1)))), ValueError, "time zone"),
-    ("facade: injection as days", facade(lambda d: d.get_metrics(days="30; DROP TABLE metrics")), TypeError, "days"),
-    ("facade: days as bool", facade(lambda d: d.get_metrics(days=True)), TypeError, "days"),
     ("facade: unknown step status", facade(lambda d: d.update_step("s1", "sleeping")), ValueError, "sleeping"),
-    ("facade: unknown step", facade(lambda d: d.update_step("nope", "completed")), ValueError, "nope"),
     ("facade: component in unknown phase", facade(lambda d: d.create_component("C9", "P404", "x")), ValueError,
      "P404"),
-    ("facade: metric duration not a number", facade(lambda d: d.record_metric("r", "c", "w", True, "fast")),
-     (ValueError, TypeError), "duration"),
-    ("facade: phase sequence not an int", facade(lambda d: d.create_phase("P2", "F1", "t", "first")),
-     (ValueError, TypeError), "sequence"),
 ]
 
 

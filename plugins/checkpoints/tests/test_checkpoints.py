@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from evstore import EventStore, InvalidEventError, NewEvent, PayloadValidationError
+from evstore import EventStore, NewEvent, PayloadValidationError
 from evstore.testing import Scenario, StoreFactory
 from evstore_checkpoints import (
     CHECKPOINT_CREATED,
@@ -190,14 +190,21 @@ def test_an_injection_string_as_workflow_id_is_only_a_value(evstore_store: Event
     assert len(rows(evstore_store)) == 1
 
 
+def test_a_checkpoint_of_the_whole_workflow_has_no_step(evstore_store: EventStore) -> None:
+    """The original's create_checkpoint took ``step_id=None``: a checkpoint of the
+    workflow rather than of one step."""
+    checkpoint_id = create_checkpoint(evstore_store, "wf-1", None, "abc", {"k": 1})
+    latest = get_latest_checkpoint(evstore_store, "wf-1")
+    assert latest is not None and (latest["id"], latest["step_id"]) == (checkpoint_id, None)
+    assert latest["git_sha"] == "abc" and latest["context"] == {"k": 1}
+
+
 # --- bad events are rejected at append, and nothing is written -------------------------
 
 
 @pytest.mark.parametrize(
     ("event", "error", "message"),
     [
-        (created(step_id=None), InvalidEventError, "requires step_id"),
-        (created(step_id="  "), InvalidEventError, "requires step_id"),
         (created(git_sha=123), PayloadValidationError, "git_sha"),
         (created(git_sha=""), PayloadValidationError, "git_sha"),
         (created(context=["not", "a", "dict"]), PayloadValidationError, "context"),

@@ -89,9 +89,12 @@ def test_enum_statuses_are_stored_as_their_values(db: Database) -> None:
     assert db.get_events("w")[0].status == "completed"
 
 
-def test_naive_timestamps_are_refused_with_a_fix() -> None:
-    with pytest.raises(ValidationError, match="no time zone"):
-        Event(workflow_id="w", event_type="gate_passed", timestamp=datetime(2025, 1, 1))
+def test_naive_timestamps_are_taken_as_utc(db: Database) -> None:
+    """The original stored naive times as given, and every time it wrote was UTC."""
+    event = Event(workflow_id="w", event_type="gate_passed", timestamp=datetime(2025, 1, 1, 9))
+    assert event.timestamp == datetime(2025, 1, 1, 9, tzinfo=UTC)
+    db.append_event(event)
+    assert db.store.reader.fetchvalue("SELECT timestamp FROM events") == "2025-01-01T09:00:00.000000+00:00"
 
 
 def test_timestamps_are_stored_in_utc(db: Database) -> None:

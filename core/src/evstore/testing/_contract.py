@@ -170,6 +170,41 @@ class ProjectionContract:
 
         self._for_each_history(check)
 
+    def test_events_not_matching_their_model_never_fail_it(self) -> None:
+        """Events a permissive store kept although they are not what their declared type
+        promises (a required envelope field missing, a payload the model refuses: stored
+        by the supervisor facade, raw SQL or an import) never mark the projection
+        failing, and a rebuild gives the rows the live appends gave: the handler projects
+        what it can, or the kernel skips the event for it."""
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder, closing(self.open_store(folder, permissive=True)) as store:
+                self._append_in_batches(store, history, data)
+                declared = store.registry.event_types
+                for template in history[-4:]:
+                    if template.event_type not in declared:
+                        continue
+                    for payload in ({}, {key: [None] for key in dict(template.payload)}):
+                        envelope = {"role": template.role, "step_id": template.step_id,
+                                    "component_id": template.component_id, "status": template.status}
+                        event_type = declared[template.event_type][0]
+                        for name in event_type.requires:
+                            envelope[name] = None
+                        if event_type.refusal(envelope, payload) is None:
+                            continue  # what its type promises: the other checks cover it
+                        store.append(NewEvent(
+                            workflow_id=template.workflow_id, event_type=template.event_type,
+                            role=envelope["role"], step_id=envelope["step_id"],
+                            component_id=envelope["component_id"], status=envelope["status"],
+                            payload=payload, timestamp=template.timestamp,
+                        ))
+                self._assert_ok(store)
+                incremental = self.rows(store)
+                store.rebuild([self.projection_name])
+                assert self.rows(store) == incremental, "rebuilding events that miss their model gave other rows"
+
+        self._for_each_history(check)
+
     def test_writes_only_its_declared_tables(self) -> None:
         """While a handler runs, no other table (another projection's, the log, the
         kernel's) and no schema object outside its own tables changes."""

@@ -1,6 +1,6 @@
 """evstore-checkpoints: recovery points of a workflow, as events.
 
-Event types: ``checkpoint_created`` (``step_id`` required; payload ``git_sha``,
+Event types: ``checkpoint_created`` (``step_id`` optional; payload ``git_sha``,
 ``context``, ``status="active"``) and ``checkpoint_restored`` (payload
 ``checkpoint_id``). Table: ``checkpoints(id, workflow_id, step_id, git_sha,
 context_snapshot, status, timestamp)``, where ``id`` is the position of the

@@ -23,7 +23,8 @@ RESTORED_STATUS: Final = "restored"
 
 class CheckpointCreated(BaseModel):
     """Payload of ``checkpoint_created``. The workflow is the event's ``workflow_id``
-    and the step its ``step_id``; the checkpoint's id is the event's position."""
+    and the step its ``step_id`` (optional: without one the checkpoint is the whole
+    workflow's, as the original allowed); the checkpoint's id is the event's position."""
 
     model_config = ConfigDict(strict=True, frozen=True)
 
@@ -44,7 +45,6 @@ EVENT_TYPES: Final = (
     EventType(
         CHECKPOINT_CREATED,
         payload=CheckpointCreated,
-        requires=("step_id",),
         description="a recovery point of a workflow: the step, the git sha and the context",
     ),
     EventType(

@@ -4,6 +4,16 @@ Columns are the original supervisor's: ``checkpoints(id, workflow_id, step_id, g
 context_snapshot, status, timestamp)``. Unlike the original there is no foreign key to
 ``workflows``: a checkpoint of a workflow that has no ``workflows`` row (or a store
 without the workflows plugin) is kept, and a rebuild never trips over one.
+
+``step_id`` may be NULL, as in the original (``create_checkpoint(workflow_id, None,
+...)``: a checkpoint of the workflow rather than of one step), and so may ``git_sha``.
+
+An event whose payload the model refuses (stored by a permissive store, such as the
+supervisor facade's, or by raw SQL) still gives its checkpoint, from what it holds: a
+``git_sha`` that is not a non-empty string is NULL, ``context_snapshot`` is the
+``context`` as given (``{}`` without one), a ``status`` that is not a non-empty string
+is ``active``. A ``checkpoint_restored`` without a usable ``checkpoint_id`` changes
+nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +27,6 @@ from ._events import (
     CHECKPOINT_CREATED,
     CHECKPOINT_RESTORED,
     RESTORED_STATUS,
-    CheckpointCreated,
-    CheckpointRestored,
 )
 
 PROJECTION_NAME = "checkpoints"
@@ -38,29 +46,38 @@ CREATE TABLE checkpoints (
 CREATE INDEX checkpoints_workflow_id ON checkpoints (workflow_id, id);
 """
 
+# Version 2 lets step_id and git_sha be NULL. The version bump makes the kernel rebuild
+# the projection (drop its table, run every migration, replay the log), so this runs on
+# an empty table and can recreate it rather than rewrite it.
+_NULLABLE_STEP_AND_SHA = """
+DROP TABLE checkpoints;
+CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,          -- the checkpoint_created event's global position
+    workflow_id TEXT NOT NULL,
+    step_id TEXT,                    -- NULL: a checkpoint of the whole workflow
+    git_sha TEXT,
+    context_snapshot TEXT NOT NULL,  -- JSON, the context as given
+    status TEXT NOT NULL,
+    timestamp TEXT NOT NULL          -- the event's timestamp (aware UTC ISO-8601)
+);
+CREATE INDEX checkpoints_workflow_id ON checkpoints (workflow_id, id);
+"""
 
-def encode_context(context: dict[str, object]) -> str:
+
+def encode_context(context: object) -> str:
     """The stored form of a context: compact JSON, the same text for the same event on
     every replay (key order is the payload's own, which the log preserves)."""
     return encode_json(context)
 
 
-# The kernel validated each payload on append, so handlers read it as stored, with the
-# models' defaults: validating it again cost as much as the insert. A payload that fails
-# the quick check (only in a log written while this plugin was not loaded) goes through
-# the model, which raises, or gives the values it would have given.
-
-
-def _created_looks_valid(p: Mapping[str, Any]) -> bool:
-    git_sha, status = p.get("git_sha"), p.get("status", "active")
-    return (type(git_sha) is str and git_sha != "" and type(p.get("context")) is dict
-            and type(status) is str and status != "")
+# The kernel validated each payload on append in a strict store, but a permissive one
+# (the supervisor facade's) stores payloads as given: handlers read each value and use
+# it only if it has the model's type, so an odd payload still gives its checkpoint.
 
 
 def on_checkpoint_created(db: ScopedConnection, event: RecordedEvent) -> None:
     payload: Mapping[str, Any] = event.payload
-    if not _created_looks_valid(payload):
-        payload = CheckpointCreated.model_validate(payload).model_dump()
+    git_sha, status = payload.get("git_sha"), payload.get("status")
     db.execute(
         "INSERT INTO checkpoints (id, workflow_id, step_id, git_sha, context_snapshot, status, "
         "timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -68,9 +85,9 @@ def on_checkpoint_created(db: ScopedConnection, event: RecordedEvent) -> None:
             event.id,
             event.workflow_id,
             event.step_id,
-            payload["git_sha"],
-            encode_context(payload["context"]),
-            payload.get("status", "active"),
+            git_sha if type(git_sha) is str and git_sha else None,
+            encode_context(payload.get("context", {})),
+            status if type(status) is str and status else "active",
             event.timestamp_text,
         ),
     )
@@ -81,19 +98,22 @@ def on_checkpoint_restored(db: ScopedConnection, event: RecordedEvent) -> None:
     # the event is already in the log, and raising would leave the projection failing
     # on it forever. ``restore_checkpoint`` checks the id before appending.
     checkpoint_id = event.payload.get("checkpoint_id")
-    if type(checkpoint_id) is not int or checkpoint_id < 1:
-        checkpoint_id = CheckpointRestored.model_validate(event.payload).checkpoint_id
-    db.execute("UPDATE checkpoints SET status = ? WHERE id = ?", (RESTORED_STATUS, checkpoint_id))
+    if type(checkpoint_id) is int and checkpoint_id >= 1:
+        db.execute("UPDATE checkpoints SET status = ? WHERE id = ?", (RESTORED_STATUS, checkpoint_id))
 
 
 def build_projection() -> Projection:
     projection = Projection(
         PROJECTION_NAME,
         # 2: JSON columns written by evstore.encode_json, the kernel's own encoder (a tiny
-        # float is 1e-7 there, 1e-07 before): the bump rebuilds old rows to match.
-        version=2,
+        # float is 1e-7 there, 1e-07 before). 3: step_id and git_sha nullable (0002). Each
+        # bump rebuilds the table, which 0002 relies on (it recreates an empty table).
+        version=3,
         tables=(TABLE,),
-        migrations=(Migration("0001_create_checkpoints", _SCHEMA),),
+        migrations=(
+            Migration("0001_create_checkpoints", _SCHEMA),
+            Migration("0002_step_id_and_git_sha_nullable", _NULLABLE_STEP_AND_SHA),
+        ),
         description="checkpoints(id, workflow_id, step_id, git_sha, context_snapshot, status, timestamp)",
     )
     projection.on(CHECKPOINT_CREATED)(on_checkpoint_created)

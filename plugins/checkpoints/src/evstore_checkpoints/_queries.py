@@ -21,13 +21,14 @@ _COLUMNS = "id, workflow_id, step_id, git_sha, context_snapshot, status, timesta
 def create_checkpoint(
     store: EventStore,
     workflow_id: str,
-    step_id: str,
+    step_id: str | None,
     git_sha: str,
     context: Mapping[str, Any],
     status: str = "active",
 ) -> int:
-    """Record a recovery point of ``workflow_id`` at ``step_id``; returns the
-    checkpoint's id, which is the position of its ``checkpoint_created`` event.
+    """Record a recovery point of ``workflow_id`` at ``step_id`` (``None``: of the whole
+    workflow); returns the checkpoint's id, which is the position of its
+    ``checkpoint_created`` event.
 
     The workflow needs no ``workflows`` row. Bad values (an empty git sha, a context
     that is not a dict) raise the store's ``PayloadValidationError`` and write nothing.

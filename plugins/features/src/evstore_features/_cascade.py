@@ -58,6 +58,8 @@ _FEATURE_OF_PHASE = (
 
 
 def _react_to_component(db: ScopedConnection, event: RecordedEvent) -> list[NewEvent]:
+    if event.component_id is None:
+        return []
     row = db.fetchone(_PHASE_OF_COMPONENT, (event.component_id,))
     if row is None:
         return []
@@ -71,7 +73,10 @@ def _react_to_component(db: ScopedConnection, event: RecordedEvent) -> list[NewE
 
 
 def _react_to_phase(db: ScopedConnection, event: RecordedEvent) -> list[NewEvent]:
-    row = db.fetchone(_FEATURE_OF_PHASE, (event.payload.get("phase_id"),))
+    phase_id = event.payload.get("phase_id")
+    if type(phase_id) is not str:  # stored as given by a permissive store: no phase named
+        return []
+    row = db.fetchone(_FEATURE_OF_PHASE, (phase_id,))
     if row is None:
         return []
     feature_id, status, *counts = row

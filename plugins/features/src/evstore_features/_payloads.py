@@ -3,11 +3,14 @@
 The kernel validated every payload against its model on append, so a handler can read
 the payload as stored, with ``.get(key, default)`` for the model's defaults: validating
 it again cost more than the handler's SQL. Payloads are stored as given, though, and a
-log written while this plugin was not loaded holds payloads nobody validated. So each
-model has a quick check of its types here: a payload passing it is one the model
-accepts and leaves unchanged; any other payload goes through the model, which raises as
-it always did, or gives the values it would have given. Keep each check in step with
-its model in ``_events``.
+log written while this plugin was not loaded, by a permissive store (the supervisor
+facade's) or by raw SQL holds payloads nobody validated. So each model has a quick check
+of its types here: a payload passing it is one the model accepts and leaves unchanged;
+any other payload goes through the model, which gives the values it would have given,
+or, if it refuses the payload, the payload without the keys it refused: the handler
+then projects what it can (a feature without a title still gets its row) and treats a
+required key that is missing as unknown. Keep each check in step with its model in
+``_events``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pydantic
 from pydantic import BaseModel
 
 from evstore import RecordedEvent
@@ -26,11 +30,26 @@ Check = Callable[[Mapping[str, Any]], bool]
 
 
 def payload_of(event: RecordedEvent, model: type[BaseModel]) -> Mapping[str, Any]:
-    """``event.payload`` as ``model`` would give it, to read with ``.get(key, default)``."""
+    """``event.payload`` as ``model`` would give it, to read with ``.get(key, default)``;
+    for a payload the model refuses, the payload without the keys it refused (so a
+    required key may be missing)."""
     payload = event.payload
     if _CHECKS[model](payload):
         return payload
-    return model.model_validate(payload).model_dump(mode="json")
+    usable = dict(payload)
+    while True:
+        try:
+            return model.model_validate(usable).model_dump(mode="json")
+        except pydantic.ValidationError as error:
+            places = [problem["loc"] for problem in error.errors()]
+            if any(not place for place in places):
+                # The model refused the payload as a whole (phase_created naming two
+                # different ids, say): no value of it can be trusted.
+                return {}
+            refused = {place[0] for place in places} & usable.keys()
+            if not refused:  # only required keys missing: the rest is valid
+                return usable
+            usable = {key: value for key, value in usable.items() if key not in refused}
 
 
 def _is_id(value: Any) -> bool:

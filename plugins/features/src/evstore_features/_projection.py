@@ -33,6 +33,15 @@ What each event does (``X → s`` sets status ``s``):
   the feature completed, and NULL whenever it is not completed.
 
 An event naming an unknown id changes nothing.
+
+An event whose payload the model refuses (stored by a permissive store, such as the
+supervisor facade's, or by raw SQL) is projected as far as it goes, from the values the
+model accepts (see ``_payloads``): a created feature, phase or component without a
+title gets its row with the title ``''`` (a correction without one keeps the title), a
+phase without a sequence gets ``0``, a component's id is the envelope's
+``component_id`` or else the payload's ``id`` (the original's key). An event without
+the id of what it changes (no phase id, no component id) or without the status it sets
+changes nothing.
 """
 
 from __future__ import annotations
@@ -165,18 +174,22 @@ def _reopen_for_component(db: ScopedConnection, component_id: str, *, activate: 
 
 def _feature_created(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.FeatureCreated)
+    title = payload.get("title")
     db.execute(
         "INSERT INTO features (id, title, description, status, created_at, completed_at, "
         "created_position) VALUES (?, ?, ?, 'planning', ?, NULL, ?) "
-        "ON CONFLICT (id) DO UPDATE SET title = excluded.title, description = excluded.description",
-        (payload.get("id") or event.workflow_id, payload["title"], payload.get("description", ""),
-         event.timestamp_text, event.id),
+        "ON CONFLICT (id) DO UPDATE SET title = COALESCE(?, features.title), "
+        "description = excluded.description",
+        (payload.get("id") or event.workflow_id, title or "", payload.get("description", ""),
+         event.timestamp_text, event.id, title),
     )
 
 
 def _feature_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.FeatureStatusChanged)
-    _set_feature_status(db, event, payload.get("feature_id"), payload["status"])
+    status = payload.get("status")
+    if status is not None:
+        _set_feature_status(db, event, payload.get("feature_id"), status)
 
 
 def _feature_completed(db: ScopedConnection, event: RecordedEvent) -> None:
@@ -204,27 +217,32 @@ def _set_feature_status(
 
 def _phase_created(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.PhaseCreated)
-    phase_id, title, sequence = payload["id"], payload["title"], payload["sequence"]
+    phase_id, title, sequence = payload.get("id"), payload.get("title"), payload.get("sequence")
+    if phase_id is None:
+        return
     interfaces = _interfaces_json(payload.get("interfaces", []))
     feature_id = payload.get("feature_id") or event.workflow_id
     created = db.execute(
         "INSERT INTO phases (id, feature_id, title, sequence, status, interfaces, created_at, "
         "created_position) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        (phase_id, feature_id, title, sequence, interfaces, event.timestamp_text, event.id),
+        (phase_id, feature_id, title or "", sequence or 0, interfaces, event.timestamp_text, event.id),
     ).rowcount
     if created:
         _reopen_feature(db, feature_id, activate=False)
         return
-    # A known phase: a correction; its feature never changes.
+    # A known phase: a correction; its feature never changes, nor what it does not give.
     db.execute(
-        "UPDATE phases SET title = ?, sequence = ?, interfaces = ? WHERE id = ?",
+        "UPDATE phases SET title = COALESCE(?, title), sequence = COALESCE(?, sequence), "
+        "interfaces = ? WHERE id = ?",
         (title, sequence, interfaces, phase_id),
     )
 
 
 def _phase_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.PhaseStatusChanged)
-    phase_id, status = payload["phase_id"], payload["status"]
+    phase_id, status = payload.get("phase_id"), payload.get("status")
+    if phase_id is None or status is None:
+        return
     db.execute("UPDATE phases SET status = ? WHERE id = ?", (status, phase_id))
     if status not in _ENDED:
         feature_id = db.fetchvalue("SELECT feature_id FROM phases WHERE id = ?", (phase_id,))
@@ -234,12 +252,12 @@ def _phase_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
 
 def _phase_completed(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.PhaseTargeted)
-    db.execute("UPDATE phases SET status = 'completed' WHERE id = ?", (payload["phase_id"],))
+    db.execute("UPDATE phases SET status = 'completed' WHERE id = ?", (payload.get("phase_id"),))
 
 
 def _phase_failed(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.PhaseTargeted)
-    db.execute("UPDATE phases SET status = 'failed' WHERE id = ?", (payload["phase_id"],))
+    db.execute("UPDATE phases SET status = 'failed' WHERE id = ?", (payload.get("phase_id"),))
 
 
 # --- components -----------------------------------------------------------------------
@@ -247,8 +265,10 @@ def _phase_failed(db: ScopedConnection, event: RecordedEvent) -> None:
 
 def _component_created(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.ComponentCreated)
-    component_id, phase_id = event.component_id, payload["phase_id"]
-    title, description = payload["title"], payload.get("description", "")
+    component_id, phase_id = _component_id(event), payload.get("phase_id")
+    if component_id is None or phase_id is None:
+        return
+    title, description = payload.get("title"), payload.get("description", "")
     files, depends_on = encode_json(payload.get("files", [])), encode_json(payload.get("depends_on", []))
     role = payload.get("assigned_role")
     # The phase's feature wins over the payload's: queries group components through
@@ -264,13 +284,13 @@ def _component_created(db: ScopedConnection, event: RecordedEvent) -> None:
         "INSERT INTO components (id, phase_id, title, description, files, depends_on, status, "
         "assigned_role, output, error, created_at, feature_id, created_position) "
         "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, NULL, NULL, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        (component_id, phase_id, title, description, files, depends_on, role,
+        (component_id, phase_id, title or "", description, files, depends_on, role,
          event.timestamp_text, feature_id, event.id),
     ).rowcount
     if not created:
         # A known component: a correction; its phase, status and place never change.
         db.execute(
-            "UPDATE components SET title = ?, description = ?, files = ?, depends_on = ?, "
+            "UPDATE components SET title = COALESCE(?, title), description = ?, files = ?, depends_on = ?, "
             "assigned_role = ? WHERE id = ?",
             (title, description, files, depends_on, role, component_id),
         )
@@ -282,9 +302,20 @@ def _component_created(db: ScopedConnection, event: RecordedEvent) -> None:
         _reopen_feature(db, feature_id, activate=False)
 
 
+def _component_id(event: RecordedEvent) -> str | None:
+    """The envelope's ``component_id``, else the payload's ``id``, where the original's
+    ``component_created`` put it."""
+    if event.component_id is not None:
+        return event.component_id
+    payload_id = event.payload.get("id") if event.event_type == ev.COMPONENT_CREATED else None
+    return payload_id if type(payload_id) is str and payload_id.strip() else None
+
+
 def _component_started(db: ScopedConnection, event: RecordedEvent) -> None:
+    if event.component_id is None:
+        return
     db.execute("UPDATE components SET status = 'implementing' WHERE id = ?", (event.component_id,))
-    _reopen_for_component(db, str(event.component_id), activate=True)
+    _reopen_for_component(db, event.component_id, activate=True)
 
 
 def _component_completed(db: ScopedConnection, event: RecordedEvent) -> None:
@@ -306,22 +337,25 @@ def _component_failed(db: ScopedConnection, event: RecordedEvent) -> None:
 
 def _component_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.ComponentStatusChanged)
-    status, output = payload["status"], payload.get("output")
+    status, output = payload.get("status"), payload.get("output")
+    if status is None or event.component_id is None:
+        return
     db.execute(
         "UPDATE components SET status = ?, output = ?, error = ? WHERE id = ?",
         (status, None if output is None else encode_json(output), payload.get("error"),
          event.component_id),
     )
     if status not in _ENDED:
-        _reopen_for_component(db, str(event.component_id), activate=status in _ACTIVE_COMPONENT)
+        _reopen_for_component(db, event.component_id, activate=status in _ACTIVE_COMPONENT)
 
 
 def _component_dependencies_set(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = payload_of(event, ev.ComponentDependenciesSet)
-    db.execute(
-        "UPDATE components SET depends_on = ? WHERE id = ?",
-        (encode_json(payload["depends_on"]), event.component_id),
-    )
+    depends_on = payload_of(event, ev.ComponentDependenciesSet).get("depends_on")
+    if depends_on is not None:
+        db.execute(
+            "UPDATE components SET depends_on = ? WHERE id = ?",
+            (encode_json(depends_on), event.component_id),
+        )
 
 
 _HANDLERS = {

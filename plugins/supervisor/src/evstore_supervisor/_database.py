@@ -7,6 +7,7 @@ plugins' query functions, and every write is an event appended through the kerne
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +24,8 @@ import evstore_workflows
 from evstore import ANY, EventStore, ExpectedVersion
 
 from . import _plugin, _raw
-from ._events import Event, EventType, event_type_names, from_recorded, to_new_event
+from ._events import Event, EventType, event_type_names, to_new_event
+from ._leniency import check_new_type
 from ._models import (
     Component,
     ComponentStatus,
@@ -36,6 +38,7 @@ from ._models import (
     StepStatus,
     step_from_plugin,
 )
+from ._reading import read_events
 
 DEFAULT_DB_PATH = ".supervisor/state.db"
 
@@ -85,9 +88,13 @@ class Database:
         autoload: bool | None = None,
     ) -> None:
         target = os.fspath(db_path)
+        # Permissive: the original stored every event of its types as given (see
+        # _leniency); the facade checks the types it never had itself.
         self.store = EventStore.open(
-            target, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload
+            target, plugins=[*PLUGINS, *plugins], durability=durability, autoload=autoload,
+            permissive=True,
         )
+        self._declared = self.store.registry.event_types
         # A PostgreSQL URL stays text: a Path would fold its "//" and lose the host.
         self.db_path: Path | str = Path(target) if self.store.dialect == "sqlite" else target
 
@@ -120,8 +127,8 @@ class Database:
         if not isinstance(event, Event):
             raise TypeError(f"append_event takes an Event, got {type(event).__name__}")
         new_event = to_new_event(event)
-        store = self.store
-        return store.append(new_event, expected_version=expected_version)
+        check_new_type(new_event, self._declared)
+        return self.store.append(new_event, expected_version=expected_version)
 
     def append_events(
         self, events: Iterable[Event], *, expected_version: ExpectedVersion | int = ANY
@@ -132,25 +139,34 @@ class Database:
             if not isinstance(event, Event):
                 raise TypeError(f"append_events takes Events, got {type(event).__name__}")
         new_events = [to_new_event(event) for event in batch]
-        store = self.store
-        return store.append_many(new_events, expected_version=expected_version)
+        for new_event in new_events:
+            check_new_type(new_event, self._declared)
+        return self.store.append_many(new_events, expected_version=expected_version)
 
     def update_step(
         self, step_id: str, status: StepStatus | str, output: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> int:
+    ) -> int | None:
         """Set a step's status, output and error exactly as given (``None`` clears), as a
-        ``step_status_changed`` event; returns its id. Any ``StepStatus`` is accepted.
-        Unknown step or status: ``ValueError``, nothing appended."""
-        return evstore_steps.update_step(self.store, step_id, status, output, error)
+        ``step_status_changed`` event; returns its id. Any ``StepStatus`` is accepted;
+        another status is a ``ValueError``. An unknown step: nothing is appended and the
+        result is ``None``, as the original's UPDATE of no row."""
+        with self.store.transaction():
+            if not self._known("steps", step_id):
+                return None
+            return evstore_steps.update_step(self.store, step_id, status, output, error)
 
     def update_component(
         self, component_id: str, status: ComponentStatus | str, output: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> int:
+    ) -> int | None:
         """Set a component's status, output and error as given, as a
-        ``component_status_changed`` event (the cascade may follow); returns its id."""
-        return evstore_features.update_component(self.store, component_id, status, output, error)
+        ``component_status_changed`` event (the cascade may follow); returns its id, or
+        ``None`` for an unknown component (nothing appended, as in the original)."""
+        with self.store.transaction():
+            if not self._known("components", component_id):
+                return None
+            return evstore_features.update_component(self.store, component_id, status, output, error)
 
     def create_feature(self, feature_id: str, title: str, description: str = "") -> int:
         """Append ``feature_created`` (status planning); returns its id."""
@@ -175,25 +191,44 @@ class Database:
             feature_id,
         )
 
-    def update_feature_status(self, feature_id: str, status: FeatureStatus | str) -> int:
-        """Append ``feature_status_changed``; returns its id. Unknown feature: ``ValueError``."""
-        return evstore_features.update_feature_status(self.store, feature_id, status)
+    def update_feature_status(self, feature_id: str, status: FeatureStatus | str) -> int | None:
+        """Append ``feature_status_changed``; returns its id. Unknown feature: nothing is
+        appended and the result is ``None``, as the original's UPDATE of no row."""
+        with self.store.transaction():
+            if not self._known("features", feature_id):
+                return None
+            return evstore_features.update_feature_status(self.store, feature_id, status)
 
-    def update_phase_status(self, phase_id: str, status: PhaseStatus | str) -> int:
+    def update_phase_status(self, phase_id: str, status: PhaseStatus | str) -> int | None:
         """Append ``phase_status_changed`` (the cascade re-evaluates the feature); returns
-        its id. Unknown phase: ``ValueError``."""
-        return evstore_features.update_phase_status(self.store, phase_id, status)
+        its id. Unknown phase: ``None``, nothing appended."""
+        with self.store.transaction():
+            if not self._known("phases", phase_id):
+                return None
+            return evstore_features.update_phase_status(self.store, phase_id, status)
 
-    def update_component_dependencies(self, component_id: str, depends_on: list[str]) -> int:
+    def update_component_dependencies(self, component_id: str, depends_on: list[str]) -> int | None:
         """Append ``component_dependencies_set`` (the list replaces the old one); returns
-        its id. Unknown component: ``ValueError``."""
-        return evstore_features.set_component_dependencies(self.store, component_id, depends_on)
+        its id. Unknown component: ``None``, nothing appended."""
+        with self.store.transaction():
+            if not self._known("components", component_id):
+                return None
+            return evstore_features.set_component_dependencies(self.store, component_id, depends_on)
+
+    def _known(self, table: str, row_id: object) -> bool:
+        """Whether ``table`` (a projection table of ours, never input) has a row ``row_id``.
+        Called inside the write transaction, so the answer holds for its append."""
+        if not isinstance(row_id, str):
+            return False
+        return self.store.reader.fetchvalue(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)) is not None
 
     def create_checkpoint(
-        self, workflow_id: str, step_id: str, git_sha: str, context: dict[str, Any], status: str = "active"
+        self, workflow_id: str, step_id: str | None, git_sha: str, context: dict[str, Any],
+        status: str = "active",
     ) -> int:
         """Append ``checkpoint_created``; returns the checkpoint's id (the event's). The
-        workflow needs no ``workflow_started``."""
+        workflow needs no ``workflow_started``; ``step_id=None`` is a checkpoint of the
+        whole workflow."""
         return evstore_checkpoints.create_checkpoint(self.store, workflow_id, step_id, git_sha, context, status)
 
     def record_metric(
@@ -223,16 +258,15 @@ class Database:
     def get_events(
         self, workflow_id: str, event_types: Iterable[EventType | str] | None = None
     ) -> list[Event]:
-        """The workflow's events in order, optionally only ``event_types``. Types no
-        member of ``EventType`` names come back as plain strings, never as an error."""
+        """The workflow's events in order, optionally only ``event_types`` (an empty list
+        filters nothing, as in the original). Types no member of ``EventType`` names come
+        back as plain strings, never as an error."""
         if not isinstance(workflow_id, str):
             raise TypeError(f"workflow_id must be a str, got {type(workflow_id).__name__}")
         if not workflow_id:
             return []
-        types = None if event_types is None else event_type_names(event_types)
-        if types is not None and not types:
-            return []
-        return [from_recorded(recorded) for recorded in self.store.read(workflow_id, types=types)]
+        types = event_type_names(event_types) if event_types else None
+        return read_events(self.store, workflow_id, types)
 
     def get_step(self, step_id: str) -> Step | None:
         step = evstore_steps.get_step(self.store, step_id)
@@ -263,11 +297,18 @@ class Database:
         keys ``id, workflow_id, step_id, git_sha, context, status, timestamp``."""
         return evstore_checkpoints.get_latest_checkpoint(self.store, workflow_id)
 
-    def get_metrics(self, days: float = 30, role: str | None = None, cli: str | None = None) -> list[dict[str, Any]]:
+    def get_metrics(
+        self, days: float | str = 30, role: str | None = None, cli: str | None = None
+    ) -> list[dict[str, Any]]:
         """Metrics of the last ``days`` days, newest first, as dicts of the ``metrics``
-        columns. ``days`` must be a number: anything else is a ``TypeError`` (the original
-        pasted it into its SQL)."""
-        return evstore_metrics.get_metrics(self.store, days, role, cli)
+        columns. ``days`` is a number of days, or text of one (``"30"``), as the original
+        took it. The original pasted it into its SQL: any other value made its time
+        window NULL, so it answered no rows (unless the text was SQL of its own, which
+        here is only a value). The facade answers no rows for those too."""
+        window = _days(days)
+        if window is None:
+            return []
+        return evstore_metrics.get_metrics(self.store, window, role, cli)
 
     def get_execution_events(
         self, execution_id: str, since_id: int | None = None, limit: int = 500
@@ -330,6 +371,19 @@ class Database:
             behind = [s.name for s in store.projection_status() if s.status == "ok" and s.lag > 0]
             if behind:
                 store.catch_up(behind)
+
+
+def _days(days: object) -> float | None:
+    """``days`` as a finite number of days, or ``None`` where the original's
+    ``datetime('now', '-{days} days')`` was NULL (not a number, negative, NaN, a bool)."""
+    if isinstance(days, str):
+        try:
+            days = float(days.strip())
+        except ValueError:
+            return None
+    if isinstance(days, bool) or not isinstance(days, (int, float)):
+        return None
+    return float(days) if math.isfinite(days) and days >= 0 else None
 
 
 __all__ = ["DEFAULT_DB_PATH", "PLUGINS", "Database"]

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from evstore import NewEvent, RecordedEvent
+from evstore import NewEvent
 
 
 class EventType(enum.StrEnum):
@@ -84,6 +84,13 @@ class EventType(enum.StrEnum):
 
 _MEMBERS: Final[dict[str, EventType]] = {member.value: member for member in EventType}
 
+ORIGINAL_TYPE_NAMES: Final = frozenset(
+    member.value for member in list(EventType)[: list(EventType).index(EventType.GATE_SKIPPED) + 1]
+)
+"""The types the original's ``append_event`` took: the members declared before and up to
+``GATE_SKIPPED`` (its 25 and the one its callers used). The facade stores any event of
+these as given, whatever its fields and payload."""
+
 
 def event_type_of(value: object) -> EventType | str:
     """The member for a known event type string, else the string itself."""
@@ -111,8 +118,10 @@ class Event(BaseModel):
     ``status`` (and ``role``, ``step_id``, ``component_id``) may be given as a str enum
     such as ``StepStatus.COMPLETED``; pydantic stores its plain value.
 
-    ``timestamp`` must be time-zone aware (default: now, in UTC): a naive one would be
-    guessed at, and one history could then give different rows on different machines.
+    ``timestamp`` defaults to now, in UTC. A naive one is taken as UTC, as every time
+    the original wrote was (``datetime.now(UTC)``, SQLite's ``CURRENT_TIMESTAMP``) and as
+    ``evstore import-seed`` reads them: never as the machine's local time, so one history
+    gives the same rows on every machine.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -141,10 +150,7 @@ class Event(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"timestamp {value.isoformat()} has no time zone; pass an aware datetime, "
-                "for example datetime.now(timezone.utc)"
-            )
+            return value.replace(tzinfo=UTC)
         return value
 
 
@@ -162,25 +168,6 @@ def to_new_event(event: Event) -> NewEvent:
         workflow_id=event.workflow_id, event_type=name, role=event.role, step_id=event.step_id,
         component_id=event.component_id, status=event.status, payload=event.payload,
         metadata=event.metadata, timestamp=event.timestamp, event_id=event.event_id,
-    )
-
-
-def from_recorded(recorded: RecordedEvent) -> Event:
-    """An ``Event`` for a stored event. Built without validation: the store's values
-    already have the right types, and reading is where events come by the thousand."""
-    return Event.model_construct(
-        id=recorded.id,
-        workflow_id=recorded.workflow_id,
-        event_type=_MEMBERS.get(recorded.event_type, recorded.event_type),
-        role=recorded.role,
-        step_id=recorded.step_id,
-        component_id=recorded.component_id,
-        status=recorded.status,
-        payload=recorded.payload,
-        timestamp=recorded.timestamp,
-        version=recorded.version,
-        event_id=recorded.event_id,
-        metadata=recorded.metadata,
     )
 
 
