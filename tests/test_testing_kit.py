@@ -500,7 +500,8 @@ def test_the_template_copied_and_renamed_passes_its_tests_and_is_listed(tmp_path
         cwd=copy, env=env, capture_output=True, text=True,
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    # The contract's upgrade check is skipped until the copy has a previous release to compare with.
+    # 9 contract checks, 4 scenario and query tests, 1 panel test; the contract's upgrade
+    # check is skipped until the copy has a previous release to compare with.
     assert re.search(r"\b14 passed, 1 skipped\b", tested.stdout), tested.stdout
     listed = subprocess.run(
         [sys.executable, "-m", "evstore", "plugins", "--json"],
