@@ -112,6 +112,18 @@ def test_event_id_is_accepted_as_string_and_normalised(store: EventStore) -> Non
     assert store.read("a")[0].event_id == str(event_id)
 
 
+def test_large_batch_gets_the_next_positions_and_versions(store: EventStore) -> None:
+    # Large enough for PostgreSQL's COPY path (64 events and more).
+    store.append(deposit("a", 1))
+    batch = [deposit("ab"[n % 2], n) for n in range(200)]
+    positions = store.append_many(batch)
+    assert positions == list(range(2, 202))
+    assert [e.version for e in store.read("a")] == list(range(1, 102))
+    assert [e.payload for e in store.read("b")] == [e.payload for e in batch[1::2]]
+    assert store.append_many(batch) == positions  # a retried batch: the same positions
+    assert store.head() == 201
+
+
 def test_batch_with_repeated_event_id_is_refused(store: EventStore) -> None:
     event_id = uuid.uuid4()
     with pytest.raises(InvalidEventError, match="same event_id"):

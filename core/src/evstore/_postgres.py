@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from . import _pg_guard, _pg_sql
-from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH, Cursor, Scope, Session
+from ._backend import SAVEPOINT_BATCH, Cursor, Scope, Session
 from ._errors import (
     StorageError,
     StoreBusyError,
@@ -39,20 +39,12 @@ from ._errors import (
     StoreReadOnlyError,
 )
 from ._pg_catalog import CatalogQueries
+from ._pg_insert import COPY_FROM, copy_rows, insert_returning
 from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
 _CONNECT_TIMEOUT = 10
 T = TypeVar("T")
-
-_INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
-# One statement text for any batch size (so it is prepared once): the columns as arrays.
-_INSERT_MANY = (
-    f"INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM unnest("
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::bigint[], %s::text[], %s::text[]) RETURNING id"
-)
-
 
 class PostgresBackend:
     """A store in one schema of a PostgreSQL database."""
@@ -459,22 +451,14 @@ class PostgresSession(CatalogQueries):
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> int:
         """Inside a savepoint, so that a conflict (a retried event id, a version another
-        statement took) leaves the transaction usable, as it does on SQLite; the three
-        statements go in one round trip (psycopg's pipeline mode)."""
+        statement took) leaves the transaction usable, as it does on SQLite; the
+        statements go in one round trip (psycopg's pipeline mode), preceded by the
+        write lock's BEGIN if it was not sent yet."""
         conn = self._usable()
-        # The write lock's BEGIN, if not sent yet, goes first in the same round trip.
-        if len(rows) == 1:
-            sql, parameters = _INSERT_ONE, rows[0]
-        else:
-            sql, parameters = _INSERT_MANY, tuple(map(list, zip(*rows, strict=True)))
         begin, self._pending_begin = self._pending_begin, ()
         try:
-            with conn.pipeline():
-                for statement in begin:
-                    conn.execute(statement, prepare=False)
-                conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
-                cursor = conn.execute(sql, parameters)
-                conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            insert = copy_rows if len(rows) >= COPY_FROM else insert_returning
+            first = insert(conn, begin, rows)
         except psycopg.errors.LockNotAvailable:
             if not begin:
                 raise
@@ -491,10 +475,7 @@ class PostgresSession(CatalogQueries):
             # connection goes (the server ends the transaction and frees the lock).
             conn.close()
             raise
-        positions = [row[0] for row in cursor.fetchall()]
-        first = positions[0]
-        assert positions == list(range(first, first + len(rows))), positions
-        return int(first)
+        return first
 
     def head(self) -> int:
         return int(self.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
