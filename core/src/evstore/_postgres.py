@@ -39,7 +39,7 @@ from ._errors import (
     StoreReadOnlyError,
 )
 from ._pg_catalog import CatalogQueries
-from ._pg_insert import COPY_FROM, copy_rows, insert_returning
+from ._pg_insert import COPY_FROM, bindable, copy_rows, insert_returning, run_together
 from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
@@ -334,20 +334,22 @@ class PostgresSession(CatalogQueries):
         self._guarded_begin(lambda: conn.execute("; ".join(statements), prepare=False))
 
     def _begin_with(self, sql: str, parameters: Any) -> Cursor:
-        """The pending BEGIN and lock, then ``sql``, in one round trip (pipeline mode).
-        ``sql`` runs after the lock was granted, so its READ COMMITTED snapshot sees the
-        previous writer's commit."""
+        """The pending BEGIN and lock, then ``sql``, in one round trip. ``sql`` runs
+        after the lock was granted, so its READ COMMITTED snapshot sees the previous
+        writer's commit."""
         conn = self._usable()
         statements, self._pending_begin = self._pending_begin, ()
+        if bindable(parameters):
+            return self._guarded_begin(lambda: run_together(conn, statements, sql, parameters))
 
-        def send() -> Cursor:
+        def pipelined() -> Cursor:  # values only the server may convert: bound there
             with conn.pipeline():
                 for statement in statements:
                     conn.execute(statement, prepare=False)
                 cursor = conn.execute(sql, parameters)
             return cursor
 
-        return self._guarded_begin(send)
+        return self._guarded_begin(pipelined)
 
     def _guarded_begin(self, send: Callable[[], T]) -> T:
         conn = self.conn
