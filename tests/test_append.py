@@ -270,3 +270,23 @@ def test_raw_only_transaction_is_projected_at_commit(store: EventStore) -> None:
             "INSERT INTO events (workflow_id, event_type, payload) VALUES ('a', 'deposited', '{\"amount\": 7}')"
         )
     assert balances(store)[0][1] == 7 and store.projection_status()[0].lag == 0
+
+
+def test_appends_go_on_after_the_server_forgets_prepared_statements(open_store) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: prepared statements can vanish under the store (psycopg sends
+    DEALLOCATE ALL after a ROLLBACK; raw SQL may too); appends must not fail for it."""
+    store = open_store(permissive=True)
+    if store.dialect != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    event = lambda n: NewEvent(workflow_id="a", event_type="x", payload={"n": n})  # noqa: E731
+    for n in (1, 2):
+        store.append(event(n))
+    with store.transaction() as tx:
+        tx.append(event(3))
+        tx.connection.execute("DEALLOCATE ALL")
+        tx.append(event(4))  # its INSERT was prepared
+    store.append(event(5))  # prepares both statements again
+    with store.transaction() as tx:
+        tx.connection.execute("DEALLOCATE ALL")
+    store.append(event(6))  # its version lookup, the transaction's first statement, was prepared
+    assert [(e.id, e.version, e.payload["n"]) for e in store.read("a")] == [(n, n, n) for n in range(1, 7)]

@@ -11,14 +11,19 @@ than a round trip saves on a local server.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH
 
 _INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
+_INSERT_ONE_NUMBERED = _INSERT_ONE % tuple(f"${n}" for n in range(1, 12))  # for PREPARE
+INSERT_PREPARABLE = (_INSERT_ONE, _INSERT_ONE_NUMBERED)
 # One statement text for any batch size (so it is prepared once): the columns as arrays.
 _INSERT_MANY = (
     f"INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM unnest("
@@ -44,11 +49,59 @@ def bindable(parameters: Any) -> bool:
     )
 
 
+class PreparedStatements:
+    """Server-side prepared statements (SQL ``PREPARE``) of each pooled connection, by
+    statement text: a simple query then runs ``EXECUTE name(values)``, which the server
+    neither parses nor plans again (that is most of what a short statement costs it).
+    A statement is prepared only while the connection is outside a transaction (a failed
+    PREPARE then spoils nothing: the statement is just never prepared on it)."""
+
+    LIMIT = 200  # per connection: dynamic SQL (IN lists) must not fill the server's memory
+
+    def __init__(self) -> None:
+        self._by_connection: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, str | None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def name(self, conn: psycopg.Connection[Any], sql: str, numbered: str) -> str | None:
+        """The name ``sql`` (``numbered``: with $1, $2... placeholders) is prepared under
+        on ``conn``, preparing it now if the connection is idle; None: run it as text."""
+        with self._lock:
+            known = self._by_connection.setdefault(conn, {})
+        if sql in known:
+            return known[sql]
+        if len(known) >= self.LIMIT or conn.info.transaction_status != TransactionStatus.IDLE:
+            return None
+        name = f"evstore_{len(known)}"
+        try:
+            conn.execute(f"PREPARE {name} AS {numbered}", prepare=False)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:  # e.g. a parameter whose type only the bound value decides
+            known[sql] = None
+            return None
+        known[sql] = name
+        return name
+
+    def forget(self, conn: psycopg.Connection[Any]) -> None:
+        """The server dropped the connection's prepared statements: psycopg sends
+        DEALLOCATE ALL after a ROLLBACK or a DROP once it has prepared its own."""
+        with self._lock:
+            self._by_connection.pop(conn, None)
+
+
+PREPARED = PreparedStatements()
+
+
 def run_together(conn: psycopg.Connection[Any], before: Sequence[str], sql: str, parameters: Sequence[Any],
-                 after: Sequence[str] = ()) -> psycopg.Cursor[Any]:
+                 after: Sequence[str] = (), prepared: str | None = None) -> psycopg.Cursor[Any]:
     """``before``, then ``sql`` with ``parameters`` bound, then ``after``, in one round
     trip (simple query protocol); the cursor is on ``sql``'s result. A statement that
-    fails skips the ones after it, and the error is raised."""
+    fails skips the ones after it, and the error is raised. ``prepared``: the name
+    ``sql`` is prepared under on ``conn``."""
+    if prepared is not None:
+        sql = f"EXECUTE {prepared}({','.join(['%s'] * len(parameters))})"
     bound = psycopg.ClientCursor(conn).mogrify(sql, parameters)
     cursor = conn.execute("; ".join((*before, bound, *after)), prepare=False)
     for _ in before:
@@ -59,7 +112,16 @@ def run_together(conn: psycopg.Connection[Any], before: Sequence[str], sql: str,
 def insert_returning(conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]) -> int:
     if len(rows) == 1 and bindable(rows[0]):
         savepoint = (*begin, f"SAVEPOINT {SAVEPOINT_BATCH}")
-        cursor = run_together(conn, savepoint, _INSERT_ONE, rows[0], (f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}",))
+        release = (f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}",)
+        prepared = PREPARED.name(conn, _INSERT_ONE, _INSERT_ONE_NUMBERED)
+        try:
+            cursor = run_together(conn, savepoint, _INSERT_ONE, rows[0], release, prepared)
+        except psycopg.errors.InvalidSqlStatementName:
+            if prepared is None:
+                raise
+            PREPARED.forget(conn)  # deallocated under us: undo the savepoint, insert as text
+            conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}; RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            cursor = run_together(conn, savepoint, _INSERT_ONE, rows[0], release)
     else:
         sql, parameters = _INSERT_MANY, tuple(map(list, zip(*rows, strict=True)))
         with conn.pipeline():

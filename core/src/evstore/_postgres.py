@@ -39,7 +39,7 @@ from ._errors import (
     StoreReadOnlyError,
 )
 from ._pg_catalog import CatalogQueries
-from ._pg_insert import COPY_FROM, bindable, copy_rows, insert_returning, run_together
+from ._pg_insert import COPY_FROM, INSERT_PREPARABLE, PREPARED, bindable, copy_rows, insert_returning, run_together
 from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
@@ -256,7 +256,7 @@ class PostgresSession(CatalogQueries):
     def _run(self, translation: _pg_sql.Translation, parameters: Any) -> Cursor:
         if self._pending_begin:
             if translation.count or translation.names:
-                return self._begin_with(translation.driver, parameters)
+                return self._begin_with(translation, parameters)
             self._send_begin()  # a text without placeholders may hold several statements
         conn = self._usable()
         try:
@@ -333,14 +333,33 @@ class PostgresSession(CatalogQueries):
         # Several statements in one round trip: the simple query protocol, never prepared.
         self._guarded_begin(lambda: conn.execute("; ".join(statements), prepare=False))
 
-    def _begin_with(self, sql: str, parameters: Any) -> Cursor:
+    def _begin_with(self, translation: _pg_sql.Translation, parameters: Any) -> Cursor:
         """The pending BEGIN and lock, then ``sql``, in one round trip. ``sql`` runs
         after the lock was granted, so its READ COMMITTED snapshot sees the previous
         writer's commit."""
         conn = self._usable()
-        statements, self._pending_begin = self._pending_begin, ()
+        sql = translation.driver
         if bindable(parameters):
-            return self._guarded_begin(lambda: run_together(conn, statements, sql, parameters))
+            # Prepared while the server is idle (BEGIN not sent yet); the insert's too.
+            if len(self._pending_begin) > 1:
+                PREPARED.name(conn, *INSERT_PREPARABLE)
+            prepared = PREPARED.name(conn, sql, translation.parseable)
+            statements, self._pending_begin = self._pending_begin, ()
+
+            def together() -> Cursor:
+                try:
+                    return run_together(conn, statements, sql, parameters, (), prepared)
+                except psycopg.errors.InvalidSqlStatementName:
+                    if prepared is None:
+                        raise
+                    # Deallocated under us (see PreparedStatements.forget); nothing ran
+                    # in this transaction before it, so start it again with the text.
+                    PREPARED.forget(conn)
+                    conn.execute("ROLLBACK")
+                    return run_together(conn, statements, sql, parameters)
+
+            return self._guarded_begin(together)
+        statements, self._pending_begin = self._pending_begin, ()
 
         def pipelined() -> Cursor:  # values only the server may convert: bound there
             with conn.pipeline():
