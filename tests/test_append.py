@@ -112,6 +112,18 @@ def test_event_id_is_accepted_as_string_and_normalised(store: EventStore) -> Non
     assert store.read("a")[0].event_id == str(event_id)
 
 
+def test_large_batch_gets_the_next_positions_and_versions(store: EventStore) -> None:
+    # Large enough for PostgreSQL's COPY path (64 events and more).
+    store.append(deposit("a", 1))
+    batch = [deposit("ab"[n % 2], n) for n in range(200)]
+    positions = store.append_many(batch)
+    assert positions == list(range(2, 202))
+    assert [e.version for e in store.read("a")] == list(range(1, 102))
+    assert [e.payload for e in store.read("b")] == [e.payload for e in batch[1::2]]
+    assert store.append_many(batch) == positions  # a retried batch: the same positions
+    assert store.head() == 201
+
+
 def test_batch_with_repeated_event_id_is_refused(store: EventStore) -> None:
     event_id = uuid.uuid4()
     with pytest.raises(InvalidEventError, match="same event_id"):
@@ -258,3 +270,23 @@ def test_raw_only_transaction_is_projected_at_commit(store: EventStore) -> None:
             "INSERT INTO events (workflow_id, event_type, payload) VALUES ('a', 'deposited', '{\"amount\": 7}')"
         )
     assert balances(store)[0][1] == 7 and store.projection_status()[0].lag == 0
+
+
+def test_appends_go_on_after_the_server_forgets_prepared_statements(open_store) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: prepared statements can vanish under the store (psycopg sends
+    DEALLOCATE ALL after a ROLLBACK; raw SQL may too); appends must not fail for it."""
+    store = open_store(permissive=True)
+    if store.dialect != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    event = lambda n: NewEvent(workflow_id="a", event_type="x", payload={"n": n})  # noqa: E731
+    for n in (1, 2):
+        store.append(event(n))
+    with store.transaction() as tx:
+        tx.append(event(3))
+        tx.connection.execute("DEALLOCATE ALL")
+        tx.append(event(4))  # its INSERT was prepared
+    store.append(event(5))  # prepares both statements again
+    with store.transaction() as tx:
+        tx.connection.execute("DEALLOCATE ALL")
+    store.append(event(6))  # its version lookup, the transaction's first statement, was prepared
+    assert [(e.id, e.version, e.payload["n"]) for e in store.read("a")] == [(n, n, n) for n in range(1, 7)]

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from . import _pg_guard, _pg_sql
-from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH, Cursor, Scope, Session
+from ._backend import SAVEPOINT_BATCH, Cursor, Scope, Session
 from ._errors import (
     StorageError,
     StoreBusyError,
@@ -38,19 +38,13 @@ from ._errors import (
     StoreOpenError,
     StoreReadOnlyError,
 )
+from ._pg_catalog import CatalogQueries
+from ._pg_insert import COPY_FROM, INSERT_PREPARABLE, PREPARED, bindable, copy_rows, insert_returning, run_together
 from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
 _CONNECT_TIMEOUT = 10
-
-_INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
-# One statement text for any batch size (so it is prepared once): the columns as arrays.
-_INSERT_MANY = (
-    f"INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM unnest("
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::bigint[], %s::text[], %s::text[]) RETURNING id"
-)
-
+T = TypeVar("T")
 
 class PostgresBackend:
     """A store in one schema of a PostgreSQL database."""
@@ -165,6 +159,7 @@ class PostgresBackend:
                 return
             session.begin_write()
             try:
+                conn = session.raw  # sends the BEGIN: what follows runs on the connection itself
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
                 tables = table_names(conn, self.schema)
                 if "evstore_meta" not in tables:
@@ -214,13 +209,14 @@ class PostgresBackend:
         shielded(lambda: self.pool.close(timeout=1.0))
 
 
-class PostgresSession:
+class PostgresSession(CatalogQueries):
     """One thread's connection from the store's pool."""
 
     dialect = "postgresql"
 
     def __init__(self, backend: PostgresBackend, conn: psycopg.Connection[Any]) -> None:
         self.backend = backend
+        self.schema = backend.schema
         self.conn = conn
         self.scope: Scope | None = None
         self._translations = backend.translations
@@ -228,6 +224,9 @@ class PostgresSession:
         # Ours, not the driver's: a broken connection no longer knows it was in one.
         self._in_transaction = False
         self._notify = False  # events were inserted in this transaction: NOTIFY at commit
+        # BEGIN (and the write lock) not sent yet: they go with the transaction's first
+        # statement, in its round trip (see begin_write).
+        self._pending_begin: tuple[str, ...] = ()
         # Session advisory locks this connection holds (workers' leases); they die with it.
         self._session_locks: set[str] = set()
 
@@ -246,6 +245,7 @@ class PostgresSession:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         translation = self._translated(sql)
+        self._send_begin()
         cursor = self._usable().cursor()
         try:
             cursor.executemany(translation.driver, list(rows))
@@ -254,6 +254,10 @@ class PostgresSession:
         return cursor
 
     def _run(self, translation: _pg_sql.Translation, parameters: Any) -> Cursor:
+        if self._pending_begin:
+            if translation.count or translation.names:
+                return self._begin_with(translation, parameters)
+            self._send_begin()  # a text without placeholders may hold several statements
         conn = self._usable()
         try:
             if translation.count or translation.names:
@@ -271,7 +275,7 @@ class PostgresSession:
         ):
             conn.close()  # left mid-command by an interrupt: never reuse it
         if conn.broken or conn.closed:
-            if self._in_transaction:
+            if self._in_transaction and not self._pending_begin:
                 raise StoreConnectionError(
                     f"the connection to {self.backend.target!r} broke in the middle of a transaction, "
                     "which the server rolled back; roll back and retry"
@@ -298,8 +302,11 @@ class PostgresSession:
         return self._in_transaction
 
     def begin_write(self, log_lock: bool = True) -> None:
-        """BEGIN at READ COMMITTED, then the store's advisory lock, in one round trip
-        (``log_lock=False``: BEGIN alone, for a worker's batch, which inserts no event).
+        """Start a write transaction: BEGIN at READ COMMITTED, then the store's advisory
+        lock (``log_lock=False``: BEGIN alone, for a worker's batch, which inserts no
+        event). Nothing is sent yet: both go with the transaction's first statement, in
+        its round trip (``_begin_with``), so a single append costs what raw psycopg's
+        does. A transaction that runs no statement never reaches the server.
 
         READ COMMITTED, because every later statement then takes a snapshot after the
         lock was granted and sees what the previous writer committed; under REPEATABLE
@@ -311,21 +318,90 @@ class PostgresSession:
             )
         if self._in_transaction or self.conn.info.transaction_status != TransactionStatus.IDLE:
             self.rollback()  # left open by an interrupt: stale (the kernel never nests BEGIN)
-        conn = self._usable()
+        self._usable()
+        lock = (f"SELECT pg_advisory_xact_lock({self.backend.lock_key})",) if log_lock else ()
+        self._pending_begin = ("BEGIN ISOLATION LEVEL READ COMMITTED", *lock)
         self._in_transaction = True
+
+    def _send_begin(self) -> None:
+        """Send a pending BEGIN (and lock) on its own, before a statement that cannot
+        share its round trip."""
+        if not self._pending_begin:
+            return
+        conn = self._usable()
+        statements, self._pending_begin = self._pending_begin, ()
+        # Several statements in one round trip: the simple query protocol, never prepared.
+        self._guarded_begin(lambda: conn.execute("; ".join(statements), prepare=False))
+
+    def _begin_with(self, translation: _pg_sql.Translation, parameters: Any) -> Cursor:
+        """The pending BEGIN and lock, then ``sql``, in one round trip. ``sql`` runs
+        after the lock was granted, so its READ COMMITTED snapshot sees the previous
+        writer's commit."""
+        conn = self._usable()
+        sql = translation.driver
+        if bindable(parameters):
+            # Prepared while the server is idle (BEGIN not sent yet); the insert's too.
+            if len(self._pending_begin) > 1:
+                PREPARED.name(conn, *INSERT_PREPARABLE)
+            prepared = PREPARED.name(conn, sql, translation.parseable)
+            statements, self._pending_begin = self._pending_begin, ()
+
+            def together() -> Cursor:
+                try:
+                    return run_together(conn, statements, sql, parameters, (), prepared)
+                except psycopg.errors.InvalidSqlStatementName:
+                    if prepared is None:
+                        raise
+                    # Deallocated under us (see PreparedStatements.forget); nothing ran
+                    # in this transaction before it, so start it again with the text.
+                    PREPARED.forget(conn)
+                    conn.execute("ROLLBACK")
+                    return run_together(conn, statements, sql, parameters)
+
+            return self._guarded_begin(together)
+        statements, self._pending_begin = self._pending_begin, ()
+
+        def pipelined() -> Cursor:  # values only the server may convert: bound there
+            with conn.pipeline():
+                for statement in statements:
+                    conn.execute(statement, prepare=False)
+                cursor = conn.execute(sql, parameters)
+            return cursor
+
+        return self._guarded_begin(pipelined)
+
+    def _guarded_begin(self, send: Callable[[], T]) -> T:
+        conn = self.conn
         try:
-            # Two statements in one round trip: the simple query protocol, never prepared.
-            lock = f"; SELECT pg_advisory_xact_lock({self.backend.lock_key})" if log_lock else ""
-            conn.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED{lock}", prepare=False)
+            return send()
         except psycopg.errors.LockNotAvailable:
-            self.rollback()
-            raise StoreBusyError(
-                f"could not take the write lock of {self.backend.target!r} within the busy timeout "
-                f"({self.backend.busy_timeout:g} s): another writer holds it. Look for a stuck writer, or "
-                "open the store with a longer busy_timeout."
-            ) from None
+            raise self._busy(conn) from None
         except psycopg.OperationalError as error:
+            self._drop_if_pipelined(conn)
             raise self._lost(error) from None
+        except psycopg.Error:
+            self._drop_if_pipelined(conn)
+            raise
+        except BaseException:
+            # Interrupted with BEGIN in flight: the connection's state is unknown, so it
+            # goes (the server ends the transaction and frees the lock).
+            conn.close()
+            raise
+
+    def _busy(self, conn: psycopg.Connection[Any]) -> StoreBusyError:
+        """The lock wait timed out (lock_timeout): roll back, and say who to look for."""
+        self._drop_if_pipelined(conn)
+        self.rollback()
+        return StoreBusyError(
+            f"could not take the write lock of {self.backend.target!r} within the busy timeout "
+            f"({self.backend.busy_timeout:g} s): another writer holds it. Look for a stuck writer, or "
+            "open the store with a longer busy_timeout."
+        )
+
+    @staticmethod
+    def _drop_if_pipelined(conn: psycopg.Connection[Any]) -> None:
+        if in_pipeline(conn):
+            conn.close()
 
     def begin_read(self) -> None:
         if self._in_transaction or self.conn.info.transaction_status != TransactionStatus.IDLE:
@@ -335,6 +411,9 @@ class PostgresSession:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     def commit(self) -> None:
+        if self._pending_begin:  # no statement ran: there is nothing on the server to commit
+            self._pending_begin, self._in_transaction = (), False
+            return
         try:
             if self._notify:
                 # Wakes workers LISTENing on the store's channel; delivered at COMMIT, in
@@ -350,6 +429,7 @@ class PostgresSession:
 
     def rollback(self) -> None:
         self._in_transaction = self._notify = False
+        self._pending_begin = ()
         conn = self.conn
         if conn.closed or conn.broken:
             return
@@ -392,18 +472,18 @@ class PostgresSession:
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> int:
         """Inside a savepoint, so that a conflict (a retried event id, a version another
-        statement took) leaves the transaction usable, as it does on SQLite; the three
-        statements go in one round trip (psycopg's pipeline mode)."""
+        statement took) leaves the transaction usable, as it does on SQLite; the
+        statements go in one round trip (psycopg's pipeline mode), preceded by the
+        write lock's BEGIN if it was not sent yet."""
         conn = self._usable()
-        if len(rows) == 1:
-            sql, parameters = _INSERT_ONE, rows[0]
-        else:
-            sql, parameters = _INSERT_MANY, tuple(map(list, zip(*rows, strict=True)))
+        begin, self._pending_begin = self._pending_begin, ()
         try:
-            with conn.pipeline():
-                conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
-                cursor = conn.execute(sql, parameters)
-                conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            insert = copy_rows if len(rows) >= COPY_FROM else insert_returning
+            first = insert(conn, begin, rows)
+        except psycopg.errors.LockNotAvailable:
+            if not begin:
+                raise
+            raise self._busy(conn) from None
         except psycopg.Error as error:
             if isinstance(error, psycopg.OperationalError) or in_pipeline(conn) or conn.closed:
                 conn.close()
@@ -416,10 +496,7 @@ class PostgresSession:
             # connection goes (the server ends the transaction and frees the lock).
             conn.close()
             raise
-        positions = [row[0] for row in cursor.fetchall()]
-        first = positions[0]
-        assert positions == list(range(first, first + len(rows))), positions
-        return int(first)
+        return first
 
     def head(self) -> int:
         return int(self.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
@@ -455,85 +532,6 @@ class PostgresSession:
         name = error.diag.constraint_name
         return {"events_version_unique": "version", "events_event_id_unique": "event_id"}.get(name or "")
 
-    # --- schema -----------------------------------------------------------------------
-
-    def table_kind(self, name: str) -> str | None:
-        found = self.execute(
-            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = ? AND lower(c.relname) = lower(?) AND c.relkind IN ('r', 'p', 'v', 'm')",
-            (self.backend.schema, name),
-        ).fetchone()
-        if found is None:
-            return None
-        return "view" if found[0] in ("v", "m") else "table"
-
-    def drop(self, name: str, kind: str) -> None:
-        self.execute(f'DROP {"VIEW" if kind == "view" else "TABLE"} "{name.lower()}"')
-
-    def table_names(self) -> list[str]:
-        return [
-            str(row[0])
-            for row in self.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = ? UNION "
-                "SELECT viewname FROM pg_views WHERE schemaname = ? ORDER BY 1",
-                (self.backend.schema, self.backend.schema),
-            ).fetchall()
-        ]
-
-    def column_names(self, table: str) -> list[str]:
-        return [
-            str(row[0])
-            for row in self.execute(
-                # pg_catalog rather than information_schema: the same answer, without the
-                # privilege checks over every relation that make the view ten times slower.
-                "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ? "
-                "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                (self.backend.schema, table.lower()),
-            ).fetchall()
-        ]
-
-    def schema_objects(self) -> list[tuple[str, str, str, str]]:
-        schema = self.backend.schema
-        columns: dict[str, list[str]] = {}
-        for table, column, kind, not_null, default in self.execute(
-            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-            "pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-            "WHERE n.nspname = ? AND c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 "
-            "AND NOT a.attisdropped ORDER BY c.relname, a.attnum",
-            (schema,),
-        ).fetchall():
-            columns.setdefault(str(table), []).append(
-                f"{column} {kind}{' NOT NULL' if not_null else ''}{f' DEFAULT {default}' if default else ''}"
-            )
-        view_rows = self.execute("SELECT viewname FROM pg_views WHERE schemaname = ?", (schema,)).fetchall()
-        views = {str(row[0]) for row in view_rows}
-        found = [("view" if t in views else "table", t, t, ", ".join(cols)) for t, cols in columns.items()]
-        found += [
-            ("index", str(name), str(table), str(definition))
-            for name, table, definition in self.execute(
-                "SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = ?", (schema,)
-            ).fetchall()
-        ]
-        found += [
-            ("trigger", str(name), str(table), str(definition))
-            for name, table, definition in self.execute(
-                "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
-                "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = ? AND NOT t.tgisinternal",
-                (schema,),
-            ).fetchall()
-        ]
-        return sorted(found)
-
-    def _index_table(self, index: str) -> str | None:
-        found = self.execute(
-            "SELECT tablename FROM pg_indexes WHERE schemaname = ? AND indexname = ?", (self.backend.schema, index)
-        ).fetchone()
-        return None if found is None else str(found[0])
-
     # --- scoped SQL -------------------------------------------------------------------
 
     def enter(self, scope: Scope) -> None:
@@ -562,6 +560,7 @@ class PostgresSession:
 
     def run_many(self, scope: Scope, sql: str, rows: Iterable[Any]) -> Cursor:
         translation = self._checked(scope, sql)
+        self._send_begin()
         cursor = self._usable().cursor()
         try:
             cursor.executemany(translation.driver, list(rows))
@@ -580,6 +579,7 @@ class PostgresSession:
 
     @property
     def raw(self) -> psycopg.Connection[Any]:
+        self._send_begin()  # the caller's SQL belongs in the transaction, under the lock
         return self.conn
 
     def close(self) -> None:

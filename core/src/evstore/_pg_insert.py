@@ -1,0 +1,152 @@
+"""Inserting rows into the PostgreSQL log, under the write lock and in a savepoint
+(the session's ``_insert`` handles errors and interrupts around these), and sending
+several statements in one round trip.
+
+Round trips are what an append costs on a server, so statements that follow each other
+with nothing to decide in between go together. For a few statements the simple query
+protocol, with the values bound client-side by psycopg (``ClientCursor.mogrify``,
+libpq's quoting), is the cheapest way: psycopg's pipeline mode costs more in Python
+than a round trip saves on a local server.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH
+
+_INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
+_INSERT_ONE_NUMBERED = _INSERT_ONE % tuple(f"${n}" for n in range(1, 12))  # for PREPARE
+INSERT_PREPARABLE = (_INSERT_ONE, _INSERT_ONE_NUMBERED)
+# One statement text for any batch size (so it is prepared once): the columns as arrays.
+_INSERT_MANY = (
+    f"INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM unnest("
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::bigint[], %s::text[], %s::text[]) RETURNING id"
+)
+# Larger batches go by COPY, which psycopg feeds row by row in C (building the arrays
+# above costs more than the server's work); the positions are given, and the trigger
+# checks each is the next one.
+COPY_FROM = 64
+_COPY = f"COPY events (id, {INSERT_COLUMNS}) FROM STDIN"
+
+
+# Parameter types whose client-side literal means exactly what the bound value would.
+_LITERAL_TYPES = (str, int, type(None))
+
+
+def bindable(parameters: Any) -> bool:
+    """Whether ``parameters`` (positional) can be bound client-side without a change of
+    meaning: text, integers (not booleans, which the store dumps as 0/1) and NULL."""
+    return isinstance(parameters, Sequence) and not isinstance(parameters, str) and all(
+        type(value) in _LITERAL_TYPES for value in parameters
+    )
+
+
+class PreparedStatements:
+    """Server-side prepared statements (SQL ``PREPARE``) of each pooled connection, by
+    statement text: a simple query then runs ``EXECUTE name(values)``, which the server
+    neither parses nor plans again (that is most of what a short statement costs it).
+    A statement is prepared only while the connection is outside a transaction (a failed
+    PREPARE then spoils nothing: the statement is just never prepared on it)."""
+
+    LIMIT = 200  # per connection: dynamic SQL (IN lists) must not fill the server's memory
+
+    def __init__(self) -> None:
+        self._by_connection: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[str, str | None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def name(self, conn: psycopg.Connection[Any], sql: str, numbered: str) -> str | None:
+        """The name ``sql`` (``numbered``: with $1, $2... placeholders) is prepared under
+        on ``conn``, preparing it now if the connection is idle; None: run it as text."""
+        with self._lock:
+            known = self._by_connection.setdefault(conn, {})
+        if sql in known:
+            return known[sql]
+        if len(known) >= self.LIMIT or conn.info.transaction_status != TransactionStatus.IDLE:
+            return None
+        name = f"evstore_{len(known)}"
+        try:
+            conn.execute(f"PREPARE {name} AS {numbered}", prepare=False)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:  # e.g. a parameter whose type only the bound value decides
+            known[sql] = None
+            return None
+        known[sql] = name
+        return name
+
+    def forget(self, conn: psycopg.Connection[Any]) -> None:
+        """The server dropped the connection's prepared statements: psycopg sends
+        DEALLOCATE ALL after a ROLLBACK or a DROP once it has prepared its own."""
+        with self._lock:
+            self._by_connection.pop(conn, None)
+
+
+PREPARED = PreparedStatements()
+
+
+def run_together(conn: psycopg.Connection[Any], before: Sequence[str], sql: str, parameters: Sequence[Any],
+                 after: Sequence[str] = (), prepared: str | None = None) -> psycopg.Cursor[Any]:
+    """``before``, then ``sql`` with ``parameters`` bound, then ``after``, in one round
+    trip (simple query protocol); the cursor is on ``sql``'s result. A statement that
+    fails skips the ones after it, and the error is raised. ``prepared``: the name
+    ``sql`` is prepared under on ``conn``."""
+    if prepared is not None:
+        sql = f"EXECUTE {prepared}({','.join(['%s'] * len(parameters))})"
+    bound = psycopg.ClientCursor(conn).mogrify(sql, parameters)
+    cursor = conn.execute("; ".join((*before, bound, *after)), prepare=False)
+    for _ in before:
+        cursor.nextset()
+    return cursor
+
+
+def insert_returning(conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]) -> int:
+    if len(rows) == 1 and bindable(rows[0]):
+        savepoint = (*begin, f"SAVEPOINT {SAVEPOINT_BATCH}")
+        release = (f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}",)
+        prepared = PREPARED.name(conn, _INSERT_ONE, _INSERT_ONE_NUMBERED)
+        try:
+            cursor = run_together(conn, savepoint, _INSERT_ONE, rows[0], release, prepared)
+        except psycopg.errors.InvalidSqlStatementName:
+            if prepared is None:
+                raise
+            PREPARED.forget(conn)  # deallocated under us: undo the savepoint, insert as text
+            conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}; RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            cursor = run_together(conn, savepoint, _INSERT_ONE, rows[0], release)
+    else:
+        sql, parameters = _INSERT_MANY, tuple(map(list, zip(*rows, strict=True)))
+        with conn.pipeline():
+            for statement in begin:
+                conn.execute(statement, prepare=False)
+            conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
+            cursor = conn.execute(sql, parameters)
+            conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+    positions = [row[0] for row in cursor.fetchall()]
+    first = positions[0]
+    assert positions == list(range(first, first + len(rows))), positions
+    return int(first)
+
+
+def copy_rows(conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]) -> int:
+    """COPY the rows at the positions after the head: we hold the write lock, so no
+    one else can take them, and the trigger refuses any row whose id is not the next."""
+    with conn.pipeline():
+        for statement in begin:
+            conn.execute(statement, prepare=False)
+        conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
+        cursor = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events")
+    first = int(cursor.fetchone()[0]) + 1  # type: ignore[index]
+    with conn.cursor().copy(_COPY) as copy:
+        for position, row in enumerate(rows, first):
+            copy.write_row((position, *row))
+    conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+    return first
