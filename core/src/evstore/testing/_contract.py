@@ -131,6 +131,36 @@ class ProjectionContract:
 
         self._for_each_history(check)
 
+    def test_rebuild_applies_the_batch_handler_without_falling_back(self) -> None:
+        """A projection with a batch handler (``on_batch``): a rebuild after any valid
+        history applies every batch through it, never falling back to the per-event
+        handlers, and gives the rows live appends built. (The kernel re-applies a
+        batch event by event when the batch handler raises, which would otherwise hide
+        a batch handler that always fails: here the per-event handlers raise.)"""
+        with self._folder() as folder, closing(self.open_store(folder)) as probe:
+            if probe.registry.projections[self.projection_name].projection.batch_handler is None:
+                pytest.skip(f"{self.projection_name!r} has no batch handler")
+
+        def refuse(event_type: str, handler: Handler) -> Handler:
+            def refusing(db: Any, event: RecordedEvent) -> None:
+                raise DeliberateHandlerError(
+                    f"evstore.testing: the rebuild fell back to the per-event handler of {event_type!r}"
+                )
+
+            return refusing
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder:
+                with closing(self.open_store(folder)) as store:
+                    self._append_in_batches(store, history, data)
+                    incremental = self.rows(store)
+                plugins = with_wrapped_handlers(self.make_plugins(), self.projection_name, refuse)
+                with closing(self.open_store(folder, plugins=plugins)) as store:
+                    store.rebuild([self.projection_name])
+                    assert self.rows(store) == incremental, "the batch handler gave other rows than live appends"
+
+        self._for_each_history(check)
+
     def test_redelivered_event_changes_nothing(self) -> None:
         """Appending an event again (same ``event_id``: a retry after a lost
         acknowledgement) returns its original position and changes no row."""
