@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from .._declarations import EventType, Handler, Migration, Projection
 from .._envelope import NewEvent, RecordedEvent
-from .._errors import ProjectionConflictError, ProjectionFailedError, ReactorError
+from .._errors import ProjectionConflictError, ProjectionError, ProjectionFailedError, ReactorError
 from .._store import EventStore
 from ..hookspecs import hookimpl
 from ._backends import TargetFactory
@@ -156,7 +156,12 @@ class ProjectionContract:
                     incremental = self.rows(store)
                 plugins = with_wrapped_handlers(self.make_plugins(), self.projection_name, refuse)
                 with closing(self.open_store(folder, plugins=plugins)) as store:
-                    store.rebuild([self.projection_name])
+                    try:
+                        store.rebuild([self.projection_name])
+                    except ProjectionError as error:
+                        raise AssertionError(
+                            f"the rebuild fell back from the batch handler to the per-event ones: {error}"
+                        ) from error
                     assert self.rows(store) == incremental, "the batch handler gave other rows than live appends"
 
         self._for_each_history(check)
