@@ -315,6 +315,15 @@ class _Counter:
             if flaw == "crash" and event.workflow_id == "wf-2":
                 raise KeyError("wf-2")
 
+        @counter.on_batch
+        def ticked_many(db: Any, events: Any) -> None:
+            if flaw == "batch raises":
+                raise RuntimeError("this batch handler never works")
+            for event in events:
+                if flaw == "batch counts twice":
+                    ticked(db, event)
+                ticked(db, event)
+
         register(victim)
         register(counter)
 
@@ -344,6 +353,17 @@ def test_the_contract_catches_writes_to_another_projections_table() -> None:
 def test_the_contract_catches_a_handler_failing_on_valid_events() -> None:
     with pytest.raises(AssertionError, match=r"failed on a valid history.*KeyError"):
         _flawed("crash").test_rebuild_from_zero_equals_incremental()
+
+
+def test_the_contract_catches_a_batch_handler_that_always_falls_back() -> None:
+    # The kernel would re-apply each batch event by event, hiding it everywhere else.
+    with pytest.raises(AssertionError, match="the rebuild fell back from the batch handler to the per-event ones"):
+        _flawed("batch raises").test_rebuild_applies_the_batch_handler_without_falling_back()
+
+
+def test_the_contract_catches_a_batch_handler_disagreeing_with_the_per_event_one() -> None:
+    with pytest.raises(AssertionError, match="the batch handler gave other rows than live appends"):
+        _flawed("batch counts twice").test_rebuild_applies_the_batch_handler_without_falling_back()
 
 
 def test_the_flawless_counter_passes_every_check() -> None:
@@ -500,9 +520,10 @@ def test_the_template_copied_and_renamed_passes_its_tests_and_is_listed(tmp_path
         cwd=copy, env=env, capture_output=True, text=True,
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    # 9 contract checks, 4 scenario and query tests, 1 panel test; the contract's upgrade
-    # check is skipped until the copy has a previous release to compare with.
-    assert re.search(r"\b14 passed, 1 skipped\b", tested.stdout), tested.stdout
+    # 10 contract checks, 4 scenario and query tests, 1 panel test. Two checks skip: the
+    # upgrade check until the copy has a previous release to compare with, the
+    # batch-handler check while the copy has no batch handler.
+    assert re.search(r"\b14 passed, 2 skipped\b", tested.stdout), tested.stdout
     listed = subprocess.run(
         [sys.executable, "-m", "evstore", "plugins", "--json"],
         env={**env, "EVSTORE_PLUGINS": "greetings"}, capture_output=True, text=True, check=True,

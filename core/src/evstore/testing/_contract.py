@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from .._declarations import EventType, Handler, Migration, Projection
 from .._envelope import NewEvent, RecordedEvent
-from .._errors import ProjectionConflictError, ProjectionFailedError, ReactorError
+from .._errors import ProjectionConflictError, ProjectionError, ProjectionFailedError, ReactorError
 from .._store import EventStore
 from ..hookspecs import hookimpl
 from ._backends import TargetFactory
@@ -128,6 +128,41 @@ class ProjectionContract:
                 store.rebuild([self.projection_name])
                 assert self.rows(store) == incremental, "rebuilding from the log gave different rows"
                 assert projection_position(store, self.projection_name) == (store.head(), "ok")
+
+        self._for_each_history(check)
+
+    def test_rebuild_applies_the_batch_handler_without_falling_back(self) -> None:
+        """A projection with a batch handler (``on_batch``): a rebuild after any valid
+        history applies every batch through it, never falling back to the per-event
+        handlers, and gives the rows live appends built. (The kernel re-applies a
+        batch event by event when the batch handler raises, which would otherwise hide
+        a batch handler that always fails: here the per-event handlers raise.)"""
+        with self._folder() as folder, closing(self.open_store(folder)) as probe:
+            if probe.registry.projections[self.projection_name].projection.batch_handler is None:
+                pytest.skip(f"{self.projection_name!r} has no batch handler")
+
+        def refuse(event_type: str, handler: Handler) -> Handler:
+            def refusing(db: Any, event: RecordedEvent) -> None:
+                raise DeliberateHandlerError(
+                    f"evstore.testing: the rebuild fell back to the per-event handler of {event_type!r}"
+                )
+
+            return refusing
+
+        def check(history: list[NewEvent], data: st.DataObject) -> None:
+            with self._folder() as folder:
+                with closing(self.open_store(folder)) as store:
+                    self._append_in_batches(store, history, data)
+                    incremental = self.rows(store)
+                plugins = with_wrapped_handlers(self.make_plugins(), self.projection_name, refuse)
+                with closing(self.open_store(folder, plugins=plugins)) as store:
+                    try:
+                        store.rebuild([self.projection_name])
+                    except ProjectionError as error:
+                        raise AssertionError(
+                            f"the rebuild fell back from the batch handler to the per-event ones: {error}"
+                        ) from error
+                    assert self.rows(store) == incremental, "the batch handler gave other rows than live appends"
 
         self._for_each_history(check)
 

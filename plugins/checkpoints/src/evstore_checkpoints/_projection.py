@@ -18,7 +18,7 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json
@@ -75,31 +75,65 @@ def encode_context(context: object) -> str:
 # it only if it has the model's type, so an odd payload still gives its checkpoint.
 
 
+_INSERT = (
+    "INSERT INTO checkpoints (id, workflow_id, step_id, git_sha, context_snapshot, status, "
+    "timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_RESTORE = "UPDATE checkpoints SET status = ? WHERE id = ?"
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
 def on_checkpoint_created(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload: Mapping[str, Any] = event.payload
-    git_sha, status = payload.get("git_sha"), payload.get("status")
-    db.execute(
-        "INSERT INTO checkpoints (id, workflow_id, step_id, git_sha, context_snapshot, status, "
-        "timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            event.id,
-            event.workflow_id,
-            event.step_id,
-            git_sha if type(git_sha) is str and git_sha else None,
-            encode_context(payload.get("context", {})),
-            status if type(status) is str and status else "active",
-            event.timestamp_text,
-        ),
-    )
+    db.execute(*_created(event))
 
 
 def on_checkpoint_restored(db: ScopedConnection, event: RecordedEvent) -> None:
+    statement = _restored(event)
+    if statement is not None:
+        db.execute(*statement)
+
+
+def on_checkpoint_events(db: ScopedConnection, events: Sequence[RecordedEvent]) -> None:
+    """Replay (rebuild, catch-up): the batch's statements in their order, each run of
+    the same statement in one executemany (a restore may follow the creation it
+    names in the same batch, so the order is kept)."""
+    sql, rows = "", list[tuple[Any, ...]]()
+    for event in events:
+        statement = _created(event) if event.event_type == CHECKPOINT_CREATED else _restored(event)
+        if statement is None:
+            continue
+        if statement[0] != sql and rows:
+            db.executemany(sql, rows)
+            rows = []
+        sql = statement[0]
+        rows.append(statement[1])
+    if rows:
+        db.executemany(sql, rows)
+
+
+def _created(event: RecordedEvent) -> Statement:
+    payload: Mapping[str, Any] = event.payload
+    git_sha, status = payload.get("git_sha"), payload.get("status")
+    return _INSERT, (
+        event.id,
+        event.workflow_id,
+        event.step_id,
+        git_sha if type(git_sha) is str and git_sha else None,
+        encode_context(payload.get("context", {})),
+        status if type(status) is str and status else "active",
+        event.timestamp_text,
+    )
+
+
+def _restored(event: RecordedEvent) -> Statement | None:
     # A restore naming no known checkpoint changes nothing. It cannot be refused here:
     # the event is already in the log, and raising would leave the projection failing
     # on it forever. ``restore_checkpoint`` checks the id before appending.
     checkpoint_id = event.payload.get("checkpoint_id")
     if type(checkpoint_id) is int and checkpoint_id >= 1:
-        db.execute("UPDATE checkpoints SET status = ? WHERE id = ?", (RESTORED_STATUS, checkpoint_id))
+        return _RESTORE, (RESTORED_STATUS, checkpoint_id)
+    return None
 
 
 def build_projection() -> Projection:
@@ -118,4 +152,5 @@ def build_projection() -> Projection:
     )
     projection.on(CHECKPOINT_CREATED)(on_checkpoint_created)
     projection.on(CHECKPOINT_RESTORED)(on_checkpoint_restored)
+    projection.on_batch(on_checkpoint_events)
     return projection

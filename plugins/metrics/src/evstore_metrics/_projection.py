@@ -10,7 +10,7 @@ so text order of ``timestamp`` is time order and a rebuild gives identical rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection
@@ -75,7 +75,24 @@ def _looks_valid(p: Mapping[str, Any]) -> bool:
     )
 
 
+_INSERT = (
+    "INSERT INTO metrics (id, timestamp, role, cli, task_type, workflow_id, success, "
+    "duration_seconds, retry_count, token_usage, error_category, model_score) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def on_metric_recorded(db: ScopedConnection, event: RecordedEvent) -> None:
+    db.execute(_INSERT, _row(event))
+
+
+def on_metrics_recorded(db: ScopedConnection, events: Sequence[RecordedEvent]) -> None:
+    """Replay (rebuild, catch-up): the batch's rows in one executemany. A payload the
+    model refuses raises here, and the kernel applies the batch again event by event."""
+    db.executemany(_INSERT, [_row(event) for event in events])
+
+
+def _row(event: RecordedEvent) -> tuple[Any, ...]:
     # The kernel validated the payload on append, so it is read as stored, with the
     # model's defaults; validating it again cost more than the insert. A payload that
     # fails the quick check (only in a log written while this plugin was not loaded)
@@ -83,24 +100,19 @@ def on_metric_recorded(db: ScopedConnection, event: RecordedEvent) -> None:
     payload: Mapping[str, Any] = event.payload
     if not _looks_valid(payload):
         payload = MetricRecorded.model_validate(payload).model_dump()
-    db.execute(
-        "INSERT INTO metrics (id, timestamp, role, cli, task_type, workflow_id, success, "
-        "duration_seconds, retry_count, token_usage, error_category, model_score) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            event.id,
-            event.timestamp_text,
-            event.role,
-            payload["cli"],
-            payload.get("task_type", DEFAULT_TASK_TYPE),
-            event.workflow_id,
-            1 if payload["success"] else 0,
-            payload["duration_seconds"],
-            payload.get("retry_count", 0),
-            payload.get("token_usage"),
-            payload.get("error_category"),
-            payload.get("model_score"),
-        ),
+    return (
+        event.id,
+        event.timestamp_text,
+        event.role,
+        payload["cli"],
+        payload.get("task_type", DEFAULT_TASK_TYPE),
+        event.workflow_id,
+        1 if payload["success"] else 0,
+        payload["duration_seconds"],
+        payload.get("retry_count", 0),
+        payload.get("token_usage"),
+        payload.get("error_category"),
+        payload.get("model_score"),
     )
 
 
@@ -113,4 +125,5 @@ def build_projection() -> Projection:
         description="metrics(id, timestamp, role, cli, task_type, workflow_id, success, ...)",
     )
     projection.on(METRIC_RECORDED)(on_metric_recorded)
+    projection.on_batch(on_metrics_recorded)
     return projection

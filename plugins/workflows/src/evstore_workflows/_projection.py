@@ -26,7 +26,7 @@ and keeps them; every handled event sets ``updated_at`` to its own timestamp.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json
@@ -68,6 +68,21 @@ _ON_STEP_STARTED = _INSERT + (
     "current_step = COALESCE(excluded.current_step, workflows.current_step), "
     "updated_at = excluded.updated_at"
 )
+# The batch handler's one statement: each ``_ON_*`` above, chosen per row by the event
+# type given as a parameter (the CASEs below), so a whole batch is one executemany that
+# runs the rows in order, exactly as the per-event statements would. Keep the two in
+# step: the contract's rebuild-equals-incremental check compares them.
+_ON_ANY = _INSERT + (
+    "current_step = CASE WHEN ? IN ('workflow_started', 'step_started') "
+    "THEN COALESCE(excluded.current_step, workflows.current_step) ELSE workflows.current_step END, "
+    "status = CASE WHEN ? = 'step_started' THEN workflows.status ELSE excluded.status END, "
+    "context = CASE WHEN ? = 'workflow_started' THEN excluded.context ELSE workflows.context END, "
+    "error = CASE ? WHEN 'workflow_started' THEN NULL WHEN 'step_started' THEN workflows.error "
+    "ELSE excluded.error END, "
+    "updated_at = excluded.updated_at"
+)
+# How many times ``_ON_ANY`` names the event type, after the row's own parameters.
+_ON_ANY_TYPE_MARKS: Final = 4
 
 
 def build_projection() -> Projection:
@@ -81,32 +96,43 @@ def build_projection() -> Projection:
         migrations=MIGRATIONS,
         description="one row per workflow: status, current step, context",
     )
-    projection.on(WORKFLOW_STARTED)(_on_workflow_started)
-    projection.on(WORKFLOW_COMPLETED)(_on_workflow_completed)
-    projection.on(WORKFLOW_FAILED)(_on_workflow_failed)
-    projection.on(STEP_STARTED)(_on_step_started)
+    for event_type in _ROWS:
+        projection.on(event_type)(_on_workflow_event)
+    projection.on_batch(_on_workflow_events)
     return projection
 
 
-def _on_workflow_started(db: ScopedConnection, event: RecordedEvent) -> None:
-    payload = event.payload
-    db.execute(
-        _ON_STARTED,
-        _row(event, "active", current_step=_text(payload, "initial_step"),
-             context=_json_object(payload, "context")),
+Row = tuple[Any, ...]
+
+
+def _on_workflow_event(db: ScopedConnection, event: RecordedEvent) -> None:
+    db.execute(_STATEMENTS[event.event_type], _ROWS[event.event_type](event))
+
+
+def _on_workflow_events(db: ScopedConnection, events: Sequence[RecordedEvent]) -> None:
+    """Replay (rebuild, catch-up): the batch as one executemany of ``_ON_ANY``."""
+    db.executemany(
+        _ON_ANY,
+        [(*_ROWS[event.event_type](event), *(event.event_type,) * _ON_ANY_TYPE_MARKS) for event in events],
     )
 
 
-def _on_workflow_completed(db: ScopedConnection, event: RecordedEvent) -> None:
-    db.execute(_ON_FINISHED, _row(event, "completed"))
+def _started_row(event: RecordedEvent) -> Row:
+    payload = event.payload
+    return _row(event, "active", current_step=_text(payload, "initial_step"),
+                context=_json_object(payload, "context"))
 
 
-def _on_workflow_failed(db: ScopedConnection, event: RecordedEvent) -> None:
-    db.execute(_ON_FINISHED, _row(event, "failed", error=_text(event.payload, "error")))
+def _completed_row(event: RecordedEvent) -> Row:
+    return _row(event, "completed")
 
 
-def _on_step_started(db: ScopedConnection, event: RecordedEvent) -> None:
-    db.execute(_ON_STEP_STARTED, _row(event, "active", current_step=event.step_id))
+def _failed_row(event: RecordedEvent) -> Row:
+    return _row(event, "failed", error=_text(event.payload, "error"))
+
+
+def _step_started_row(event: RecordedEvent) -> Row:
+    return _row(event, "active", current_step=event.step_id)
 
 
 def _row(
@@ -116,10 +142,25 @@ def _row(
     current_step: str | None = None,
     context: str = "{}",
     error: str | None = None,
-) -> tuple[Any, ...]:
+) -> Row:
     """The parameters of ``_INSERT``: the row this event would create if it were first."""
     moment = event.timestamp_text
     return (event.workflow_id, current_step, status, context, moment, moment, error, event.id)
+
+
+# event type -> the row it writes, and the per-event statement writing it.
+_ROWS: Final[dict[str, Callable[[RecordedEvent], Row]]] = {
+    WORKFLOW_STARTED: _started_row,
+    WORKFLOW_COMPLETED: _completed_row,
+    WORKFLOW_FAILED: _failed_row,
+    STEP_STARTED: _step_started_row,
+}
+_STATEMENTS: Final = {
+    WORKFLOW_STARTED: _ON_STARTED,
+    WORKFLOW_COMPLETED: _ON_FINISHED,
+    WORKFLOW_FAILED: _ON_FINISHED,
+    STEP_STARTED: _ON_STEP_STARTED,
+}
 
 
 # Payloads were validated on append, but an event appended while this plugin was not
