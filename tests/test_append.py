@@ -16,10 +16,12 @@ from evstore import (
     InvalidArgumentError,
     InvalidEventError,
     NewEvent,
+    RecordedEvent,
     TransactionError,
+    hookimpl,
 )
 
-from kernel_support import balances, database_errors, deposit, raw_connection
+from kernel_support import LedgerPlugin, balances, database_errors, deposit, raw_connection
 
 
 def test_positions_are_global_and_versions_per_workflow(store: EventStore) -> None:
@@ -290,3 +292,28 @@ def test_appends_go_on_after_the_server_forgets_prepared_statements(open_store) 
         tx.connection.execute("DEALLOCATE ALL")
     store.append(event(6))  # its version lookup, the transaction's first statement, was prepared
     assert [(e.id, e.version, e.payload["n"]) for e in store.read("a")] == [(n, n, n) for n in range(1, 7)]
+
+
+def test_appended_events_carry_their_stored_versions(open_store) -> None:  # type: ignore[no-untyped-def]
+    # Without an expected version PostgreSQL fills in versions while inserting: what
+    # hooks and projections are handed must still be the versions the log holds.
+    seen: list[tuple[str, int]] = []
+
+    class Listener:
+        evstore_plugin_name = "listener"
+
+        @hookimpl
+        def evstore_after_commit(self, store: EventStore, events: list[RecordedEvent]) -> None:
+            seen.extend((e.workflow_id, e.version) for e in events)
+
+    store = open_store(LedgerPlugin(), Listener())
+    store.append(deposit("a", 1))
+    with store.transaction() as tx:
+        tx.append(deposit("a", 2))
+        tx.append(deposit("b", 1))
+        tx.append_many([deposit("ab"[n % 2], n) for n in range(5)])
+        tx.append_many([deposit("abc"[n % 3], n) for n in range(90)])  # PostgreSQL's COPY path
+        tx.append(deposit("c", 1), expected_version=30)
+    stored = [(e.workflow_id, e.version) for w in "abc" for e in store.read(w)]
+    assert sorted(seen) == sorted(stored)
+    assert [v for w, v in seen if w == "c"] == list(range(1, 32))

@@ -58,6 +58,9 @@ class Session(Protocol):
     """One thread's connection to the store's database, as the kernel sees it."""
 
     dialect: str
+    # Whether insert_events fills in a version left as None (the next of its workflow)
+    # and returns it: the server then saves the kernel a lookup per workflow.
+    fills_versions: bool
 
     # --- kernel SQL (``?`` placeholders, unrestricted) ---------------------------------
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor: ...
@@ -91,9 +94,10 @@ class Session(Protocol):
         """Undo everything since ``savepoint(name)`` and release it."""
 
     # --- the log ----------------------------------------------------------------------
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
         """Insert rows (``INSERT_COLUMNS`` order) inside the write transaction, all or
-        none; returns the position of the first. Positions are consecutive."""
+        none; returns the position of the first (positions are consecutive) and, if the
+        session ``fills_versions``, the rows' stored versions (else None: as given)."""
 
     def head(self) -> int:
         """The newest position (0 for an empty log)."""

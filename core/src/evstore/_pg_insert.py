@@ -21,15 +21,16 @@ from psycopg.pq import TransactionStatus
 
 from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH
 
-_INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id"
+_INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id, version"
 _INSERT_ONE_NUMBERED = _INSERT_ONE % tuple(f"${n}" for n in range(1, 12))  # for PREPARE
 INSERT_PREPARABLE = (_INSERT_ONE, _INSERT_ONE_NUMBERED)
 # One statement text for any batch size (so it is prepared once): the columns as arrays.
 _INSERT_MANY = (
     f"INSERT INTO events ({INSERT_COLUMNS}) SELECT * FROM unnest("
     "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::bigint[], %s::text[], %s::text[]) RETURNING id"
+    "%s::bigint[], %s::text[], %s::text[]) RETURNING id, version"
 )
+_VERSION = 8  # a row's version, in INSERT_COLUMNS order
 # Larger batches go by COPY, which psycopg feeds row by row in C (building the arrays
 # above costs more than the server's work); the positions are given, and the trigger
 # checks each is the next one.
@@ -109,7 +110,11 @@ def run_together(conn: psycopg.Connection[Any], before: Sequence[str], sql: str,
     return cursor
 
 
-def insert_returning(conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]) -> int:
+def insert_returning(
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> tuple[int, list[int]]:
+    """Insert the rows; returns the first position and each row's version (the trigger
+    fills in a version left as None)."""
     if len(rows) == 1 and bindable(rows[0]):
         savepoint = (*begin, f"SAVEPOINT {SAVEPOINT_BATCH}")
         release = (f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}",)
@@ -130,15 +135,20 @@ def insert_returning(conn: psycopg.Connection[Any], begin: tuple[str, ...], rows
             conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
             cursor = conn.execute(sql, parameters)
             conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
-    positions = [row[0] for row in cursor.fetchall()]
+    returned = cursor.fetchall()
+    positions = [row[0] for row in returned]
     first = positions[0]
     assert positions == list(range(first, first + len(rows))), positions
-    return int(first)
+    return int(first), [int(row[1]) for row in returned]
 
 
-def copy_rows(conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]) -> int:
+def copy_rows(
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> tuple[int, list[int]]:
     """COPY the rows at the positions after the head: we hold the write lock, so no
-    one else can take them, and the trigger refuses any row whose id is not the next."""
+    one else can take them, and the trigger refuses any row whose id is not the next.
+    Returns the first position and each row's version: COPY returns nothing, so the
+    versions the trigger filled in are read back, in one query for the batch."""
     with conn.pipeline():
         for statement in begin:
             conn.execute(statement, prepare=False)
@@ -148,5 +158,10 @@ def copy_rows(conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[
     with conn.cursor().copy(_COPY) as copy:
         for position, row in enumerate(rows, first):
             copy.write_row((position, *row))
+    versions = [row[_VERSION] for row in rows]
+    if None in versions:
+        versions = [found[0] for found in conn.execute(
+            "SELECT version FROM events WHERE id >= %s ORDER BY id", (first,)
+        ).fetchall()]
     conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
-    return first
+    return first, versions

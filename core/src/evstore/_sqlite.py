@@ -11,7 +11,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +278,7 @@ class SqliteSession:
     """One thread's SQLite connection."""
 
     dialect = "sqlite"
+    fills_versions = False  # its version lookup is an in-process call: the kernel does it
     __slots__ = ("backend", "conn", "execute", "executemany", "guard")
 
     def __init__(self, conn: sqlite3.Connection, backend: SqliteBackend) -> None:
@@ -364,7 +365,7 @@ class SqliteSession:
 
     # --- the log ----------------------------------------------------------------------
 
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+    def insert_events(self, rows: list[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
         """SQLite gives each new row max(rowid) + 1 (the log is never deleted from, the
         triggers refuse explicit ids, and we hold the write lock), so the rows of one
         executemany get consecutive positions ending at last_insert_rowid(). Reading them
@@ -384,7 +385,7 @@ class SqliteSession:
             conn.execute(f"RELEASE {SAVEPOINT_BATCH}")
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         assert last is not None
-        return int(last) - len(rows) + 1
+        return int(last) - len(rows) + 1, None
 
     def head(self) -> int:
         return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])

@@ -184,7 +184,7 @@ class Transaction:
             return retried.positions
         session = self._session
         try:
-            first = session.insert_events(values)
+            first, stored = session.insert_events(values)
         except BaseException as error:
             violated = session.violated_constraint(error)
             if violated is None:
@@ -203,6 +203,8 @@ class Transaction:
             if existing is None:
                 raise
             return existing
+        if stored is not None:  # the versions the server filled in (or checked)
+            values = [(*value[:8], version, *value[9:]) for value, version in zip(values, stored, strict=True)]
         rows = [(first + offset, *value) for offset, value in enumerate(values)]
         live = self._live
         if live.head is not None:
@@ -224,13 +226,20 @@ class Transaction:
         """Give each event its version. We hold the write lock (BEGIN IMMEDIATE), so the
         versions read here cannot change before we insert."""
         versions: dict[str, int] = {}
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         known = self._versions
+        # With no version to check, a server that fills in versions is left to (so are
+        # the workflow's later events in the batch): asking it for the stored version
+        # first would cost a round trip per workflow.
+        fill = expected is ANY and self._session.fills_versions
         for p in prepared:
             workflow_id = p[0]
             current = versions.get(workflow_id)
             if current is None:
                 current = known.get(workflow_id)
+                if current is None and fill:
+                    rows.append((*p[:8], None, p[8], p[9]))
+                    continue
                 if current is None:
                     current = self._stored_version(workflow_id)
                 elif expected is not ANY and not _satisfied(expected, current):
