@@ -36,7 +36,7 @@ def test_init_creates_the_folder_and_installs_projections(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert db.exists()
     assert "created store" in result.stdout
-    assert "projection steps v1" in result.stdout and "projection workflows v1" in result.stdout
+    assert "projection steps v2" in result.stdout and "projection workflows v2" in result.stdout
     with sqlite3.connect(db) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM evstore_projections")}
     assert names == {"steps", "workflows"}

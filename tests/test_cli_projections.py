@@ -69,8 +69,8 @@ def test_status_json_reports_the_log_and_each_projection(tmp_path: Path) -> None
     assert report["size_bytes"] == db.stat().st_size > 0
     assert [(p["name"], p["version"], p["position"], p["lag"], p["status"], p["error"], p["plugin"])
             for p in report["projections"]] == [
-        ("steps", 1, count, 0, "ok", None, "steps"),
-        ("workflows", 1, count, 0, "ok", None, "workflows"),
+        ("steps", 2, count, 0, "ok", None, "steps"),
+        ("workflows", 2, count, 0, "ok", None, "workflows"),
     ]
 
 
