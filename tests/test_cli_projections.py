@@ -23,6 +23,8 @@ from cli_support import (
     table_rows,
 )
 
+from evstore import EventStore
+
 WITH_FLAKY = f"{PLUGINS},flaky"
 
 
@@ -67,10 +69,12 @@ def test_status_json_reports_the_log_and_each_projection(tmp_path: Path) -> None
     assert report["database"] == str(db)
     assert (report["events"], report["head"]) == (count, count)
     assert report["size_bytes"] == db.stat().st_size > 0
+    with EventStore.open(db, read_only=True) as store:  # the installed plugins' versions
+        installed = {name: store.registry.projections[name].projection.version for name in ("steps", "workflows")}
     assert [(p["name"], p["version"], p["position"], p["lag"], p["status"], p["error"], p["plugin"])
             for p in report["projections"]] == [
-        ("steps", 2, count, 0, "ok", None, "steps"),
-        ("workflows", 2, count, 0, "ok", None, "workflows"),
+        ("steps", installed["steps"], count, 0, "ok", None, "steps"),
+        ("workflows", installed["workflows"], count, 0, "ok", None, "workflows"),
     ]
 
 
