@@ -162,6 +162,25 @@ def test_reactor_refuses_to_decide_from_a_failing_projection(store: EventStore, 
     assert balances(store)[0][1] == 152
 
 
+def test_a_projection_a_reactor_reads_cannot_be_made_async(open_store: Any, ledger: LedgerPlugin,
+                                                           bonus: BonusPlugin) -> None:
+    from evstore import PluginError
+
+    # The reactor would decide from tables a worker has not brought up to date yet.
+    with pytest.raises(PluginError, match=r"reactor 'bonus' of plugin 'bonus' decides from projection 'balances', "
+                                          r"which is async here.*EVSTORE_INLINE_PROJECTIONS=balances"):
+        open_store(ledger, bonus, async_projections=["balances"])
+
+
+def test_without_reactors_a_projection_they_read_may_be_async(open_store: Any, ledger: LedgerPlugin,
+                                                              bonus: BonusPlugin) -> None:
+    # An import (reactors=False) never runs the reactor, so nothing decides from stale tables.
+    store = open_store(ledger, bonus, async_projections=["balances"], reactors=False)
+    store.append(deposit("a", 150))
+    assert store.head() == 1  # no bonus: the reactor did not run
+    assert [(s.name, s.lifecycle) for s in store.projection_status()] == [("balances", "async")]
+
+
 def test_reactor_reading_a_projection_nobody_provides(open_store: Any, bonus: BonusPlugin) -> None:
     from evstore import PluginError
 

@@ -133,12 +133,15 @@ class Registry:
                 )
 
     def decide_lifecycles(
-        self, async_names: Iterable[str] | None, inline_names: Iterable[str] | None, *, strict: bool
+        self, async_names: Iterable[str] | None, inline_names: Iterable[str] | None, *, strict: bool,
+        reactors_run: bool = True,
     ) -> None:
         """Each projection's lifecycle: the operator's choice (``async_names`` /
         ``inline_names``) over the plugin's default. ``strict``: a name no loaded
         projection has is an error (given to ``EventStore.open``); from the environment
-        it is ignored, since the same variables reach processes loading other plugins."""
+        it is ignored, since the same variables reach processes loading other plugins.
+        ``reactors_run``: False for a store opened with ``reactors=False`` (an import), whose
+        reactors never decide, so the projections they read may be async there."""
         chosen_async, chosen_inline = set(async_names or ()), set(inline_names or ())
         both = sorted(chosen_async & chosen_inline)
         if both:
@@ -152,7 +155,7 @@ class Registry:
         for name, registered in self.projections.items():
             default = registered.projection.lifecycle
             self.lifecycles[name] = "async" if name in chosen_async else "inline" if name in chosen_inline else default
-        for reactor, plugin in self.reactors.values():
+        for reactor, plugin in self.reactors.values() if reactors_run else ():
             asynchronous = sorted(name for name in reactor.reads if self.lifecycles.get(name) == "async")
             if asynchronous:
                 raise PluginError(

@@ -103,7 +103,7 @@ class EventStore:
         explicit = async_projections is not None or inline_projections is not None
         self._registry.decide_lifecycles(
             _names_or_env(async_projections, ENV_ASYNC), _names_or_env(inline_projections, ENV_INLINE),
-            strict=explicit,
+            strict=explicit, reactors_run=reactors,
         )
         self._projector = Projector(self._registry)
         self._maintenance = Maintenance(self._projector)
