@@ -37,9 +37,20 @@ from ._errors import (
     StoreConnectionError,
     StoreOpenError,
     StoreReadOnlyError,
+    TransactionError,
 )
 from ._pg_catalog import CatalogQueries
-from ._pg_insert import COPY_FROM, INSERT_PREPARABLE, PREPARED, bindable, copy_rows, insert_returning, run_together
+from ._pg_insert import (
+    COPY_FROM,
+    INSERT_PREPARABLE,
+    PREPARED,
+    EventIdTaken,
+    bindable,
+    copy_rows,
+    insert_returning,
+    needs_savepoint,
+    run_together,
+)
 from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
@@ -196,6 +207,11 @@ class PostgresBackend:
             return StorageError(
                 f"{self.target!r} lacks a kernel table ({str(error).splitlines()[0]}): it was dropped "
                 "outside evstore. Restore the store from a backup (pg_dump) or an export."
+            )
+        if isinstance(error, psycopg.errors.InFailedSqlTransaction):
+            return TransactionError(
+                f"an earlier statement of this transaction on {self.target!r} failed on the server, which "
+                "refuses the rest of it: leave the `with` block (it rolls back) and retry the whole transaction"
             )
         if isinstance(error, psycopg.OperationalError):
             return StoreConnectionError(f"lost the connection to {self.target!r}: {error}")
@@ -417,6 +433,16 @@ class PostgresSession(CatalogQueries):
         if self._pending_begin:  # no statement ran: there is nothing on the server to commit
             self._pending_begin, self._in_transaction = (), False
             return
+        if self.conn.info.transaction_status == TransactionStatus.INERROR:
+            # A statement failed with nothing to roll back to (the caller caught its
+            # error and went on). PostgreSQL would answer COMMIT with a silent ROLLBACK:
+            # say so instead of reporting a commit that did not happen.
+            self.rollback()
+            raise TransactionError(
+                f"the transaction on {self.backend.target!r} was rolled back, not committed: a statement in "
+                "it failed on the server, which then refuses the rest of the transaction. Retry the whole "
+                "transaction."
+            )
         try:
             if self._notify:
                 # Wakes workers LISTENing on the store's channel; delivered at COMMIT, in
@@ -474,10 +500,12 @@ class PostgresSession(CatalogQueries):
         return self._insert(rows)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> tuple[int, list[int]]:
-        """Inside a savepoint, so that a conflict (a retried event id, a version another
-        statement took) leaves the transaction usable, as it does on SQLite; the
-        statements go in one round trip (psycopg's pipeline mode), preceded by the
-        write lock's BEGIN if it was not sent yet."""
+        """A conflict the kernel recovers from (a retried event id, a version another
+        statement took) must leave the transaction usable, as it does on SQLite: a
+        single row whose version the trigger fills in cannot fail that way (a taken
+        event id makes its INSERT do nothing), anything else is inserted inside a
+        savepoint. The statements go in one round trip, preceded by the write lock's
+        BEGIN if it was not sent yet."""
         conn = self._usable()
         begin, self._pending_begin = self._pending_begin, ()
         try:
@@ -491,9 +519,16 @@ class PostgresSession(CatalogQueries):
             if isinstance(error, psycopg.OperationalError) or in_pipeline(conn) or conn.closed:
                 conn.close()
                 raise self._lost(error) from None
+            if not needs_savepoint(rows):
+                # An unexpected server error (out of disk, a cancelled statement): with no
+                # savepoint to go back to, the transaction can only be rolled back, and
+                # commit() refuses it (see there).
+                raise
             conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
             conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
             raise
+        except EventIdTaken:
+            raise  # the INSERT did nothing: the transaction is as it was
         except BaseException:
             # Interrupted with the pipeline in flight: its state is unknown, so the
             # connection goes (the server ends the transaction and frees the lock).
@@ -530,6 +565,8 @@ class PostgresSession(CatalogQueries):
             self.execute(f"SELECT pg_advisory_unlock({self.backend.key_for(name)})")
 
     def violated_constraint(self, error: BaseException) -> str | None:
+        if isinstance(error, EventIdTaken):
+            return "event_id"
         if not isinstance(error, psycopg.errors.UniqueViolation):
             return None
         name = error.diag.constraint_name

@@ -228,18 +228,17 @@ class Transaction:
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
         known = self._versions
-        # With no version to check, a server that fills in versions is left to (so are
-        # the workflow's later events in the batch): asking it for the stored version
-        # first would cost a round trip per workflow.
-        fill = expected is ANY and self._session.fills_versions
+        # With no version to check, a server that fills in versions is left to, even
+        # for a workflow whose version is cached: asking it for the stored version would
+        # cost a round trip per workflow, and a row without a version of its own cannot
+        # be refused, so it needs no savepoint (see the PostgreSQL session).
+        if expected is ANY and self._session.fills_versions:
+            return [(*p[:8], None, p[8], p[9]) for p in prepared]
         for p in prepared:
             workflow_id = p[0]
             current = versions.get(workflow_id)
             if current is None:
                 current = known.get(workflow_id)
-                if current is None and fill:
-                    rows.append((*p[:8], None, p[8], p[9]))
-                    continue
                 if current is None:
                     current = self._stored_version(workflow_id)
                 elif expected is not ANY and not _satisfied(expected, current):
