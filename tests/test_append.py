@@ -172,18 +172,28 @@ def test_concurrency_error_inside_a_transaction_leaves_it_usable(store: EventSto
 def test_appends_that_fail_inside_a_transaction_leave_the_earlier_ones(store: EventStore) -> None:
     # On PostgreSQL a single event whose version the server fills in is inserted without
     # a savepoint: a retried or reused event id must still leave the transaction usable.
+    # Batches are not probed for stored ids first there: their insert is refused whole.
     stored = deposit("a", 1)
+    small, large = [deposit("c", 1) for _ in range(2)], [deposit("c", 1) for _ in range(70)]  # COPY from 64
     store.append(stored)
+    store.append_many(small)
+    store.append_many(large)
     with store.transaction() as tx:
         tx.append(deposit("a", 2))
         assert tx.append(stored) == 1  # a retry: the original position, nothing added
+        assert tx.append_many(small) == [2, 3]
+        assert tx.append_many(large) == list(range(4, 74))
         with pytest.raises(DuplicateEventError):
             tx.append(deposit("b", 99, event_id=stored.event_id))
+        with pytest.raises(InvalidEventError, match="already stored"):
+            tx.append_many([deposit("b", 99), large[0]])
+        with pytest.raises(InvalidEventError, match="already stored"):
+            tx.append_many([*(deposit("b", 99) for _ in range(70)), small[0]])
         with pytest.raises(ConcurrencyError):
             tx.append(deposit("b", 99), expected_version=EXISTS)
         tx.append(deposit("b", 3))
-    assert [(e.id, e.workflow_id, e.version) for e in store.read_all()] == [(1, "a", 1), (2, "a", 2), (3, "b", 1)]
-    assert [row[:2] for row in balances(store)] == [("a", 3), ("b", 3)]
+    assert [(e.id, e.workflow_id, e.version) for e in store.read_all()][-2:] == [(74, "a", 2), (75, "b", 1)]
+    assert [row[:2] for row in balances(store)] == [("a", 3), ("b", 3), ("c", 72)]
 
 
 def test_a_stale_cached_version_is_checked_against_the_stored_one(open_store) -> None:  # type: ignore[no-untyped-def]

@@ -232,6 +232,9 @@ class PostgresSession(CatalogQueries):
     # The trigger computes a left-out version while inserting, where the kernel's
     # lookup would cost a round trip per workflow.
     fills_versions = True
+    # A batch is inserted in a savepoint, so a stored event id undoes it whole: probing
+    # every batch's ids first would cost a query per 500 events for the rare retry.
+    refuses_stored_ids = True
 
     def __init__(self, backend: PostgresBackend, conn: psycopg.Connection[Any]) -> None:
         self.backend = backend

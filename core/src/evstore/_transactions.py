@@ -174,7 +174,8 @@ class Transaction:
         store = self._store
         if store._hooks.has_before_append:
             store._hooks.before_append(store, events)
-        if len(prepared) > 1:
+        session = self._session
+        if len(prepared) > 1 and not session.refuses_stored_ids:
             existing = self._existing(prepared)
             if existing is not None:
                 return existing
@@ -182,7 +183,6 @@ class Transaction:
             values = self._assign(prepared, expected)
         except _AlreadyStored as retried:
             return retried.positions
-        session = self._session
         try:
             first, stored = session.insert_events(values)
         except BaseException as error:
@@ -195,9 +195,10 @@ class Transaction:
                 # savepoint): forget the cache and decide again from the stored versions.
                 self._versions.clear()
                 return self.append_prepared(events, prepared, expected, depth)
-            # Only a single event can get here (batches were probed above), and a failed
-            # statement leaves nothing behind, so the transaction stays usable.
-            if violated != "event_id" or len(prepared) > 1:
+            # A failed insert leaves nothing behind (a batch rolls back to its savepoint),
+            # so the transaction stays usable; a batch gets here only where the insert is
+            # what finds a retry (``refuses_stored_ids``).
+            if violated != "event_id":
                 raise
             existing = self._existing(prepared)
             if existing is None:
