@@ -133,14 +133,19 @@ def needs_savepoint(rows: list[tuple[Any, ...]]) -> bool:
 
 
 def insert_returning(
-    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]],
+    cursor: psycopg.Cursor[Any] | None = None,
 ) -> tuple[int, list[int]]:
     """Insert the rows; returns the first position and each row's version (the trigger
     fills in a version left as None). Raises ``EventIdTaken`` when a single row's event
-    id is stored already."""
+    id is stored already. ``cursor``: one of ``conn``'s to run a single row's INSERT
+    on, read here before anything else runs on it."""
     if not needs_savepoint(rows):
-        cursor = _insert_one(conn, begin, rows[0])
-    elif len(rows) == 1 and bindable(rows[0]):
+        found = _insert_one(conn, begin, rows[0], cursor).fetchone()
+        if found is None:  # ON CONFLICT DO NOTHING skipped it
+            raise EventIdTaken(rows[0][_EVENT_ID])
+        return found[0], [found[1]]
+    if len(rows) == 1 and bindable(rows[0]):
         savepoint = (*begin, f"SAVEPOINT {SAVEPOINT_BATCH}")
         release = (f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}",)
         prepared = PREPARED.name(conn, _INSERT_ONE, _INSERT_ONE_NUMBERED)
@@ -161,7 +166,7 @@ def insert_returning(
             cursor = conn.execute(sql, parameters)
             conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
     returned = cursor.fetchall()
-    if not returned:  # ON CONFLICT DO NOTHING skipped it
+    if not returned:  # ON CONFLICT DO NOTHING skipped it (a row with a version of its own)
         raise EventIdTaken(rows[0][_EVENT_ID])
     positions = [row[0] for row in returned]
     first = positions[0]
@@ -169,13 +174,16 @@ def insert_returning(
     return int(first), [int(row[1]) for row in returned]
 
 
-def _insert_one(conn: psycopg.Connection[Any], begin: tuple[str, ...], row: tuple[Any, ...]) -> psycopg.Cursor[Any]:
+def _insert_one(
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], row: tuple[Any, ...], cursor: psycopg.Cursor[Any] | None
+) -> psycopg.Cursor[Any]:
     """One row without a savepoint. As a transaction's first statement it rides with
     BEGIN and the lock in one simple query; later in the transaction it goes by the
     extended protocol, prepared by psycopg: binding there costs less in Python than
-    quoting the values into a simple query, and it is still one round trip."""
+    quoting the values into a simple query, and it is still one round trip. On a
+    cursor kept for it, which saves building one per event."""
     if not begin:
-        return conn.execute(_INSERT_ONE, row, prepare=True)
+        return (cursor or conn.cursor()).execute(_INSERT_ONE, row, prepare=True)
     if not bindable(row):
         with conn.pipeline():
             for statement in begin:

@@ -251,6 +251,8 @@ class PostgresSession(CatalogQueries):
         self._pending_begin: tuple[str, ...] = ()
         # Session advisory locks this connection holds (workers' leases); they die with it.
         self._session_locks: set[str] = set()
+        # The cursor single-row INSERTs run on, kept with its connection (see _insert).
+        self._insert_cursor: psycopg.Cursor[Any] | None = None
 
     # --- kernel SQL ---------------------------------------------------------------------
 
@@ -512,8 +514,13 @@ class PostgresSession(CatalogQueries):
         conn = self._usable()
         begin, self._pending_begin = self._pending_begin, ()
         try:
-            insert = copy_rows if len(rows) >= COPY_FROM else insert_returning
-            inserted = insert(conn, begin, rows)
+            if len(rows) >= COPY_FROM:
+                inserted = copy_rows(conn, begin, rows)
+            else:
+                cursor = self._insert_cursor
+                if cursor is None or cursor.connection is not conn:
+                    cursor = self._insert_cursor = conn.cursor()
+                inserted = insert_returning(conn, begin, rows, cursor)
         except psycopg.errors.LockNotAvailable:
             if not begin:
                 raise
