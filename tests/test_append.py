@@ -225,6 +225,9 @@ def test_a_transaction_the_server_aborted_is_not_reported_committed(open_store) 
             tx.connection.execute("INSERT INTO no_such_table VALUES (1)")
         with pytest.raises(TransactionError, match="failed on the server"):
             tx.append(NewEvent(workflow_id="a", event_type="x"))
+        for size in (2, 70):  # inserted in a savepoint, by COPY from 64
+            with pytest.raises(TransactionError, match="failed on the server"):
+                tx.append_many([NewEvent(workflow_id="a", event_type="x") for _ in range(size)])
     assert store.head() == 0
     assert store.append(event) == 1  # the connection is usable again
 

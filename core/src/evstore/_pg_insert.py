@@ -138,9 +138,9 @@ def insert_returning(
 ) -> tuple[int, list[int]]:
     """Insert the rows; returns the first position and each row's version (the trigger
     fills in a version left as None). Raises ``EventIdTaken`` when a single row's event
-    id is stored already. ``cursor``: one of ``conn``'s to run a single row's INSERT
-    on, read here before anything else runs on it."""
-    if not needs_savepoint(rows):
+    id is stored already. ``cursor``: insert a single row that ``needs_savepoint`` not
+    without one, on this cursor of ``conn``'s (None: in a savepoint, like the others)."""
+    if cursor is not None and not needs_savepoint(rows):
         found = _insert_one(conn, begin, rows[0], cursor).fetchone()
         if found is None:  # ON CONFLICT DO NOTHING skipped it
             raise EventIdTaken(rows[0][_EVENT_ID])
@@ -175,7 +175,7 @@ def insert_returning(
 
 
 def _insert_one(
-    conn: psycopg.Connection[Any], begin: tuple[str, ...], row: tuple[Any, ...], cursor: psycopg.Cursor[Any] | None
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], row: tuple[Any, ...], cursor: psycopg.Cursor[Any]
 ) -> psycopg.Cursor[Any]:
     """One row without a savepoint. As a transaction's first statement it rides with
     BEGIN and the lock in one simple query; later in the transaction it goes by the
@@ -183,7 +183,7 @@ def _insert_one(
     quoting the values into a simple query, and it is still one round trip. On a
     cursor kept for it, which saves building one per event."""
     if not begin:
-        return (cursor or conn.cursor()).execute(_INSERT_ONE, row, prepare=True)
+        return cursor.execute(_INSERT_ONE, row, prepare=True)
     if not bindable(row):
         with conn.pipeline():
             for statement in begin:

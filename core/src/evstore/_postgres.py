@@ -253,6 +253,10 @@ class PostgresSession(CatalogQueries):
         self._session_locks: set[str] = set()
         # The cursor single-row INSERTs run on, kept with its connection (see _insert).
         self._insert_cursor: psycopg.Cursor[Any] | None = None
+        # The caller was handed the connection in this transaction (``raw``): its SQL may
+        # have deallocated the prepared INSERT without psycopg noticing (psycopg misses a
+        # DEALLOCATE ALL it has seen before), so inserts go in savepoints again.
+        self._handed_out = False
 
     # --- kernel SQL ---------------------------------------------------------------------
 
@@ -346,6 +350,7 @@ class PostgresSession(CatalogQueries):
         lock = (f"SELECT pg_advisory_xact_lock({self.backend.lock_key})",) if log_lock else ()
         self._pending_begin = ("BEGIN ISOLATION LEVEL READ COMMITTED", *lock)
         self._in_transaction = True
+        self._handed_out = False
 
     def _send_begin(self) -> None:
         """Send a pending BEGIN (and lock) on its own, before a statement that cannot
@@ -513,6 +518,7 @@ class PostgresSession(CatalogQueries):
         BEGIN if it was not sent yet."""
         conn = self._usable()
         begin, self._pending_begin = self._pending_begin, ()
+        bare = not self._handed_out and not needs_savepoint(rows)
         try:
             if len(rows) >= COPY_FROM:
                 inserted = copy_rows(conn, begin, rows)
@@ -520,7 +526,7 @@ class PostgresSession(CatalogQueries):
                 cursor = self._insert_cursor
                 if cursor is None or cursor.connection is not conn:
                     cursor = self._insert_cursor = conn.cursor()
-                inserted = insert_returning(conn, begin, rows, cursor)
+                inserted = insert_returning(conn, begin, rows, cursor if bare else None)
         except psycopg.errors.LockNotAvailable:
             if not begin:
                 raise
@@ -529,9 +535,10 @@ class PostgresSession(CatalogQueries):
             if isinstance(error, psycopg.OperationalError) or in_pipeline(conn) or conn.closed:
                 conn.close()
                 raise self._lost(error) from None
-            if not needs_savepoint(rows):
-                # An unexpected server error (out of disk, a cancelled statement): with no
-                # savepoint to go back to, the transaction can only be rolled back, and
+            if bare or isinstance(error, psycopg.errors.InFailedSqlTransaction):
+                # An unexpected server error (out of disk, a cancelled statement) with no
+                # savepoint to go back to, or a transaction an earlier statement aborted
+                # (the savepoint was never taken): it can only be rolled back, and
                 # commit() refuses it (see there).
                 raise
             conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
@@ -630,12 +637,14 @@ class PostgresSession(CatalogQueries):
     @property
     def raw(self) -> psycopg.Connection[Any]:
         self._send_begin()  # the caller's SQL belongs in the transaction, under the lock
+        self._handed_out = True
         return self.conn
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._insert_cursor = None  # its connection goes back to the pool
         self.rollback()
         if self._session_locks and not self.conn.closed:
             # Session locks outlive transactions: a pooled connection must not carry a
