@@ -178,29 +178,39 @@ def _insert_one(
     conn: psycopg.Connection[Any], begin: tuple[str, ...], row: tuple[Any, ...], cursor: psycopg.Cursor[Any]
 ) -> psycopg.Cursor[Any]:
     """One row without a savepoint. As a transaction's first statement it rides with
-    BEGIN and the lock in one simple query; later in the transaction it goes by the
-    extended protocol, prepared by psycopg: binding there costs less in Python than
-    quoting the values into a simple query, and it is still one round trip. On a
-    cursor kept for it, which saves building one per event."""
+    BEGIN and the lock (``run_first``); later in the transaction it goes by the extended
+    protocol, prepared by psycopg: binding there costs less in Python than quoting the
+    values into a simple query, and it is still one round trip. On a cursor kept for
+    it, which saves building one per event."""
     if not begin:
         return cursor.execute(_INSERT_ONE, row, prepare=True)
-    if not bindable(row):
+    return run_first(conn, begin, _INSERT_ONE, _INSERT_ONE_NUMBERED, row)
+
+
+def run_first(
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], sql: str, numbered: str, parameters: Any
+) -> psycopg.Cursor[Any]:
+    """A transaction's ``begin`` statements (not sent yet), then its first statement
+    ``sql`` (``numbered``: with $1, $2... placeholders), in one round trip: a simple
+    query running ``sql`` prepared when it can be, or, for values only the server may
+    convert, a pipeline. The cursor is on ``sql``'s result."""
+    if not bindable(parameters):
         with conn.pipeline():
             for statement in begin:
                 conn.execute(statement, prepare=False)
-            cursor = conn.execute(_INSERT_ONE, row)
+            cursor = conn.execute(sql, parameters)
         return cursor
-    prepared = PREPARED.name(conn, _INSERT_ONE, _INSERT_ONE_NUMBERED)
+    prepared = PREPARED.name(conn, sql, numbered)
     try:
-        return run_together(conn, begin, _INSERT_ONE, row, (), prepared)
+        return run_together(conn, begin, sql, parameters, (), prepared)
     except psycopg.errors.InvalidSqlStatementName:
         if prepared is None:
             raise
-        # Deallocated under us; nothing ran in this transaction before, so start it
-        # again with the text.
+        # Deallocated under us (see PreparedStatements.forget); nothing ran in this
+        # transaction before it, so start it again with the text.
         PREPARED.forget(conn)
         conn.execute("ROLLBACK")
-        return run_together(conn, begin, _INSERT_ONE, row)
+        return run_together(conn, begin, sql, parameters)
 
 
 def copy_rows(

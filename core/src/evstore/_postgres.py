@@ -49,7 +49,7 @@ from ._pg_insert import (
     copy_rows,
     insert_returning,
     needs_savepoint,
-    run_together,
+    run_first,
 )
 from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
@@ -367,37 +367,13 @@ class PostgresSession(CatalogQueries):
         after the lock was granted, so its READ COMMITTED snapshot sees the previous
         writer's commit."""
         conn = self._usable()
-        sql = translation.driver
-        if bindable(parameters):
-            # Prepared while the server is idle (BEGIN not sent yet); the insert's too.
-            if len(self._pending_begin) > 1:
-                PREPARED.name(conn, *INSERT_PREPARABLE)
-            prepared = PREPARED.name(conn, sql, translation.parseable)
-            statements, self._pending_begin = self._pending_begin, ()
-
-            def together() -> Cursor:
-                try:
-                    return run_together(conn, statements, sql, parameters, (), prepared)
-                except psycopg.errors.InvalidSqlStatementName:
-                    if prepared is None:
-                        raise
-                    # Deallocated under us (see PreparedStatements.forget); nothing ran
-                    # in this transaction before it, so start it again with the text.
-                    PREPARED.forget(conn)
-                    conn.execute("ROLLBACK")
-                    return run_together(conn, statements, sql, parameters)
-
-            return self._guarded_begin(together)
+        if len(self._pending_begin) > 1 and bindable(parameters):
+            # Prepared while the server is idle (BEGIN not sent yet), as the statement is.
+            PREPARED.name(conn, *INSERT_PREPARABLE)
         statements, self._pending_begin = self._pending_begin, ()
-
-        def pipelined() -> Cursor:  # values only the server may convert: bound there
-            with conn.pipeline():
-                for statement in statements:
-                    conn.execute(statement, prepare=False)
-                cursor = conn.execute(sql, parameters)
-            return cursor
-
-        return self._guarded_begin(pipelined)
+        return self._guarded_begin(
+            lambda: run_first(conn, statements, translation.driver, translation.parseable, parameters)
+        )
 
     def _guarded_begin(self, send: Callable[[], T]) -> T:
         conn = self.conn
