@@ -169,6 +169,69 @@ def test_concurrency_error_inside_a_transaction_leaves_it_usable(store: EventSto
     assert [e.payload["amount"] for e in store.read("a")] == [1, 3]
 
 
+def test_appends_that_fail_inside_a_transaction_leave_the_earlier_ones(store: EventStore) -> None:
+    # On PostgreSQL a single event whose version the server fills in is inserted without
+    # a savepoint: a retried or reused event id must still leave the transaction usable.
+    # Batches are not probed for stored ids first there: their insert is refused whole.
+    stored = deposit("a", 1)
+    small, large = [deposit("c", 1) for _ in range(2)], [deposit("c", 1) for _ in range(70)]  # COPY from 64
+    store.append(stored)
+    store.append_many(small)
+    store.append_many(large)
+    with store.transaction() as tx:
+        tx.append(deposit("a", 2))
+        assert tx.append(stored) == 1  # a retry: the original position, nothing added
+        assert tx.append_many(small) == [2, 3]
+        assert tx.append_many(large) == list(range(4, 74))
+        with pytest.raises(DuplicateEventError):
+            tx.append(deposit("b", 99, event_id=stored.event_id))
+        with pytest.raises(InvalidEventError, match="already stored"):
+            tx.append_many([deposit("b", 99), large[0]])
+        with pytest.raises(InvalidEventError, match="already stored"):
+            tx.append_many([*(deposit("b", 99) for _ in range(70)), small[0]])
+        with pytest.raises(ConcurrencyError):
+            tx.append(deposit("b", 99), expected_version=EXISTS)
+        tx.append(deposit("b", 3))
+    assert [(e.id, e.workflow_id, e.version) for e in store.read_all()][-2:] == [(74, "a", 2), (75, "b", 1)]
+    assert [row[:2] for row in balances(store)] == [("a", 3), ("b", 3), ("c", 72)]
+
+
+def test_a_stale_cached_version_is_checked_against_the_stored_one(open_store) -> None:  # type: ignore[no-untyped-def]
+    """Raw SQL on tx.connection appends to a workflow the transaction has a version of:
+    an append expecting the cached version is refused (the insert's refusal is undone,
+    not the transaction), one expecting the stored version goes in."""
+    store = open_store(permissive=True)
+    event = lambda: NewEvent(workflow_id="a", event_type="x")  # noqa: E731
+    with store.transaction() as tx:
+        tx.append(event())
+        tx.connection.execute("INSERT INTO events (workflow_id, event_type) VALUES ('a', 'raw')")
+        with pytest.raises(ConcurrencyError) as caught:
+            tx.append(event(), expected_version=1)
+        assert "2" in str(caught.value)
+        assert tx.append(event(), expected_version=2) == 3
+    assert [(e.version, e.event_type) for e in store.read("a")] == [(1, "x"), (2, "raw"), (3, "x")]
+
+
+def test_a_transaction_the_server_aborted_is_not_reported_committed(open_store) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL refuses the rest of a transaction once a statement in it failed, and
+    answers COMMIT with a rollback: the store must say so rather than return normally."""
+    store = open_store(permissive=True)
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite keeps a transaction usable after a failed statement")
+    event = NewEvent(workflow_id="a", event_type="x")
+    with pytest.raises(TransactionError, match="rolled back, not committed"), store.transaction() as tx:
+        tx.append(event)
+        with pytest.raises(database_errors()):
+            tx.connection.execute("INSERT INTO no_such_table VALUES (1)")
+        with pytest.raises(TransactionError, match="failed on the server"):
+            tx.append(NewEvent(workflow_id="a", event_type="x"))
+        for size in (2, 70):  # inserted in a savepoint, by COPY from 64
+            with pytest.raises(TransactionError, match="failed on the server"):
+                tx.append_many([NewEvent(workflow_id="a", event_type="x") for _ in range(size)])
+    assert store.head() == 0
+    assert store.append(event) == 1  # the connection is usable again
+
+
 def test_versions_within_a_transaction_see_earlier_appends(store: EventStore) -> None:
     with store.transaction() as tx:
         tx.append(deposit("a", 1), expected_version=NO_STREAM)

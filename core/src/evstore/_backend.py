@@ -61,6 +61,10 @@ class Session(Protocol):
     # Whether insert_events fills in a version left as None (the next of its workflow)
     # and returns it: the server then saves the kernel a lookup per workflow.
     fills_versions: bool
+    # Whether insert_events refuses a batch holding a stored event id as a whole (a
+    # unique violation on ``event_id``, nothing inserted), so that the kernel looks for
+    # a retried batch only then, instead of probing the ids before every batch.
+    refuses_stored_ids: bool
 
     # --- kernel SQL (``?`` placeholders, unrestricted) ---------------------------------
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor: ...

@@ -21,7 +21,15 @@ from psycopg.pq import TransactionStatus
 
 from ._backend import INSERT_COLUMNS, SAVEPOINT_BATCH
 
-_INSERT_ONE = f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id, version"
+# ON CONFLICT (event_id) DO NOTHING: a retried event id returns no row instead of
+# aborting the transaction, so an event whose version the trigger fills in needs no
+# savepoint (nothing else about such a row can fail: the kernel validated it, and the
+# trigger gives it the next position and version under the write lock). A row with a
+# version of its own can still be refused by the trigger, so it keeps its savepoint.
+_INSERT_ONE = (
+    f"INSERT INTO events ({INSERT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING id, version"
+)
 _INSERT_ONE_NUMBERED = _INSERT_ONE % tuple(f"${n}" for n in range(1, 12))  # for PREPARE
 INSERT_PREPARABLE = (_INSERT_ONE, _INSERT_ONE_NUMBERED)
 # One statement text for any batch size (so it is prepared once): the columns as arrays.
@@ -30,7 +38,7 @@ _INSERT_MANY = (
     "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
     "%s::bigint[], %s::text[], %s::text[]) RETURNING id, version"
 )
-_VERSION = 8  # a row's version, in INSERT_COLUMNS order
+_VERSION, _EVENT_ID = 8, 9  # a row's version and event id, in INSERT_COLUMNS order
 # Larger batches go by COPY, which psycopg feeds row by row in C (building the arrays
 # above costs more than the server's work); the positions are given, and the trigger
 # checks each is the next one.
@@ -110,11 +118,33 @@ def run_together(conn: psycopg.Connection[Any], before: Sequence[str], sql: str,
     return cursor
 
 
+class EventIdTaken(Exception):
+    """The single row's event id is stored already (its INSERT did nothing): for the
+    kernel, the same as a unique violation on ``event_id``, without the aborted
+    transaction."""
+
+
+def needs_savepoint(rows: list[tuple[Any, ...]]) -> bool:
+    """Whether inserting ``rows`` can fail on the server for a reason the caller
+    recovers from (a version of their own that is not the next, an event id of a batch
+    that is taken), which then must undo only this insert: a single row whose version
+    the trigger fills in cannot (see ``_INSERT_ONE``)."""
+    return len(rows) != 1 or rows[0][_VERSION] is not None
+
+
 def insert_returning(
-    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]],
+    cursor: psycopg.Cursor[Any] | None = None,
 ) -> tuple[int, list[int]]:
     """Insert the rows; returns the first position and each row's version (the trigger
-    fills in a version left as None)."""
+    fills in a version left as None). Raises ``EventIdTaken`` when a single row's event
+    id is stored already. ``cursor``: insert a single row that ``needs_savepoint`` not
+    without one, on this cursor of ``conn``'s (None: in a savepoint, like the others)."""
+    if cursor is not None and not needs_savepoint(rows):
+        found = _insert_one(conn, begin, rows[0], cursor).fetchone()
+        if found is None:  # ON CONFLICT DO NOTHING skipped it
+            raise EventIdTaken(rows[0][_EVENT_ID])
+        return found[0], [found[1]]
     if len(rows) == 1 and bindable(rows[0]):
         savepoint = (*begin, f"SAVEPOINT {SAVEPOINT_BATCH}")
         release = (f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}",)
@@ -136,10 +166,51 @@ def insert_returning(
             cursor = conn.execute(sql, parameters)
             conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
     returned = cursor.fetchall()
+    if not returned:  # ON CONFLICT DO NOTHING skipped it (a row with a version of its own)
+        raise EventIdTaken(rows[0][_EVENT_ID])
     positions = [row[0] for row in returned]
     first = positions[0]
     assert positions == list(range(first, first + len(rows))), positions
     return int(first), [int(row[1]) for row in returned]
+
+
+def _insert_one(
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], row: tuple[Any, ...], cursor: psycopg.Cursor[Any]
+) -> psycopg.Cursor[Any]:
+    """One row without a savepoint. As a transaction's first statement it rides with
+    BEGIN and the lock (``run_first``); later in the transaction it goes by the extended
+    protocol, prepared by psycopg: binding there costs less in Python than quoting the
+    values into a simple query, and it is still one round trip. On a cursor kept for
+    it, which saves building one per event."""
+    if not begin:
+        return cursor.execute(_INSERT_ONE, row, prepare=True)
+    return run_first(conn, begin, _INSERT_ONE, _INSERT_ONE_NUMBERED, row)
+
+
+def run_first(
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], sql: str, numbered: str, parameters: Any
+) -> psycopg.Cursor[Any]:
+    """A transaction's ``begin`` statements (not sent yet), then its first statement
+    ``sql`` (``numbered``: with $1, $2... placeholders), in one round trip: a simple
+    query running ``sql`` prepared when it can be, or, for values only the server may
+    convert, a pipeline. The cursor is on ``sql``'s result."""
+    if not bindable(parameters):
+        with conn.pipeline():
+            for statement in begin:
+                conn.execute(statement, prepare=False)
+            cursor = conn.execute(sql, parameters)
+        return cursor
+    prepared = PREPARED.name(conn, sql, numbered)
+    try:
+        return run_together(conn, begin, sql, parameters, (), prepared)
+    except psycopg.errors.InvalidSqlStatementName:
+        if prepared is None:
+            raise
+        # Deallocated under us (see PreparedStatements.forget); nothing ran in this
+        # transaction before it, so start it again with the text.
+        PREPARED.forget(conn)
+        conn.execute("ROLLBACK")
+        return run_together(conn, begin, sql, parameters)
 
 
 def copy_rows(

@@ -37,9 +37,20 @@ from ._errors import (
     StoreConnectionError,
     StoreOpenError,
     StoreReadOnlyError,
+    TransactionError,
 )
 from ._pg_catalog import CatalogQueries
-from ._pg_insert import COPY_FROM, INSERT_PREPARABLE, PREPARED, bindable, copy_rows, insert_returning, run_together
+from ._pg_insert import (
+    COPY_FROM,
+    INSERT_PREPARABLE,
+    PREPARED,
+    EventIdTaken,
+    bindable,
+    copy_rows,
+    insert_returning,
+    needs_savepoint,
+    run_first,
+)
 from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
@@ -197,6 +208,11 @@ class PostgresBackend:
                 f"{self.target!r} lacks a kernel table ({str(error).splitlines()[0]}): it was dropped "
                 "outside evstore. Restore the store from a backup (pg_dump) or an export."
             )
+        if isinstance(error, psycopg.errors.InFailedSqlTransaction):
+            return TransactionError(
+                f"an earlier statement of this transaction on {self.target!r} failed on the server, which "
+                "refuses the rest of it: leave the `with` block (it rolls back) and retry the whole transaction"
+            )
         if isinstance(error, psycopg.OperationalError):
             return StoreConnectionError(f"lost the connection to {self.target!r}: {error}")
         return None
@@ -216,6 +232,9 @@ class PostgresSession(CatalogQueries):
     # The trigger computes a left-out version while inserting, where the kernel's
     # lookup would cost a round trip per workflow.
     fills_versions = True
+    # A batch is inserted in a savepoint, so a stored event id undoes it whole: probing
+    # every batch's ids first would cost a query per 500 events for the rare retry.
+    refuses_stored_ids = True
 
     def __init__(self, backend: PostgresBackend, conn: psycopg.Connection[Any]) -> None:
         self.backend = backend
@@ -232,6 +251,12 @@ class PostgresSession(CatalogQueries):
         self._pending_begin: tuple[str, ...] = ()
         # Session advisory locks this connection holds (workers' leases); they die with it.
         self._session_locks: set[str] = set()
+        # The cursor single-row INSERTs run on, kept with its connection (see _insert).
+        self._insert_cursor: psycopg.Cursor[Any] | None = None
+        # The caller was handed the connection in this transaction (``raw``): its SQL may
+        # have deallocated the prepared INSERT without psycopg noticing (psycopg misses a
+        # DEALLOCATE ALL it has seen before), so inserts go in savepoints again.
+        self._handed_out = False
 
     # --- kernel SQL ---------------------------------------------------------------------
 
@@ -325,6 +350,7 @@ class PostgresSession(CatalogQueries):
         lock = (f"SELECT pg_advisory_xact_lock({self.backend.lock_key})",) if log_lock else ()
         self._pending_begin = ("BEGIN ISOLATION LEVEL READ COMMITTED", *lock)
         self._in_transaction = True
+        self._handed_out = False
 
     def _send_begin(self) -> None:
         """Send a pending BEGIN (and lock) on its own, before a statement that cannot
@@ -341,37 +367,13 @@ class PostgresSession(CatalogQueries):
         after the lock was granted, so its READ COMMITTED snapshot sees the previous
         writer's commit."""
         conn = self._usable()
-        sql = translation.driver
-        if bindable(parameters):
-            # Prepared while the server is idle (BEGIN not sent yet); the insert's too.
-            if len(self._pending_begin) > 1:
-                PREPARED.name(conn, *INSERT_PREPARABLE)
-            prepared = PREPARED.name(conn, sql, translation.parseable)
-            statements, self._pending_begin = self._pending_begin, ()
-
-            def together() -> Cursor:
-                try:
-                    return run_together(conn, statements, sql, parameters, (), prepared)
-                except psycopg.errors.InvalidSqlStatementName:
-                    if prepared is None:
-                        raise
-                    # Deallocated under us (see PreparedStatements.forget); nothing ran
-                    # in this transaction before it, so start it again with the text.
-                    PREPARED.forget(conn)
-                    conn.execute("ROLLBACK")
-                    return run_together(conn, statements, sql, parameters)
-
-            return self._guarded_begin(together)
+        if len(self._pending_begin) > 1 and bindable(parameters):
+            # Prepared while the server is idle (BEGIN not sent yet), as the statement is.
+            PREPARED.name(conn, *INSERT_PREPARABLE)
         statements, self._pending_begin = self._pending_begin, ()
-
-        def pipelined() -> Cursor:  # values only the server may convert: bound there
-            with conn.pipeline():
-                for statement in statements:
-                    conn.execute(statement, prepare=False)
-                cursor = conn.execute(sql, parameters)
-            return cursor
-
-        return self._guarded_begin(pipelined)
+        return self._guarded_begin(
+            lambda: run_first(conn, statements, translation.driver, translation.parseable, parameters)
+        )
 
     def _guarded_begin(self, send: Callable[[], T]) -> T:
         conn = self.conn
@@ -417,6 +419,16 @@ class PostgresSession(CatalogQueries):
         if self._pending_begin:  # no statement ran: there is nothing on the server to commit
             self._pending_begin, self._in_transaction = (), False
             return
+        if self.conn.info.transaction_status == TransactionStatus.INERROR:
+            # A statement failed with nothing to roll back to (the caller caught its
+            # error and went on). PostgreSQL would answer COMMIT with a silent ROLLBACK:
+            # say so instead of reporting a commit that did not happen.
+            self.rollback()
+            raise TransactionError(
+                f"the transaction on {self.backend.target!r} was rolled back, not committed: a statement in "
+                "it failed on the server, which then refuses the rest of the transaction. Retry the whole "
+                "transaction."
+            )
         try:
             if self._notify:
                 # Wakes workers LISTENing on the store's channel; delivered at COMMIT, in
@@ -474,15 +486,23 @@ class PostgresSession(CatalogQueries):
         return self._insert(rows)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> tuple[int, list[int]]:
-        """Inside a savepoint, so that a conflict (a retried event id, a version another
-        statement took) leaves the transaction usable, as it does on SQLite; the
-        statements go in one round trip (psycopg's pipeline mode), preceded by the
-        write lock's BEGIN if it was not sent yet."""
+        """A conflict the kernel recovers from (a retried event id, a version another
+        statement took) must leave the transaction usable, as it does on SQLite: a
+        single row whose version the trigger fills in cannot fail that way (a taken
+        event id makes its INSERT do nothing), anything else is inserted inside a
+        savepoint. The statements go in one round trip, preceded by the write lock's
+        BEGIN if it was not sent yet."""
         conn = self._usable()
         begin, self._pending_begin = self._pending_begin, ()
+        bare = not self._handed_out and not needs_savepoint(rows)
         try:
-            insert = copy_rows if len(rows) >= COPY_FROM else insert_returning
-            inserted = insert(conn, begin, rows)
+            if len(rows) >= COPY_FROM:
+                inserted = copy_rows(conn, begin, rows)
+            else:
+                cursor = self._insert_cursor
+                if cursor is None or cursor.connection is not conn:
+                    cursor = self._insert_cursor = conn.cursor()
+                inserted = insert_returning(conn, begin, rows, cursor if bare else None)
         except psycopg.errors.LockNotAvailable:
             if not begin:
                 raise
@@ -491,9 +511,17 @@ class PostgresSession(CatalogQueries):
             if isinstance(error, psycopg.OperationalError) or in_pipeline(conn) or conn.closed:
                 conn.close()
                 raise self._lost(error) from None
+            if bare or isinstance(error, psycopg.errors.InFailedSqlTransaction):
+                # An unexpected server error (out of disk, a cancelled statement) with no
+                # savepoint to go back to, or a transaction an earlier statement aborted
+                # (the savepoint was never taken): it can only be rolled back, and
+                # commit() refuses it (see there).
+                raise
             conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
             conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
             raise
+        except EventIdTaken:
+            raise  # the INSERT did nothing: the transaction is as it was
         except BaseException:
             # Interrupted with the pipeline in flight: its state is unknown, so the
             # connection goes (the server ends the transaction and frees the lock).
@@ -530,6 +558,8 @@ class PostgresSession(CatalogQueries):
             self.execute(f"SELECT pg_advisory_unlock({self.backend.key_for(name)})")
 
     def violated_constraint(self, error: BaseException) -> str | None:
+        if isinstance(error, EventIdTaken):
+            return "event_id"
         if not isinstance(error, psycopg.errors.UniqueViolation):
             return None
         name = error.diag.constraint_name
@@ -583,12 +613,14 @@ class PostgresSession(CatalogQueries):
     @property
     def raw(self) -> psycopg.Connection[Any]:
         self._send_begin()  # the caller's SQL belongs in the transaction, under the lock
+        self._handed_out = True
         return self.conn
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._insert_cursor = None  # its connection goes back to the pool
         self.rollback()
         if self._session_locks and not self.conn.closed:
             # Session locks outlive transactions: a pooled connection must not carry a

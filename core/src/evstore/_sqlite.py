@@ -279,6 +279,7 @@ class SqliteSession:
 
     dialect = "sqlite"
     fills_versions = False  # its version lookup is an in-process call: the kernel does it
+    refuses_stored_ids = False  # probing first is an in-process call too
     __slots__ = ("backend", "conn", "execute", "executemany", "guard")
 
     def __init__(self, conn: sqlite3.Connection, backend: SqliteBackend) -> None:

@@ -174,7 +174,8 @@ class Transaction:
         store = self._store
         if store._hooks.has_before_append:
             store._hooks.before_append(store, events)
-        if len(prepared) > 1:
+        session = self._session
+        if len(prepared) > 1 and not session.refuses_stored_ids:
             existing = self._existing(prepared)
             if existing is not None:
                 return existing
@@ -182,7 +183,6 @@ class Transaction:
             values = self._assign(prepared, expected)
         except _AlreadyStored as retried:
             return retried.positions
-        session = self._session
         try:
             first, stored = session.insert_events(values)
         except BaseException as error:
@@ -195,9 +195,10 @@ class Transaction:
                 # savepoint): forget the cache and decide again from the stored versions.
                 self._versions.clear()
                 return self.append_prepared(events, prepared, expected, depth)
-            # Only a single event can get here (batches were probed above), and a failed
-            # statement leaves nothing behind, so the transaction stays usable.
-            if violated != "event_id" or len(prepared) > 1:
+            # A failed insert leaves nothing behind (a batch rolls back to its savepoint),
+            # so the transaction stays usable; a batch gets here only where the insert is
+            # what finds a retry (``refuses_stored_ids``).
+            if violated != "event_id":
                 raise
             existing = self._existing(prepared)
             if existing is None:
@@ -228,18 +229,17 @@ class Transaction:
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
         known = self._versions
-        # With no version to check, a server that fills in versions is left to (so are
-        # the workflow's later events in the batch): asking it for the stored version
-        # first would cost a round trip per workflow.
-        fill = expected is ANY and self._session.fills_versions
+        # With no version to check, a server that fills in versions is left to, even
+        # for a workflow whose version is cached: asking it for the stored version would
+        # cost a round trip per workflow, and a row without a version of its own cannot
+        # be refused, so it needs no savepoint (see the PostgreSQL session).
+        if expected is ANY and self._session.fills_versions:
+            return [(*p[:8], None, p[8], p[9]) for p in prepared]
         for p in prepared:
             workflow_id = p[0]
             current = versions.get(workflow_id)
             if current is None:
                 current = known.get(workflow_id)
-                if current is None and fill:
-                    rows.append((*p[:8], None, p[8], p[9]))
-                    continue
                 if current is None:
                     current = self._stored_version(workflow_id)
                 elif expected is not ANY and not _satisfied(expected, current):

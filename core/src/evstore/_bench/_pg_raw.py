@@ -29,16 +29,13 @@ from .._envelope import COLUMNS, new_event_id
 from .._errors import StoreConnectionError
 from .._pg_schema import KERNEL_SCHEMA
 from .._pg_support import redact
-from ._raw import Spec
+from ._raw import RawReads, Spec
 
 _INSERT = (
     "INSERT INTO events (workflow_id, event_type, role, step_id, payload, timestamp, event_id) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 _COPY = "COPY events (workflow_id, event_type, role, step_id, payload, timestamp, event_id) FROM STDIN"
-_READ_WORKFLOW = f"SELECT {COLUMNS} FROM events WHERE workflow_id = %s ORDER BY version"
-_READ_ALL = f"SELECT {COLUMNS} FROM events ORDER BY id"
-_PAYLOAD_COLUMN = COLUMNS.replace(" ", "").split(",").index("payload")
 
 
 def _row(spec: Spec) -> tuple[Any, ...]:
@@ -109,8 +106,11 @@ class Schemas:
             ) from None
 
 
-class RawPgLog:
+class RawPgLog(RawReads):
     """An event log written by hand on one psycopg connection, in its own schema."""
+
+    READ_WORKFLOW = f"SELECT {COLUMNS} FROM events WHERE workflow_id = %s ORDER BY version"
+    READ_ALL = f"SELECT {COLUMNS} FROM events ORDER BY id"
 
     def __init__(self, url: str, schema: str, durability: str, *, create: bool = True) -> None:
         self.conn = psycopg.connect(url, autocommit=True)
@@ -159,17 +159,3 @@ class RawPgLog:
         with self._transaction() as conn, conn.cursor().copy(_COPY) as copy:
             for spec in specs:
                 copy.write_row(_row(spec))
-
-    def read_workflow(self, workflow_id: str) -> int:
-        """Fetch one workflow's rows in version order and decode every payload."""
-        rows = self.conn.execute(_READ_WORKFLOW, (workflow_id,)).fetchall()
-        payloads = [json.loads(row[_PAYLOAD_COLUMN]) for row in rows]
-        return len(payloads)
-
-    def read_all(self) -> int:
-        """Fetch the whole log in position order, decoding every payload."""
-        count = 0
-        for row in self.conn.execute(_READ_ALL):
-            json.loads(row[_PAYLOAD_COLUMN])
-            count += 1
-        return count

@@ -26,6 +26,8 @@ from ._workloads import (
     make_specs,
     new_events,
     per_transaction,
+    read_log_row,
+    read_workflow_row,
     rotating,
     short_count,
 )
@@ -170,34 +172,7 @@ def _reads(sizes: Sizes, schemas: Schemas, progress: Progress) -> list[Result]:
             raw.append_bulk(chunk)
             store.append_many(new_events(chunk))
         workflow_size, log_size = len(store.read(READ_WORKFLOW)), store.head()
-        repeats = sizes.reads_per_round
-        workflow_label = f"pg: read workflow of {short_count(workflow_size)}, typed"
-
-        def raw_workflow(_round: int) -> float:
-            return measure(workflow_size * repeats, each(raw.read_workflow, [READ_WORKFLOW] * repeats))
-
-        def evstore_workflow(_round: int) -> float:
-            def run() -> None:
-                for _ in range(repeats):
-                    payloads = [event.payload for event in store.read(READ_WORKFLOW)]
-                    assert len(payloads) == workflow_size
-
-            return measure(workflow_size * repeats, run)
-
-        def raw_log(_round: int) -> float:
-            return measure(log_size, raw.read_all)
-
-        def evstore_log(_round: int) -> float:
-            def run() -> None:
-                assert sum(1 for event in store.iter_all() if event.payload is not None) == log_size
-
-            return measure(log_size, run)
-
-        workflow_rates = interleave([raw_workflow, evstore_workflow], sizes.rounds, workflow_label, progress)
-        log_label = f"pg: read whole log of {short_count(log_size)}"
-        log_rates = interleave([raw_log, evstore_log], sizes.rounds, log_label, progress)
-    return [
-        Result.from_rates("pg_read_workflow", workflow_label, None,
-                          {"events": workflow_size, "reads_per_round": repeats}, workflow_rates, PG_TARGET),
-        Result.from_rates("pg_read_log", log_label, None, {"events": log_size}, log_rates, PG_TARGET),
-    ]
+        return [
+            read_workflow_row(sizes, raw, store, workflow_size, progress, prefix="pg", target=PG_TARGET),
+            read_log_row(sizes, raw, store, log_size, progress, prefix="pg", target=PG_TARGET),
+        ]

@@ -38,9 +38,7 @@ _INSERT_ENVELOPE = (
     "version, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
     "(SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE workflow_id = ?), ?)"
 )
-_READ_WORKFLOW = f"SELECT {COLUMNS} FROM events WHERE workflow_id = ? ORDER BY version"
-_READ_ALL = f"SELECT {COLUMNS} FROM events ORDER BY id"
-_PAYLOAD_COLUMN = COLUMNS.replace(" ", "").split(",").index("payload")
+PAYLOAD_COLUMN = COLUMNS.replace(" ", "").split(",").index("payload")  # in a row read with COLUMNS
 _ABOUT_EVENTS = re.compile(r"\b(TABLE|ON)\s+events\b", re.IGNORECASE)
 
 
@@ -83,8 +81,34 @@ def _envelope_row(spec: Envelope) -> tuple[Any, ...]:
     )
 
 
-class RawLog:
+class RawReads:
+    """The reads both raw sides do alike, on a DB-API connection of their own; each
+    side gives its driver's spelling of the two queries."""
+
+    conn: Any
+    READ_WORKFLOW: str  # one workflow's rows in version order, its id as the one parameter
+    READ_ALL: str  # the whole log in position order
+
+    def read_workflow(self, workflow_id: str) -> int:
+        """Fetch one workflow's rows in version order and decode every payload."""
+        rows = self.conn.execute(self.READ_WORKFLOW, (workflow_id,)).fetchall()
+        payloads = [json.loads(row[PAYLOAD_COLUMN]) for row in rows]
+        return len(payloads)
+
+    def read_all(self) -> int:
+        """Stream the whole log in position order, decoding every payload."""
+        count = 0
+        for row in self.conn.execute(self.READ_ALL):
+            json.loads(row[PAYLOAD_COLUMN])
+            count += 1
+        return count
+
+
+class RawLog(RawReads):
     """An event log written by hand on one ``sqlite3`` connection."""
+
+    READ_WORKFLOW = f"SELECT {COLUMNS} FROM events WHERE workflow_id = ? ORDER BY version"
+    READ_ALL = f"SELECT {COLUMNS} FROM events ORDER BY id"
 
     def __init__(self, path: Path, durability: str) -> None:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, as the kernel does.
@@ -146,21 +170,6 @@ class RawLog:
         """Many events with every envelope column in one transaction, with ``executemany``."""
         with self._transaction():
             self.conn.executemany(_INSERT_ENVELOPE, map(_envelope_row, specs))
-
-    def read_workflow(self, workflow_id: str) -> int:
-        """Fetch one workflow's rows in version order and decode every payload."""
-        rows = self.conn.execute(_READ_WORKFLOW, (workflow_id,)).fetchall()
-        payloads = [json.loads(row[_PAYLOAD_COLUMN]) for row in rows]
-        return len(payloads)
-
-    def read_all(self) -> int:
-        """Stream the whole log in position order, decoding every payload."""
-        count = 0
-        for row in self.conn.execute(_READ_ALL):
-            json.loads(row[_PAYLOAD_COLUMN])
-            count += 1
-        return count
-
 
 class _Immediate:
     """``BEGIN IMMEDIATE`` … ``COMMIT``, rolling back on error."""

@@ -17,7 +17,7 @@ from typing import TypeVar
 from .._envelope import NewEvent
 from .._store import EventStore
 from ._measure import Progress, Result, Sizes, interleave, measure
-from ._raw import RawLog, Spec
+from ._raw import RawLog, RawReads, Spec
 
 BATCH_SIZE = 100  # events per transaction in the batch and growth workloads
 WORKFLOWS = 10  # workflows the single and batch appends rotate over
@@ -240,13 +240,19 @@ def reads(sizes: Sizes, workdir: Path, progress: Progress) -> list[Result]:
         workflow_size = len(store.read(READ_WORKFLOW))
         log_size = store.head()
         return [
-            _read_workflow(sizes, raw, store, workflow_size, progress),
-            _read_log(sizes, raw, store, log_size, progress),
+            read_workflow_row(sizes, raw, store, workflow_size, progress),
+            read_log_row(sizes, raw, store, log_size, progress),
         ]
 
 
-def _read_workflow(sizes: Sizes, raw: RawLog, store: EventStore, size: int, progress: Progress) -> Result:
-    label = f"read workflow of {short_count(size)}, typed"
+def read_workflow_row(
+    sizes: Sizes, raw: RawReads, store: EventStore, size: int, progress: Progress, *, prefix: str = "",
+    target: float | None = TARGETS["read_workflow"],
+) -> Result:
+    """Read the workflow ``READ_WORKFLOW`` of ``size`` events as typed events, on both
+    sides. ``prefix`` names the backend in the row's label and key ("pg": "pg: ..." and
+    "pg_read_workflow"); none for SQLite's rows."""
+    label = _prefixed(prefix, ": ", f"read workflow of {short_count(size)}, typed")
     repeats = sizes.reads_per_round
 
     def raw_side(_round: int) -> float:
@@ -262,11 +268,15 @@ def _read_workflow(sizes: Sizes, raw: RawLog, store: EventStore, size: int, prog
 
     rates = interleave([raw_side, evstore_side], sizes.rounds, label, progress)
     result_size = {"events": size, "reads_per_round": repeats}
-    return Result.from_rates("read_workflow", label, None, result_size, rates, TARGETS["read_workflow"])
+    return Result.from_rates(_prefixed(prefix, "_", "read_workflow"), label, None, result_size, rates, target)
 
 
-def _read_log(sizes: Sizes, raw: RawLog, store: EventStore, size: int, progress: Progress) -> Result:
-    label = f"read whole log of {short_count(size)}"
+def read_log_row(
+    sizes: Sizes, raw: RawReads, store: EventStore, size: int, progress: Progress, *, prefix: str = "",
+    target: float | None = None,
+) -> Result:
+    """Read the whole log of ``size`` events on both sides (``prefix``: as above)."""
+    label = _prefixed(prefix, ": ", f"read whole log of {short_count(size)}")
 
     def raw_side(_round: int) -> float:
         return measure(size, raw.read_all)
@@ -279,7 +289,11 @@ def _read_log(sizes: Sizes, raw: RawLog, store: EventStore, size: int, progress:
         return measure(size, run)
 
     rates = interleave([raw_side, evstore_side], sizes.rounds, label, progress)
-    return Result.from_rates("read_log", label, None, {"events": size}, rates, None)
+    return Result.from_rates(_prefixed(prefix, "_", "read_log"), label, None, {"events": size}, rates, target)
+
+
+def _prefixed(prefix: str, separator: str, text: str) -> str:
+    return f"{prefix}{separator}{text}" if prefix else text
 
 
 # --- growth ----------------------------------------------------------------------------
