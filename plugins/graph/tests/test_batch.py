@@ -12,6 +12,7 @@ import evstore._replay
 import evstore_graph
 from evstore import NewEvent, ProjectionError
 from evstore.testing import StoreFactory, snapshot_tables
+from evstore_graph._batch import _in_list
 
 DEFINITION = {"nodes": [{"id": "a"}, {"id": "b"}], "edges": [{"source": "a", "target": "b"}]}
 STARTED = ("execution_started", {"graph_id": "g", "graph_version": 1, "definition": DEFINITION, "max_parallel": 1})
@@ -126,3 +127,11 @@ def test_replays_cut_anywhere_give_the_rows_appends_gave_without_falling_back(
     assert store.rebuild(["graph"]) == store.head()
     assert refused == []
     assert snapshot_tables(store, evstore_graph.TABLES) == incremental
+
+
+def test_reads_use_a_few_statement_texts_whatever_the_number_of_executions() -> None:
+    """The kernel keeps every distinct statement text it was given (checked, and on
+    PostgreSQL parsed by the server): IN lists come in powers of two, padded."""
+    sizes = {_in_list([f"x{i}" for i in range(count)])[0].count("?") for count in range(1, 513)}
+    assert sizes == {8, 16, 32, 64, 128, 256, 512}
+    assert _in_list(["x1", "x2"])[1] == ["x1", "x2", "x2", "x2", "x2", "x2", "x2", "x2"]

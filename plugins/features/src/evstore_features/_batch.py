@@ -44,7 +44,7 @@ _C_PHASE, _C_TITLE, _C_DESCRIPTION, _C_FILES, _C_DEPENDS_ON, _C_STATUS = 1, 2, 3
 _C_ROLE, _C_OUTPUT, _C_ERROR, _C_FEATURE = 7, 8, 9, 11
 
 # Ids per IN (...) read: far below every backend's limit on parameters (SQLite's was 999).
-_READ_CHUNK = 500
+_READ_CHUNK = 512
 # SQLite's INTEGER (PostgreSQL's is BIGINT: the kernel maps the type to the same range).
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
@@ -66,6 +66,18 @@ def _integer(value: Any) -> Any:
     if value is None or (type(value) is int and _INT_MIN <= value <= _INT_MAX):
         return value
     raise _Unusual(f"{value!r} is not an integer every backend stores")
+
+
+def _in_list(keys: list[Any]) -> tuple[str, list[Any]]:
+    """``(?, ?, ...)`` for ``keys`` and its parameters, padded (the last key repeated) to
+    a power of two: each distinct statement text is checked and cached by the kernel
+    (on PostgreSQL, parsed by the server) for the life of the store, so a few sizes
+    rather than one per batch."""
+    size = 8
+    while size < len(keys):
+        size *= 2
+    padded = keys + keys[-1:] * (size - len(keys))
+    return f"({', '.join('?' * size)})", padded
 
 
 class _Table:
@@ -93,8 +105,8 @@ class _Table:
                 raise _Unusual(f"id {key!r} is not text")
             _text(key)
         for start in range(0, len(wanted), _READ_CHUNK):
-            chunk = wanted[start:start + _READ_CHUNK]
-            for row in self._db.fetchall(self._select + f"({', '.join('?' * len(chunk))})", chunk):
+            marks, chunk = _in_list(wanted[start:start + _READ_CHUNK])
+            for row in self._db.fetchall(self._select + marks, chunk):
                 self.rows[row[0]] = list(row)
         for key in wanted:
             self.rows.setdefault(key, None)

@@ -76,7 +76,7 @@ _LOOP_UPSERT = (
 )
 
 # Execution ids per IN (...) read: far below every backend's limit on parameters.
-_READ_CHUNK = 500
+_READ_CHUNK = 512
 # SQLite's INTEGER (PostgreSQL's is BIGINT: the kernel maps the type to the same range).
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
@@ -99,6 +99,17 @@ def _key(value: Any) -> str:
     if type(value) is str and "\x00" not in value:
         return value
     raise _Unusual(f"id {value!r} is not text")
+
+
+def _in_list(keys: list[str]) -> tuple[str, list[str]]:
+    """``(?, ?, ...)`` for ``keys`` and its parameters, padded (the last key repeated) to
+    a power of two: each distinct statement text is checked and cached by the kernel
+    (on PostgreSQL, parsed by the server) for the life of the store, so a few sizes
+    rather than one per batch."""
+    size = 8
+    while size < len(keys):
+        size *= 2
+    return f"({', '.join('?' * size)})", keys + keys[-1:] * (size - len(keys))
 
 
 def _json(value: Any) -> str | None:
@@ -137,8 +148,7 @@ class _Batch:
         loop counters, where not read yet."""
         wanted = [key for key in dict.fromkeys(execution_ids) if key not in self.executions]
         for start in range(0, len(wanted), _READ_CHUNK):
-            chunk = wanted[start:start + _READ_CHUNK]
-            marks = f"({', '.join('?' * len(chunk))})"
+            marks, chunk = _in_list(wanted[start:start + _READ_CHUNK])
             for execution_id, status, max_parallel, completed_at, error in self.db.fetchall(
                 "SELECT id, status, max_parallel, completed_at, error FROM graph_executions WHERE id IN " + marks,
                 chunk,
