@@ -602,8 +602,8 @@ def bench_table(report: dict[str, Any]) -> str:
     lines += ["", (
         f"Events/s, median of {report['rounds']} interleaved rounds{' (--quick)' if report['quick'] else ''}; "
         "ratio = evstore/raw, except the growth rows (each side's rate with the large store, or 8 "
-        "writers, over its rate with the small one, or 1 writer). The rebuild row's raw column is raw "
-        "reading the whole log; its target is evstore's own rate. Rows \"vs original\" compare the "
+        "writers, over its rate with the small one, or 1 writer). The rebuild row's raw column is the "
+        "same rebuild through the per-event handlers only. Rows \"vs original\" compare the "
         "facade with the original supervisor; lag rows give seconds from commit until the async "
         "projections applied the events. Appends at normal durability unless marked (full). "
         f"evstore {report['evstore_version']}, Python {report['python_version']}, SQLite {report['sqlite_version']}, "

@@ -15,8 +15,10 @@ import dataclasses
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
+import evstore._replay
 import evstore_features as ef
 from evstore import NewEvent
 from evstore.testing import ProjectionContract
@@ -168,3 +170,24 @@ class TestFeaturesContract(ProjectionContract):
     plugins = (ef,)
     projection_name = "features"
     events = feature_histories()
+
+
+class TestFeaturesContractInSmallBatches(TestFeaturesContract):
+    """The replaying checks again, with replays three events at a time: the contract's
+    histories fit in one batch of the usual size, and the batch handler must also find
+    the rows earlier batches wrote (a component created in one batch, started in the
+    next, its phase reopened in a third)."""
+
+    @pytest.fixture(autouse=True)
+    def _small_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # The kernel's replay batch size (private, read on every replay).
+        monkeypatch.setattr(evstore._replay, "REPLAY_BATCH", 3)
+
+    # Checks that replay nothing, or nothing the other class does not already cover.
+    test_migrations_apply_twice_cleanly = None
+    test_redelivered_event_changes_nothing = None
+    test_unknown_event_types_are_ignored = None
+    test_writes_only_its_declared_tables = None
+    test_position_advances_with_its_rows = None
+    test_upgrade_from_the_previous_version_equals_a_rebuild = None
+    test_tables_of_an_unloaded_owner_are_refused = None

@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import evstore._replay
 import evstore_graph
 from evstore import EventStore, NewEvent
 from evstore.testing import ProjectionContract, snapshot_tables
@@ -224,3 +226,23 @@ class TestGraphContract(ProjectionContract):
     projection_name = "graph"
     events = engine_histories()
     max_examples = 15  # each example first runs its commands on a scratch store
+
+
+class TestGraphContractInSmallBatches(TestGraphContract):
+    """The replaying checks again, with replays three events at a time: the contract's
+    histories fit in one batch of the usual size, and the batch handler must also find
+    the executions, nodes and loop counters earlier batches wrote."""
+
+    @pytest.fixture(autouse=True)
+    def _small_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # The kernel's replay batch size (private, read on every replay).
+        monkeypatch.setattr(evstore._replay, "REPLAY_BATCH", 3)
+
+    # Checks that replay nothing, or nothing the other class does not already cover.
+    test_migrations_apply_twice_cleanly = None
+    test_redelivered_event_changes_nothing = None
+    test_unknown_event_types_are_ignored = None
+    test_writes_only_its_declared_tables = None
+    test_position_advances_with_its_rows = None
+    test_upgrade_from_the_previous_version_equals_a_rebuild = None
+    test_tables_of_an_unloaded_owner_are_refused = None

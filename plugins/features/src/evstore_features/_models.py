@@ -36,6 +36,14 @@ class ComponentStatus(StrEnum):
 TERMINAL = ("completed", "failed")
 """The terminal status values, shared by all three levels."""
 
+# What reopens a level (the projection's rules, applied alike by its per-event and its
+# batch handlers): work arriving at an ended phase or feature reopens it, and a
+# component becoming active also moves a pending phase and a planning feature along.
+ENDED = frozenset(TERMINAL)
+PHASE_NOT_RUNNING = frozenset({"completed", "failed", "pending"})
+FEATURE_NOT_RUNNING = frozenset({"completed", "failed", "planning"})
+ACTIVE_COMPONENT = frozenset({"implementing", "testing", "review"})
+
 
 def _now() -> datetime:
     return datetime.now(UTC)

@@ -21,7 +21,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
-from evstore import RecordedEvent
+from evstore import RecordedEvent, encode_json
 
 from . import _events as ev
 from ._models import ComponentStatus, FeatureStatus, PhaseStatus
@@ -50,6 +50,24 @@ def payload_of(event: RecordedEvent, model: type[BaseModel]) -> Mapping[str, Any
             if not refused:  # only required keys missing: the rest is valid
                 return usable
             usable = {key: value for key, value in usable.items() if key not in refused}
+
+
+def component_id_of(event: RecordedEvent) -> str | None:
+    """The envelope's ``component_id``, else the payload's ``id``, where the original's
+    ``component_created`` put it."""
+    if event.component_id is not None:
+        return event.component_id
+    payload_id = event.payload.get("id") if event.event_type == ev.COMPONENT_CREATED else None
+    return payload_id if type(payload_id) is str and payload_id.strip() else None
+
+
+def interfaces_json(interfaces: list[dict[str, Any]]) -> str:
+    """As the ``Interface`` model dumps them: its fields in its order, ``locked`` filled in."""
+    return encode_json([
+        {"name": i["name"], "type": i["type"], "definition": i["definition"],
+         "locked": i.get("locked", False)}
+        for i in interfaces
+    ])
 
 
 def _is_id(value: Any) -> bool:

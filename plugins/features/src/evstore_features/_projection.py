@@ -46,12 +46,12 @@ changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json
 
 from . import _events as ev
-from ._payloads import payload_of
+from ._batch import apply_batch
+from ._models import ACTIVE_COMPONENT, ENDED, FEATURE_NOT_RUNNING, PHASE_NOT_RUNNING
+from ._payloads import component_id_of, interfaces_json, payload_of
 
 PROJECTION_NAME = "features"
 TABLES = ("features", "phases", "components")
@@ -97,8 +97,6 @@ CREATE INDEX features_components_by_feature ON components (feature_id, created_p
 CREATE INDEX features_components_by_status ON components (status, created_position);
 """
 
-_ACTIVE_COMPONENT = ("implementing", "testing", "review")
-
 
 def build_projection() -> Projection:
     projection = Projection(
@@ -112,24 +110,13 @@ def build_projection() -> Projection:
     )
     for event_type, handler in _HANDLERS.items():
         projection.on(event_type)(handler)
+    # Replays apply a batch at once, by the same rules (``_batch``).
+    projection.on_batch(apply_batch)
     return projection
-
-
-def _interfaces_json(interfaces: list[dict[str, Any]]) -> str:
-    """As the ``Interface`` model dumps them: its fields in its order, ``locked`` filled in."""
-    return encode_json([
-        {"name": i["name"], "type": i["type"], "definition": i["definition"],
-         "locked": i.get("locked", False)}
-        for i in interfaces
-    ])
 
 
 # --- reopening: work arrived at a level that had ended ------------------------------------
 
-
-_ENDED = frozenset({"completed", "failed"})
-_PHASE_NOT_RUNNING = frozenset({"completed", "failed", "pending"})
-_FEATURE_NOT_RUNNING = frozenset({"completed", "failed", "planning"})
 # Literal SQL chosen by a flag, never built from input.
 _ENDED_SQL = "status IN ('completed', 'failed')"
 _FEATURE_NOT_RUNNING_SQL = "status IN ('completed', 'failed', 'planning')"
@@ -163,9 +150,9 @@ def _reopen_for_component(db: ScopedConnection, component_id: str, *, activate: 
     if row is None:
         return
     phase_id, feature_id, phase_status, feature_status = row
-    if phase_status in (_PHASE_NOT_RUNNING if activate else _ENDED):
+    if phase_status in (PHASE_NOT_RUNNING if activate else ENDED):
         _reopen_phase(db, phase_id)
-    if feature_status in (_FEATURE_NOT_RUNNING if activate else _ENDED):
+    if feature_status in (FEATURE_NOT_RUNNING if activate else ENDED):
         _reopen_feature(db, feature_id, activate=activate)
 
 
@@ -220,7 +207,7 @@ def _phase_created(db: ScopedConnection, event: RecordedEvent) -> None:
     phase_id, title, sequence = payload.get("id"), payload.get("title"), payload.get("sequence")
     if phase_id is None:
         return
-    interfaces = _interfaces_json(payload.get("interfaces", []))
+    interfaces = interfaces_json(payload.get("interfaces", []))
     feature_id = payload.get("feature_id") or event.workflow_id
     created = db.execute(
         "INSERT INTO phases (id, feature_id, title, sequence, status, interfaces, created_at, "
@@ -244,7 +231,7 @@ def _phase_status_changed(db: ScopedConnection, event: RecordedEvent) -> None:
     if phase_id is None or status is None:
         return
     db.execute("UPDATE phases SET status = ? WHERE id = ?", (status, phase_id))
-    if status not in _ENDED:
+    if status not in ENDED:
         feature_id = db.fetchvalue("SELECT feature_id FROM phases WHERE id = ?", (phase_id,))
         if feature_id is not None:
             _reopen_feature(db, feature_id, activate=status == "in_progress")
@@ -265,7 +252,7 @@ def _phase_failed(db: ScopedConnection, event: RecordedEvent) -> None:
 
 def _component_created(db: ScopedConnection, event: RecordedEvent) -> None:
     payload = payload_of(event, ev.ComponentCreated)
-    component_id, phase_id = _component_id(event), payload.get("phase_id")
+    component_id, phase_id = component_id_of(event), payload.get("phase_id")
     if component_id is None or phase_id is None:
         return
     title, description = payload.get("title"), payload.get("description", "")
@@ -295,20 +282,11 @@ def _component_created(db: ScopedConnection, event: RecordedEvent) -> None:
             (title, description, files, depends_on, role, component_id),
         )
         return
-    if phase is not None and phase[1] in _ENDED:
+    if phase is not None and phase[1] in ENDED:
         _reopen_phase(db, phase_id)
     # Unless the phase's read gave this feature's status, the guarded update decides.
-    if phase is None or phase[0] != feature_id or phase[2] in _ENDED:
+    if phase is None or phase[0] != feature_id or phase[2] in ENDED:
         _reopen_feature(db, feature_id, activate=False)
-
-
-def _component_id(event: RecordedEvent) -> str | None:
-    """The envelope's ``component_id``, else the payload's ``id``, where the original's
-    ``component_created`` put it."""
-    if event.component_id is not None:
-        return event.component_id
-    payload_id = event.payload.get("id") if event.event_type == ev.COMPONENT_CREATED else None
-    return payload_id if type(payload_id) is str and payload_id.strip() else None
 
 
 def _component_started(db: ScopedConnection, event: RecordedEvent) -> None:
@@ -345,8 +323,8 @@ def _component_status_changed(db: ScopedConnection, event: RecordedEvent) -> Non
         (status, None if output is None else encode_json(output), payload.get("error"),
          event.component_id),
     )
-    if status not in _ENDED:
-        _reopen_for_component(db, event.component_id, activate=status in _ACTIVE_COMPONENT)
+    if status not in ENDED:
+        _reopen_for_component(db, event.component_id, activate=status in ACTIVE_COMPONENT)
 
 
 def _component_dependencies_set(db: ScopedConnection, event: RecordedEvent) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json
 
+from ._batch import apply_batch
 from ._errors import (
     ExecutionExistsError,
     ExecutionNotFoundError,
@@ -164,6 +165,8 @@ def build_projection() -> Projection:
         strict=True,
         description="graph definitions, executions, node states, loop counters, execution events",
         handlers=dict(_HANDLERS),
+        # Replays apply a batch at once, with the same rows (``_batch``).
+        batch_handler=apply_batch,
     )
 
 
