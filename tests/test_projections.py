@@ -403,3 +403,28 @@ def test_sqlite_column_types_keep_their_range_on_every_backend(open_store: Any) 
     store.append(NewEvent(workflow_id="w", event_type="wide_recorded", payload={"big": 2**62, "tiny": 1e-300}))
     assert store.reader.fetchall("SELECT big, tiny FROM wide") == [(2**62, 2e-300)]
     assert status_of(store, "wide").status == "ok"
+
+
+def test_a_projection_writing_values_into_its_sql_text_keeps_the_caches_bounded(open_store: Any) -> None:
+    from evstore._backend import StatementCache
+
+    literal = Projection(
+        "literal", tables=["seen"], migrations=[Migration("1", "CREATE TABLE seen (n INTEGER)")],
+    )
+
+    @literal.on("poke")
+    def poke(db: Any, event: Any) -> None:
+        # A new statement text per event, as an IN list of ids or a formatted value makes.
+        db.execute(f"INSERT INTO seen (n) VALUES ({event.payload['n']})")
+
+    store = open_store(make_plugin(literal, "poke"))
+    count = StatementCache.LIMIT + 50
+    store.append_many([NewEvent(workflow_id="a", event_type="poke", payload={"n": n}) for n in range(count)])
+    assert store.reader.fetchvalue("SELECT COUNT(*) FROM seen") == count
+    scope = store._local.state.scopes.projection_scopes["literal"]
+    # The texts stay checked (the rows are right) but are not all remembered.
+    assert 0 < len(scope.cache) <= StatementCache.LIMIT
+    # And a refusal is still a refusal after the cache started over.
+    store.append(NewEvent(workflow_id="a", event_type="poke", payload={"n": "1); DELETE FROM events; --"}))
+    assert status_of(store, "literal").status == "failing"
+    assert store.head() == count + 1

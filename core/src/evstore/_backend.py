@@ -37,6 +37,21 @@ class Cursor(Protocol):
     def fetchmany(self, size: int = ...) -> list[Any]: ...
 
 
+class StatementCache(dict[str, Any]):
+    """What a backend keeps per statement text of a scope (the tagged text, the checked
+    translation). A plugin that puts values into its SQL text (an ``IN`` list of ids,
+    literals) makes a new text per call: without a bound, a long-running worker's cache
+    would grow for the life of the store. Past ``LIMIT`` texts it starts over; checking
+    a statement again costs microseconds."""
+
+    LIMIT = 2048
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        super().__setitem__(key, value)
+
+
 @dataclass(eq=False)
 class Scope:
     """Who runs SQL right now: a projection (writing its own tables only), a reactor or
@@ -51,7 +66,7 @@ class Scope:
     # Schema changes (of its own tables) are allowed only while a migration runs.
     ddl: bool = False
     # Per-backend cache of prepared statement texts or verdicts, keyed by SQL text.
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: StatementCache = field(default_factory=StatementCache)
 
 
 class Session(Protocol):
