@@ -319,6 +319,17 @@ class _Counter:
         def ticked_many(db: Any, events: Any) -> None:
             if flaw == "batch raises":
                 raise RuntimeError("this batch handler never works")
+            if flaw == "batch forgets earlier batches":
+                # Counts this batch's events and overwrites the row: right only when the
+                # whole log is one batch.
+                latest = {event.workflow_id: event for event in events}
+                for workflow_id, last in latest.items():
+                    n = sum(1 for event in events if event.workflow_id == workflow_id)
+                    db.execute(
+                        "INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT (workflow_id) DO UPDATE SET n = ?, at = ?",
+                        (workflow_id, n, last.timestamp_text, n, last.timestamp_text),
+                    )
+                return
             for event in events:
                 if flaw == "batch counts twice":
                     ticked(db, event)
@@ -364,6 +375,13 @@ def test_the_contract_catches_a_batch_handler_that_always_falls_back() -> None:
 def test_the_contract_catches_a_batch_handler_disagreeing_with_the_per_event_one() -> None:
     with pytest.raises(AssertionError, match="the batch handler gave other rows than live appends"):
         _flawed("batch counts twice").test_rebuild_applies_the_batch_handler_without_falling_back()
+
+
+def test_the_contract_catches_a_batch_handler_that_forgets_what_earlier_batches_wrote() -> None:
+    # Every history fits in one batch of the kernel's usual size: the check cuts the log
+    # into smaller ones.
+    with pytest.raises(AssertionError, match="the batch handler gave other rows than live appends"):
+        _flawed("batch forgets earlier batches").test_rebuild_applies_the_batch_handler_without_falling_back()
 
 
 def test_the_flawless_counter_passes_every_check() -> None:

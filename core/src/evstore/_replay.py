@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,7 @@ from ._projector import ConnectionScopes, Projector, record_skips, run_within
 from ._registry import Registered
 
 log = logging.getLogger("evstore")
+# Events read (and handed to a batch handler) at a time: bounded memory on long logs.
 REPLAY_BATCH = 2000
 _SAVEPOINT = "evstore_replay"
 Progress = Callable[[int], None]
@@ -356,6 +358,20 @@ class _BatchFailed(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+@contextmanager
+def replay_batches_of(size: int) -> Iterator[None]:
+    """Replays in this process read ``size`` events at a time inside the block (the
+    test kit's way to cut a short history into several batches)."""
+    global REPLAY_BATCH
+    if type(size) is not int or size < 1:
+        raise ValueError(f"a replay batch holds at least one event, got {size!r}")
+    saved, REPLAY_BATCH = REPLAY_BATCH, size
+    try:
+        yield
+    finally:
+        REPLAY_BATCH = saved
 
 
 class _ReplayError(EvstoreError):

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import strategies as st
 
-import evstore._replay
 import evstore_features as ef
 from evstore import NewEvent
-from evstore.testing import ProjectionContract
+from evstore.testing import ProjectionContract, replay_batches_of
 from evstore.testing import strategies as evst
 
 FEATURES = ("F0", "F1")
@@ -179,9 +179,9 @@ class TestFeaturesContractInSmallBatches(TestFeaturesContract):
     next, its phase reopened in a third)."""
 
     @pytest.fixture(autouse=True)
-    def _small_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        # The kernel's replay batch size (private, read on every replay).
-        monkeypatch.setattr(evstore._replay, "REPLAY_BATCH", 3)
+    def _small_batches(self) -> Iterator[None]:
+        with replay_batches_of(3):
+            yield
 
     # Checks that replay nothing, or nothing the other class does not already cover.
     test_migrations_apply_twice_cleanly = None

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-import evstore._replay
 import evstore_graph
 from evstore import NewEvent, ProjectionError
-from evstore.testing import StoreFactory, snapshot_tables
+from evstore.testing import StoreFactory, replay_batches_of, snapshot_tables
 from evstore_graph._batch import _in_list
 
 DEFINITION = {"nodes": [{"id": "a"}, {"id": "b"}], "edges": [{"source": "a", "target": "b"}]}
@@ -122,16 +121,16 @@ def test_replays_cut_anywhere_give_the_rows_appends_gave_without_falling_back(
             raise
 
     monkeypatch.setattr(projection, "batch_handler", watched)
-    # The kernel's replay batch size (private, read on every replay).
-    monkeypatch.setattr(evstore._replay, "REPLAY_BATCH", batch_size)
-    assert store.rebuild(["graph"]) == store.head()
+    with replay_batches_of(batch_size):
+        assert store.rebuild(["graph"]) == store.head()
     assert refused == []
     assert snapshot_tables(store, evstore_graph.TABLES) == incremental
 
 
 def test_reads_use_a_few_statement_texts_whatever_the_number_of_executions() -> None:
-    """The kernel keeps every distinct statement text it was given (checked, and on
-    PostgreSQL parsed by the server): IN lists come in powers of two, padded."""
+    """The kernel keeps the statement texts it was given (checked, and on PostgreSQL
+    parsed by the server; up to a bound, then it starts over): IN lists come in powers
+    of two, padded, so the cache keeps serving."""
     sizes = {_in_list([f"x{i}" for i in range(count)])[0].count("?") for count in range(1, 513)}
     assert sizes == {8, 16, 32, 64, 128, 256, 512}
     assert _in_list(["x1", "x2"])[1] == ["x1", "x2", "x2", "x2", "x2", "x2", "x2", "x2"]

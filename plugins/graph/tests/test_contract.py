@@ -12,7 +12,7 @@ which replay the same way into any empty store (the graph plugin has no reactor)
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,10 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import evstore._replay
 import evstore_graph
 from evstore import EventStore, NewEvent
-from evstore.testing import ProjectionContract, snapshot_tables
+from evstore.testing import ProjectionContract, replay_batches_of, snapshot_tables
 from evstore_graph import GraphEngine, InvalidTransitionError
 
 GRAPHS: dict[str, dict[str, Any]] = {
@@ -234,9 +233,9 @@ class TestGraphContractInSmallBatches(TestGraphContract):
     the executions, nodes and loop counters earlier batches wrote."""
 
     @pytest.fixture(autouse=True)
-    def _small_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        # The kernel's replay batch size (private, read on every replay).
-        monkeypatch.setattr(evstore._replay, "REPLAY_BATCH", 3)
+    def _small_batches(self) -> Iterator[None]:
+        with replay_batches_of(3):
+            yield
 
     # Checks that replay nothing, or nothing the other class does not already cover.
     test_migrations_apply_twice_cleanly = None

@@ -10,6 +10,8 @@
   test class;
 - :func:`assert_entry_point`: the installed package's entry point loads and registers
   what its author expects;
+- :func:`replay_batches_of`: replays (rebuild, catch-up, workers) cut the log into
+  batches of a given size, to test a batch handler across batch boundaries;
 - :mod:`evstore.testing.strategies`: hypothesis strategies for event envelopes and
   workflows.
 
@@ -24,6 +26,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .._replay import replay_batches_of
     from . import strategies
     from ._backends import TargetFactory
     from ._contract import ProjectionContract
@@ -44,6 +47,7 @@ __all__ = [
     "assert_entry_point",
     "projection_tables",
     "register_plugin",
+    "replay_batches_of",
     "schema_of",
     "snapshot_tables",
     "strategies",
@@ -61,6 +65,7 @@ _LAZY = {
     "assert_entry_point": "._installed",
     "projection_tables": "._tables",
     "register_plugin": "._entry_points",
+    "replay_batches_of": "evstore._replay",
     "schema_of": "._tables",
     "snapshot_tables": "._tables",
     "table_rows": "._tables",
