@@ -72,10 +72,20 @@ __all__ = [
     "echo_json",
     "json_option",
     "open_store",
+    "root_command",
     "store_options",
 ]
 
 JSON_HELP: Final = "Print the result as JSON instead of text."
+
+
+def root_command() -> click.Group:
+    """The ``evstore`` command itself, with every built-in command and those of the
+    plugins loaded, for running it in a plugin's tests without a subprocess:
+    ``click.testing.CliRunner().invoke(root_command(), ["--db", path, "status"])``."""
+    from ._cli._root import cli  # here, not at import: the commands import this module
+
+    return cli
 
 
 def json_option(function: F) -> F:

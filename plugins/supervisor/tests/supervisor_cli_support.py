@@ -16,7 +16,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from evstore._cli import cli
+from evstore.cli import root_command
 
 EVSTORE = [sys.executable, "-m", "evstore"]
 _UNSET = ("EVSTORE_PLUGINS", "EVSTORE_DISABLE_PLUGINS", "EVSTORE_DISABLE_PLUGIN_AUTOLOAD", "EVSTORE_DB")
@@ -28,7 +28,7 @@ def run(*args: str | Path, **env: str | None) -> Result:
     environment.update(env)
     # The root group reloads plugin commands whenever the plugin environment variables
     # change, so the shared group serves every test whatever ran before.
-    return CliRunner().invoke(cli, [str(a) for a in args], env=environment)
+    return CliRunner().invoke(root_command(), [str(a) for a in args], env=environment)
 
 
 def run_process(*args: str | Path, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
