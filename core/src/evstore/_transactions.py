@@ -63,20 +63,27 @@ class Transaction:
     conflict) leave it usable.
     """
 
+    # One is built per append outside a transaction: slots make that and every
+    # attribute read on the write path cheaper.
+    __slots__ = (
+        "_committed", "_consumers", "_failed", "_keep_committed", "_live", "_projector", "_reactors",
+        "_scopes", "_session", "_store", "_thread", "_versions", "active",
+    )
+    _live: Live  # set by start(), which every write transaction runs before its appends
+
     def __init__(self, store: EventStore, scopes: ConnectionScopes) -> None:
         self._store = store
         self._scopes = scopes
         self._session = scopes.session
         self._thread = threading.get_ident()
         self._versions: dict[str, int] = {}
-        self._live = Live()
         self._committed: list[RecordedEvent] = []
-        self._keep_committed = store._hooks.has_after_commit
-        self._projector = store._projector
-        self._reactors = store._reactors_by_type
+        self._keep_committed = keep = store._hooks.has_after_commit
+        self._projector = projector = store._projector
+        self._reactors = reactors = store._reactors_by_type
         # Does anything look at appended events (projections, reactors, after-commit
         # hooks)? If not, appends skip building RecordedEvent objects altogether.
-        self._consumers = bool(self._projector.dispatch or self._reactors or self._keep_committed)
+        self._consumers = bool(projector.dispatch or reactors or keep)
         self._failed: BaseException | None = None
         self.active = True
 
