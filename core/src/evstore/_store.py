@@ -179,21 +179,11 @@ class EventStore:
         if self._closed:
             self._release(state)
             raise StoreClosedError(f"the store at {self.target!r} is closed; open it again")
-        if state.depth == 1:
-            stale = state.transaction
-            if stale is not None:
-                # Only a call already inside this thread's transaction (depth > 1) may
-                # find one open: an interrupt landed where _Write could not detach it
-                # (entering its __exit__). It never committed; end it as below.
-                stale.active = False
-                state.transaction = None
-                state.scopes.known = None
-                state.session.rollback()
-            elif not state.reading and state.session.in_transaction:
-                # An interrupt (KeyboardInterrupt, SystemExit from a signal handler)
-                # landed between BEGIN and the rollback that should have followed: end
-                # that transaction now rather than write into it or hold its lock.
-                state.session.rollback()
+        if state.depth == 1 and state.transaction is None and not state.reading and state.session.in_transaction:
+            # An interrupt (KeyboardInterrupt, SystemExit from a signal handler) landed
+            # between BEGIN and the rollback that should have followed: end that
+            # transaction now rather than write into it or hold its lock.
+            state.session.rollback()
         return state
 
     def _release(self, state: _ThreadState) -> None:
@@ -307,8 +297,7 @@ class EventStore:
                 # cannot be made safe against that, and a lost hand-over stops every
                 # later append. The main thread's own transaction heals itself at the
                 # next BEGIN, so it appends alone; worker threads share commits.
-                with self._write(state) as tx:
-                    return tx.append_prepared(batch, prepared, expected)
+                return self._append_alone(state, batch, prepared, expected)
             return self._group.append(state, batch, prepared, expected)
 
     @contextmanager
@@ -340,10 +329,72 @@ class EventStore:
         finally:
             self._release(state)
 
-    def _write(self, state: _ThreadState) -> _Write:
+    @contextmanager
+    def _write(self, state: _ThreadState) -> Iterator[Transaction]:
         """One write transaction: begin, the caller's appends, the projections' positions,
-        commit; any exception at any point (KeyboardInterrupt included) rolls back."""
-        return _Write(self, state)
+        commit; any exception at any point (KeyboardInterrupt included) rolls back.
+
+        A generator: should an interrupt land in contextlib's own frames, closing the
+        generator still runs the rollback and detaches the transaction."""
+        tx = self._begin_write(state)
+        try:
+            yield tx
+            committed = tx.finish()
+            state.session.commit()
+        except BaseException:
+            state.transaction = None
+            tx.active = False
+            state.scopes.known = None
+            state.session.rollback()
+            raise
+        finally:
+            state.transaction = None
+            tx.active = False
+        self._after_write(state, tx, committed)
+
+    def _append_alone(
+        self, state: _ThreadState, batch: Sequence[NewEvent], prepared: list[Prepared],
+        expected: ExpectedVersion | int,
+    ) -> list[int]:
+        """``_write`` around one ``append_prepared``, without a generator and contextlib
+        per append. The failure path begins with plain stores: an interrupt can land
+        only at a call, and one landing in the rollback finds the transaction already
+        detached (the next call on this thread, or its BEGIN, rolls it back)."""
+        tx = self._begin_write(state)
+        try:
+            positions = tx.append_prepared(batch, prepared, expected)
+            committed = tx.finish()
+            state.session.commit()
+        except BaseException:
+            state.transaction = None
+            tx.active = False
+            state.scopes.known = None
+            state.session.rollback()
+            raise
+        state.transaction = None
+        tx.active = False
+        self._after_write(state, tx, committed)
+        return positions
+
+    def _begin_write(self, state: _ThreadState) -> Transaction:
+        tx = state.transaction = Transaction(self, state.scopes)
+        try:
+            # BEGIN is inside the try: an interrupt landing right after it must still
+            # reach the rollback below, or the write lock would stay held.
+            state.session.begin_write()
+            tx.start()
+        except BaseException:
+            state.transaction = None
+            tx.active = False
+            state.scopes.known = None
+            state.session.rollback()
+            raise
+        return tx
+
+    def _after_write(self, state: _ThreadState, tx: Transaction, committed: list[RecordedEvent]) -> None:
+        self._projector.committed(state.scopes, tx._live)
+        if committed and self._hooks.has_after_commit:
+            self._hooks.after_commit(self, committed)
 
     @contextmanager
     def _locked(self, state: _ThreadState) -> Iterator[None]:
@@ -586,63 +637,3 @@ class EventStore:
         if state.transaction is not None:
             raise TransactionError("catch-up and rebuild cannot run inside store.transaction()")
 
-
-class _Write:
-    """``store._write(state)``: a class rather than a generator-based context manager,
-    which cost a generator, two ``next`` calls and contextlib's bookkeeping per append.
-
-    Every step that can raise (an interrupt included) is inside a ``try`` that rolls
-    back and detaches the transaction from the thread's state; an interrupt landing in
-    between leaves at worst an open transaction with ``state.transaction`` cleared,
-    which ``EventStore._acquire`` rolls back at the thread's next call.
-    """
-
-    __slots__ = ("state", "store", "tx")
-
-    def __init__(self, store: EventStore, state: _ThreadState) -> None:
-        self.store = store
-        self.state = state
-
-    def __enter__(self) -> Transaction:
-        state = self.state
-        try:
-            tx = self.tx = state.transaction = Transaction(self.store, state.scopes)
-            # BEGIN is inside the try: an interrupt landing right after it must still
-            # reach the rollback below, or the write lock would stay held.
-            state.session.begin_write()
-            tx.start()
-        except BaseException:
-            self._abort()
-            raise
-        return tx
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
-        if kind is not None:
-            self._abort()
-            return
-        state, tx = self.state, self.tx
-        try:
-            committed = tx.finish()
-            state.session.commit()
-        except BaseException:
-            state.scopes.known = None
-            state.session.rollback()
-            raise
-        finally:
-            tx.active = False
-            state.transaction = None
-        store = self.store
-        store._projector.committed(state.scopes, tx._live)
-        if committed and store._hooks.has_after_commit:
-            store._hooks.after_commit(store, committed)
-
-    def _abort(self) -> None:
-        state = self.state
-        try:
-            state.scopes.known = None
-            state.session.rollback()
-        finally:
-            tx = state.transaction
-            if tx is not None:
-                tx.active = False
-            state.transaction = None
