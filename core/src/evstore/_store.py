@@ -284,10 +284,13 @@ class EventStore:
     ) -> list[int]:
         """Append events atomically (all or none); returns their positions in order."""
         batch = events if isinstance(events, list) else list(events)
-        expected = check_expected(expected_version)
-        prepared = self._prepare_batch(batch, expected)
-        if not prepared:
-            return []
+        expected = expected_version if expected_version is ANY else check_expected(expected_version)
+        if len(batch) == 1:  # store.append: no batch to check against itself
+            prepared = [self._registry.prepare(batch[0])]
+        else:
+            prepared = self._prepare_batch(batch, expected)
+            if not prepared:
+                return []
         with _Call(self) as state:
             if state.transaction is not None:
                 return state.transaction.append_prepared(batch, prepared, expected)

@@ -213,7 +213,10 @@ class Transaction:
             return existing
         if stored is not None:  # the versions the server filled in (or checked)
             values = [(*value[:8], version, *value[9:]) for value, version in zip(values, stored, strict=True)]
-        rows = [(first + offset, *value) for offset, value in enumerate(values)]
+        if len(values) == 1:
+            rows = [(first, *values[0])]
+        else:
+            rows = [(first + offset, *value) for offset, value in enumerate(values)]
         live = self._live
         if live.head is not None:
             if rows[0][0] != live.head + 1:  # raw SQL inserted rows before ours
