@@ -231,7 +231,7 @@ class Transaction:
             except BaseException as error:
                 self._failed = error
                 raise
-        return [row[0] for row in rows]
+        return list(range(first, first + len(rows)))
 
     def _assign(self, prepared: list[Prepared], expected: ExpectedVersion | int) -> list[tuple[Any, ...]]:
         """Give each event its version. We hold the write lock (BEGIN IMMEDIATE), so the
@@ -274,7 +274,7 @@ class Transaction:
 
     def _after_insert(self, rows: list[tuple[Any, ...]], depth: int) -> None:
         projector, reactors = self._projector, self._reactors
-        recorded = [RecordedEvent(row) for row in rows]
+        recorded = list(map(RecordedEvent, rows))
         if self._keep_committed:
             self._committed.extend(recorded)
         projector.apply(self._scopes, self._live, recorded)
