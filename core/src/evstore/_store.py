@@ -345,14 +345,12 @@ class EventStore:
             committed = tx.finish()
             state.session.commit()
         except BaseException:
-            state.transaction = None
-            tx.active = False
             state.scopes.known = None
             state.session.rollback()
             raise
         finally:
-            state.transaction = None
             tx.active = False
+            state.transaction = None
         self._after_write(state, tx, committed)
 
     def _append_alone(
@@ -639,4 +637,3 @@ class EventStore:
     def _no_transaction(state: _ThreadState) -> None:
         if state.transaction is not None:
             raise TransactionError("catch-up and rebuild cannot run inside store.transaction()")
-
