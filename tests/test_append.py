@@ -267,6 +267,25 @@ def test_timestamps_are_aware_utc_with_microseconds(store: EventStore) -> None:
     assert event.timestamp_text.endswith("+00:00") and "." in event.timestamp_text
 
 
+def test_default_timestamps_are_the_clock_in_the_one_stored_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    # utc_now formats the date and time of day once a second: a new second, the same
+    # second again and one going back must each read as format_timestamp writes them.
+    from datetime import UTC, datetime
+
+    from evstore import _json
+
+    for moment in ("2026-12-01T23:59:59.999999", "2026-12-02T00:00:00.000001", "2026-12-02T00:00:00.5",
+                   "0999-01-01T00:00:00.000000", "2026-12-01T23:59:59.000000"):
+        aware = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+        nanos = int(aware.timestamp()) * 1_000_000_000 + aware.microsecond * 1000
+        monkeypatch.setattr(_json.time, "time_ns", lambda nanos=nanos: nanos)
+        assert _json.utc_now() == _json.format_timestamp(aware)
+    monkeypatch.undo()
+    before = datetime.now(UTC)
+    now = _json.parse_timestamp(_json.utc_now())
+    assert before <= now <= datetime.now(UTC)
+
+
 def test_metadata_round_trips(store: EventStore) -> None:
     store.append(deposit("a", 1, metadata={"correlation_id": "c-1", "user": "ann"}))
     assert store.read("a")[0].metadata == {"correlation_id": "c-1", "user": "ann"}

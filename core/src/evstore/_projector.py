@@ -33,7 +33,7 @@ Targets = list[tuple[str, Handler, bool]]
 Bound = tuple[str, Handler, bool, ScopedConnection, Scope, "float | None"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Live:
     """Per-transaction projection state: which projections receive events inline."""
 

@@ -251,31 +251,35 @@ class Registry:
 
     def _payload_json(self, event: NewEvent, declared: EventType | None) -> str:
         payload = event.payload
-        if type(payload) is dict and (declared is None or declared.payload is None):
-            return self._encode(payload, "payload")
-        if isinstance(payload, BaseModel):
+        model = None if declared is None else declared.payload
+        if type(payload) is dict:
+            if model is None:
+                return self._encode(payload, "payload")
+        elif isinstance(payload, BaseModel):
             payload = payload.model_dump(mode="json")
         elif not isinstance(payload, Mapping):
             raise InvalidEventError(
                 f"payload of {event.event_type!r} must be a dict or a pydantic model, got "
                 f"{type(payload).__name__}"
             )
-        if declared is not None and declared.payload is not None:
+        if model is not None:
             try:
-                declared.payload.model_validate(payload)
+                # What model_validate(payload) runs, without its Python frame and
+                # keyword defaults: this is on every append of a declared type.
+                model.__pydantic_validator__.validate_python(payload)
             except pydantic.ValidationError as error:
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}"
                     for e in error.errors()
                 )
+                assert declared is not None  # it gave the model
                 raise PayloadValidationError(
-                    f"payload of {declared.name!r} does not match "
-                    f"{declared.payload.__name__}: {problems}"
+                    f"payload of {declared.name!r} does not match {model.__name__}: {problems}"
                 ) from None
         return self._encode(payload, "payload")
 
     def _encode(self, value: Any, field: str) -> str:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise InvalidEventError(f"{field} must be a dict, got {type(value).__name__}")
         text = _json.dumps(value, field) if value else "{}"
         # UTF-8 takes at most 4 bytes a character: measure bytes only when it could matter.

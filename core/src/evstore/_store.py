@@ -284,10 +284,13 @@ class EventStore:
     ) -> list[int]:
         """Append events atomically (all or none); returns their positions in order."""
         batch = events if isinstance(events, list) else list(events)
-        expected = check_expected(expected_version)
-        prepared = self._prepare_batch(batch, expected)
-        if not prepared:
-            return []
+        expected = expected_version if expected_version is ANY else check_expected(expected_version)
+        if len(batch) == 1:  # store.append: no batch to check against itself
+            prepared = [self._registry.prepare(batch[0])]
+        else:
+            prepared = self._prepare_batch(batch, expected)
+            if not prepared:
+                return []
         with _Call(self) as state:
             if state.transaction is not None:
                 return state.transaction.append_prepared(batch, prepared, expected)
@@ -297,8 +300,7 @@ class EventStore:
                 # cannot be made safe against that, and a lost hand-over stops every
                 # later append. The main thread's own transaction heals itself at the
                 # next BEGIN, so it appends alone; worker threads share commits.
-                with self._write(state) as tx:
-                    return tx.append_prepared(batch, prepared, expected)
+                return self._append_alone(state, batch, prepared, expected)
             return self._group.append(state, batch, prepared, expected)
 
     @contextmanager
@@ -333,25 +335,64 @@ class EventStore:
     @contextmanager
     def _write(self, state: _ThreadState) -> Iterator[Transaction]:
         """One write transaction: begin, the caller's appends, the projections' positions,
-        commit; any exception at any point (KeyboardInterrupt included) rolls back."""
-        session = state.session
-        tx = Transaction(self, state.scopes)
-        state.transaction = tx
+        commit; any exception at any point (KeyboardInterrupt included) rolls back.
+
+        A generator: should an interrupt land in contextlib's own frames, closing the
+        generator still runs the rollback and detaches the transaction."""
+        tx = self._begin_write(state)
         try:
-            # BEGIN is inside the try: an interrupt landing right after it must still
-            # reach the rollback below, or the write lock would stay held.
-            session.begin_write()
-            tx.start()
             yield tx
             committed = tx.finish()
-            session.commit()
+            state.session.commit()
         except BaseException:
             state.scopes.known = None
-            session.rollback()
+            state.session.rollback()
             raise
         finally:
             tx.active = False
             state.transaction = None
+        self._after_write(state, tx, committed)
+
+    def _append_alone(
+        self, state: _ThreadState, batch: Sequence[NewEvent], prepared: list[Prepared],
+        expected: ExpectedVersion | int,
+    ) -> list[int]:
+        """``_write`` around one ``append_prepared``, without a generator and contextlib
+        per append. The failure path begins with plain stores: an interrupt can land
+        only at a call, and one landing in the rollback finds the transaction already
+        detached (the next call on this thread, or its BEGIN, rolls it back)."""
+        tx = self._begin_write(state)
+        try:
+            positions = tx.append_prepared(batch, prepared, expected)
+            committed = tx.finish()
+            state.session.commit()
+        except BaseException:
+            state.transaction = None
+            tx.active = False
+            state.scopes.known = None
+            state.session.rollback()
+            raise
+        state.transaction = None
+        tx.active = False
+        self._after_write(state, tx, committed)
+        return positions
+
+    def _begin_write(self, state: _ThreadState) -> Transaction:
+        tx = state.transaction = Transaction(self, state.scopes)
+        try:
+            # BEGIN is inside the try: an interrupt landing right after it must still
+            # reach the rollback below, or the write lock would stay held.
+            state.session.begin_write()
+            tx.start()
+        except BaseException:
+            state.transaction = None
+            tx.active = False
+            state.scopes.known = None
+            state.session.rollback()
+            raise
+        return tx
+
+    def _after_write(self, state: _ThreadState, tx: Transaction, committed: list[RecordedEvent]) -> None:
         self._projector.committed(state.scopes, tx._live)
         if committed and self._hooks.has_after_commit:
             self._hooks.after_commit(self, committed)

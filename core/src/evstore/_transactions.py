@@ -63,20 +63,27 @@ class Transaction:
     conflict) leave it usable.
     """
 
+    # One is built per append outside a transaction: slots make that and every
+    # attribute read on the write path cheaper.
+    __slots__ = (
+        "_committed", "_consumers", "_failed", "_keep_committed", "_live", "_projector", "_reactors",
+        "_scopes", "_session", "_store", "_thread", "_versions", "active",
+    )
+    _live: Live  # set by start(), which every write transaction runs before its appends
+
     def __init__(self, store: EventStore, scopes: ConnectionScopes) -> None:
         self._store = store
         self._scopes = scopes
         self._session = scopes.session
         self._thread = threading.get_ident()
         self._versions: dict[str, int] = {}
-        self._live = Live()
         self._committed: list[RecordedEvent] = []
-        self._keep_committed = store._hooks.has_after_commit
-        self._projector = store._projector
-        self._reactors = store._reactors_by_type
+        self._keep_committed = keep = store._hooks.has_after_commit
+        self._projector = projector = store._projector
+        self._reactors = reactors = store._reactors_by_type
         # Does anything look at appended events (projections, reactors, after-commit
         # hooks)? If not, appends skip building RecordedEvent objects altogether.
-        self._consumers = bool(self._projector.dispatch or self._reactors or self._keep_committed)
+        self._consumers = bool(projector.dispatch or reactors or keep)
         self._failed: BaseException | None = None
         self.active = True
 
@@ -206,7 +213,10 @@ class Transaction:
             return existing
         if stored is not None:  # the versions the server filled in (or checked)
             values = [(*value[:8], version, *value[9:]) for value, version in zip(values, stored, strict=True)]
-        rows = [(first + offset, *value) for offset, value in enumerate(values)]
+        if len(values) == 1:
+            rows = [(first, *values[0])]
+        else:
+            rows = [(first + offset, *value) for offset, value in enumerate(values)]
         live = self._live
         if live.head is not None:
             if rows[0][0] != live.head + 1:  # raw SQL inserted rows before ours
@@ -221,7 +231,7 @@ class Transaction:
             except BaseException as error:
                 self._failed = error
                 raise
-        return [row[0] for row in rows]
+        return list(range(first, first + len(rows)))
 
     def _assign(self, prepared: list[Prepared], expected: ExpectedVersion | int) -> list[tuple[Any, ...]]:
         """Give each event its version. We hold the write lock (BEGIN IMMEDIATE), so the
@@ -264,7 +274,7 @@ class Transaction:
 
     def _after_insert(self, rows: list[tuple[Any, ...]], depth: int) -> None:
         projector, reactors = self._projector, self._reactors
-        recorded = [RecordedEvent(row) for row in rows]
+        recorded = list(map(RecordedEvent, rows))
         if self._keep_committed:
             self._committed.extend(recorded)
         projector.apply(self._scopes, self._live, recorded)
