@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -336,3 +337,88 @@ def test_hundreds_of_sigints_never_wedge_the_store(open_store: Any, store_target
     live = balances(store)
     store.rebuild()
     assert balances(store) == live
+
+
+# The store's own frames on the write path, between the calls the tests above patch. A
+# signal's KeyboardInterrupt is raised where the interpreter checks for pending signals:
+# as a Python function starts and as a call returns. Each call made from these frames is
+# such a point, twice (the callee's first line, the return to our frame): the test raises
+# the interrupt at each in turn.
+def _write_path_code() -> set[Any]:
+    return {
+        function.__code__
+        for function in (
+            EventStore.append, EventStore.append_many, EventStore._append_alone, EventStore._start_write,
+            EventStore._after_write, EventStore._write.__wrapped__, EventStore.transaction.__wrapped__,
+        )
+    }
+
+
+def _interrupting(code: set[Any], at: int | None) -> tuple[Callable[..., Any], list[int]]:
+    """A trace function counting the signal points of calls made from frames of
+    ``code``, raising the interrupt at number ``at`` (None: only count)."""
+    seen = [0]
+
+    def point(where: str) -> None:
+        seen[0] += 1
+        if seen[0] == at:
+            raise Interrupt(f"at point {at}: {where}")
+
+    def callee(frame: Any, event: str, arg: Any) -> Any:
+        if event == "return":
+            point(f"return from {frame.f_code.co_name}")
+        return callee
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        caller = frame.f_back
+        if event != "call" or caller is None or caller.f_code not in code:
+            return None
+        point(f"start of {frame.f_code.co_name}")
+        return callee
+
+    return tracer, seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["append", "transaction"])
+def test_interrupt_at_every_bytecode_of_the_store_write_path(
+    stores: tuple[EventStore, EventStore, _Echo], how: str
+) -> None:
+    store, other, _echo = stores
+    code = _write_path_code()
+
+    def write() -> None:
+        if how == "append":
+            store.append(deposit("a", 5))
+        else:
+            with store.transaction() as tx:
+                tx.append(deposit("a", 5))
+
+    tracer, seen = _interrupting(code, None)
+    sys.settrace(tracer)
+    try:
+        write()
+    finally:
+        sys.settrace(None)
+    total = seen[0]
+    assert total > 10
+    for at in range(1, total + 1):
+        before = store.head()
+        tracer, seen = _interrupting(code, at)
+        sys.settrace(tracer)
+        where = "no interrupt"
+        try:
+            write()
+        except Interrupt as interrupt:
+            where = str(interrupt)
+        finally:
+            sys.settrace(None)
+        # All of the append or none of it (a deposit and its echo), whatever the outcome
+        # said: an interrupt after COMMIT may report a write that did commit.
+        written = store.head() - before
+        assert written in (0, 2), f"{where}: {written} events"
+        assert where != "no interrupt" or written == 2, where
+        try:
+            _assert_healthy(store, other)
+        except BaseException as error:
+            raise AssertionError(f"the store is not healthy after the interrupt {where}") from error

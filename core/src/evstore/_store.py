@@ -339,8 +339,14 @@ class EventStore:
 
         A generator: should an interrupt land in contextlib's own frames, closing the
         generator still runs the rollback and detaches the transaction."""
-        tx = self._begin_write(state)
+        tx = Transaction(self, state.scopes)
+        # Attached with no call between here and the try: a signal's KeyboardInterrupt
+        # is raised only where a call starts or returns, and one raised on the return of
+        # a call before the try (BEGIN's, say) would leave a begun transaction attached to
+        # the thread, where the next append would write into it and never commit.
+        state.transaction = tx
         try:
+            self._start_write(state, tx)
             yield tx
             committed = tx.finish()
             state.session.commit()
@@ -349,8 +355,8 @@ class EventStore:
             state.session.rollback()
             raise
         finally:
+            state.transaction = None  # first: the object itself is dropped anyway
             tx.active = False
-            state.transaction = None
         self._after_write(state, tx, committed)
 
     def _append_alone(
@@ -358,39 +364,30 @@ class EventStore:
         expected: ExpectedVersion | int,
     ) -> list[int]:
         """``_write`` around one ``append_prepared``, without a generator and contextlib
-        per append. The failure path begins with plain stores: an interrupt can land
-        only at a call, and one landing in the rollback finds the transaction already
-        detached (the next call on this thread, or its BEGIN, rolls it back)."""
-        tx = self._begin_write(state)
+        per append; the same order of attaching, trying and detaching (see ``_write``)."""
+        tx = Transaction(self, state.scopes)
+        state.transaction = tx
         try:
+            self._start_write(state, tx)
             positions = tx.append_prepared(batch, prepared, expected)
             committed = tx.finish()
             state.session.commit()
         except BaseException:
-            state.transaction = None
-            tx.active = False
             state.scopes.known = None
             state.session.rollback()
             raise
-        state.transaction = None
-        tx.active = False
+        finally:
+            state.transaction = None
+            tx.active = False
         self._after_write(state, tx, committed)
         return positions
 
-    def _begin_write(self, state: _ThreadState) -> Transaction:
-        tx = state.transaction = Transaction(self, state.scopes)
-        try:
-            # BEGIN is inside the try: an interrupt landing right after it must still
-            # reach the rollback below, or the write lock would stay held.
-            state.session.begin_write()
-            tx.start()
-        except BaseException:
-            state.transaction = None
-            tx.active = False
-            state.scopes.known = None
-            state.session.rollback()
-            raise
-        return tx
+    @staticmethod
+    def _start_write(state: _ThreadState, tx: Transaction) -> None:
+        # Inside the caller's try: an interrupt landing right after BEGIN must still
+        # reach its rollback, or the write lock would stay held.
+        state.session.begin_write()
+        tx.start()
 
     def _after_write(self, state: _ThreadState, tx: Transaction, committed: list[RecordedEvent]) -> None:
         self._projector.committed(state.scopes, tx._live)
