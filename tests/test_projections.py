@@ -428,3 +428,12 @@ def test_a_projection_writing_values_into_its_sql_text_keeps_the_caches_bounded(
     store.append(NewEvent(workflow_id="a", event_type="poke", payload={"n": "1); DELETE FROM events; --"}))
     assert status_of(store, "literal").status == "failing"
     assert store.head() == count + 1
+
+
+def test_in_list_keeps_a_few_statement_texts_and_refuses_an_empty_list() -> None:
+    from evstore import in_list
+
+    assert in_list(["a", "b", "c"]) == ("(?, ?, ?, ?, ?, ?, ?, ?)", ["a", "b", "c", "c", "c", "c", "c", "c"])
+    assert {in_list(list(range(n)))[0].count("?") for n in range(1, 300)} == {8, 16, 32, 64, 128, 256, 512}
+    with pytest.raises(ValueError, match="at least one value"):
+        in_list([])

@@ -5,7 +5,7 @@ Importing this package opens nothing and loads no plugin; ``EventStore.open`` do
 
 import importlib_metadata as _metadata
 
-from ._access import Rows, ScopedConnection
+from ._access import Rows, ScopedConnection, in_list
 from ._declarations import EventType, Migration, Projection, Reactor
 from ._envelope import ANY, EXISTS, NO_STREAM, ExpectedVersion, NewEvent, RecordedEvent
 from ._errors import (
@@ -105,5 +105,6 @@ __all__ = [
     "decode_json",
     "encode_json",
     "hookimpl",
+    "in_list",
     "require_projection",
 ]

@@ -255,3 +255,20 @@ def _unknown_owner_fix(table: str) -> str:
         "No installed plugin declares it: if it is this projection's own table, declare it in the "
         "projection's tables and create it in a migration; otherwise only read it."
     )
+
+
+def in_list(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``("(?, ?, ...)", parameters)`` for ``WHERE key IN (...)`` over ``values``, padded
+    to a power of two (at least 8) by repeating the last value, which changes no result.
+
+    The kernel checks each distinct statement text a projection runs (on PostgreSQL with
+    the server's parser) and keeps a bounded number of them: an IN list of every length
+    would make a new text per call, so a batch handler reading rows by id keeps a few
+    sizes instead. ``values`` must not be empty."""
+    if not values:
+        raise ValueError("in_list needs at least one value: an empty IN list matches nothing, skip the query")
+    size = 8
+    while size < len(values):
+        size *= 2
+    padded = [*values, *([values[-1]] * (size - len(values)))]
+    return f"({', '.join('?' * size)})", padded

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from evstore import EventStore, NewEvent, ProjectionError, RecordedEvent
-from evstore_features._batch import _in_list, _Unusual, apply_batch
+from evstore import EventStore, NewEvent, ProjectionError, RecordedEvent, in_list
+from evstore_features._batch import _Unusual, apply_batch
 
 
 def append(store: EventStore, event_type: str, *, component_id: str | None = None, **payload: Any) -> int:
@@ -63,7 +63,7 @@ def test_a_refused_value_corrected_in_the_same_batch_still_decides_the_rebuild(e
 def test_reads_use_a_few_statement_texts_whatever_the_number_of_ids() -> None:
     """The kernel keeps every distinct statement text it was given (checked, and on
     PostgreSQL parsed by the server): IN lists come in powers of two, padded."""
-    sizes = {_in_list([f"id-{i}" for i in range(count)])[0].count("?") for count in range(1, 513)}
+    sizes = {in_list([f"id-{i}" for i in range(count)])[0].count("?") for count in range(1, 513)}
     assert sizes == {8, 16, 32, 64, 128, 256, 512}
-    marks, parameters = _in_list(["a", "b", "c"])
+    marks, parameters = in_list(["a", "b", "c"])
     assert (marks, parameters) == ("(?, ?, ?, ?, ?, ?, ?, ?)", ["a", "b", "c", "c", "c", "c", "c", "c"])

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 import evstore_graph
-from evstore import NewEvent, ProjectionError
+from evstore import NewEvent, ProjectionError, in_list
 from evstore.testing import StoreFactory, replay_batches_of, snapshot_tables
-from evstore_graph._batch import _in_list
 
 DEFINITION = {"nodes": [{"id": "a"}, {"id": "b"}], "edges": [{"source": "a", "target": "b"}]}
 STARTED = ("execution_started", {"graph_id": "g", "graph_version": 1, "definition": DEFINITION, "max_parallel": 1})
@@ -131,6 +130,6 @@ def test_reads_use_a_few_statement_texts_whatever_the_number_of_executions() -> 
     """The kernel keeps the statement texts it was given (checked, and on PostgreSQL
     parsed by the server; up to a bound, then it starts over): IN lists come in powers
     of two, padded, so the cache keeps serving."""
-    sizes = {_in_list([f"x{i}" for i in range(count)])[0].count("?") for count in range(1, 513)}
+    sizes = {in_list([f"x{i}" for i in range(count)])[0].count("?") for count in range(1, 513)}
     assert sizes == {8, 16, 32, 64, 128, 256, 512}
-    assert _in_list(["x1", "x2"])[1] == ["x1", "x2", "x2", "x2", "x2", "x2", "x2", "x2"]
+    assert in_list(["x1", "x2"])[1] == ["x1", "x2", "x2", "x2", "x2", "x2", "x2", "x2"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from evstore import RecordedEvent, ScopedConnection, encode_json
+from evstore import RecordedEvent, ScopedConnection, encode_json, in_list
 
 from . import _events as ev
 from ._models import ACTIVE_COMPONENT, ENDED, FEATURE_NOT_RUNNING, PHASE_NOT_RUNNING
@@ -68,18 +68,6 @@ def _integer(value: Any) -> Any:
     raise _Unusual(f"{value!r} is not an integer every backend stores")
 
 
-def _in_list(keys: list[Any]) -> tuple[str, list[Any]]:
-    """``(?, ?, ...)`` for ``keys`` and its parameters, padded (the last key repeated) to
-    a power of two: each distinct statement text is checked and cached by the kernel
-    (on PostgreSQL, parsed by the server) for the life of the store, so a few sizes
-    rather than one per batch."""
-    size = 8
-    while size < len(keys):
-        size *= 2
-    padded = keys + keys[-1:] * (size - len(keys))
-    return f"({', '.join('?' * size)})", padded
-
-
 class _Table:
     """The rows of one table that a batch reads or writes, by id."""
 
@@ -105,7 +93,7 @@ class _Table:
                 raise _Unusual(f"id {key!r} is not text")
             _text(key)
         for start in range(0, len(wanted), _READ_CHUNK):
-            marks, chunk = _in_list(wanted[start:start + _READ_CHUNK])
+            marks, chunk = in_list(wanted[start:start + _READ_CHUNK])
             for row in self._db.fetchall(self._select + marks, chunk):
                 self.rows[row[0]] = list(row)
         for key in wanted:

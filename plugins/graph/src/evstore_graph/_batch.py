@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from evstore import RecordedEvent, ScopedConnection, encode_json
+from evstore import RecordedEvent, ScopedConnection, encode_json, in_list
 
 from ._events import (
     EXECUTION_STREAM_PREFIX,
@@ -101,17 +101,6 @@ def _key(value: Any) -> str:
     raise _Unusual(f"id {value!r} is not text")
 
 
-def _in_list(keys: list[str]) -> tuple[str, list[str]]:
-    """``(?, ?, ...)`` for ``keys`` and its parameters, padded (the last key repeated) to
-    a power of two: each distinct statement text is checked and cached by the kernel
-    (on PostgreSQL, parsed by the server) for the life of the store, so a few sizes
-    rather than one per batch."""
-    size = 8
-    while size < len(keys):
-        size *= 2
-    return f"({', '.join('?' * size)})", keys + keys[-1:] * (size - len(keys))
-
-
 def _json(value: Any) -> str | None:
     return None if value is None else encode_json(value)
 
@@ -148,7 +137,7 @@ class _Batch:
         loop counters, where not read yet."""
         wanted = [key for key in dict.fromkeys(execution_ids) if key not in self.executions]
         for start in range(0, len(wanted), _READ_CHUNK):
-            marks, chunk = _in_list(wanted[start:start + _READ_CHUNK])
+            marks, chunk = in_list(wanted[start:start + _READ_CHUNK])
             for execution_id, status, max_parallel, completed_at, error in self.db.fetchall(
                 "SELECT id, status, max_parallel, completed_at, error FROM graph_executions WHERE id IN " + marks,
                 chunk,
