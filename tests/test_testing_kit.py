@@ -339,8 +339,11 @@ class _Counter:
         register(counter)
 
 
-def _flawed(flaw: str) -> ProjectionContract:
+def _flawed(flaw: str, replay_batch_size: int | None = None) -> ProjectionContract:
+    size = replay_batch_size
+
     class Flawed(ProjectionContract):
+        replay_batch_size = size
         projection_name = "counter"
         events = evst.event_lists(evst.event_envelopes(["ticked"], workflow_ids=["wf-1", "wf-2"]), max_size=6)
         max_examples = 10
@@ -382,6 +385,13 @@ def test_the_contract_catches_a_batch_handler_that_forgets_what_earlier_batches_
     # into smaller ones.
     with pytest.raises(AssertionError, match="the batch handler gave other rows than live appends"):
         _flawed("batch forgets earlier batches").test_rebuild_applies_the_batch_handler_without_falling_back()
+
+
+def test_a_replay_batch_size_runs_every_check_across_batch_boundaries() -> None:
+    # The rebuild check replays in the kernel's batches, where the whole history is one.
+    _flawed("batch forgets earlier batches").test_rebuild_from_zero_equals_incremental()
+    with pytest.raises(AssertionError, match="rebuilding from the log gave different rows"):
+        _flawed("batch forgets earlier batches", replay_batch_size=1).test_rebuild_from_zero_equals_incremental()
 
 
 def test_the_flawless_counter_passes_every_check() -> None:

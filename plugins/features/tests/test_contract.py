@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import strategies as st
 
 import evstore_features as ef
 from evstore import NewEvent
-from evstore.testing import ProjectionContract, replay_batches_of
+from evstore.testing import ProjectionContract
 from evstore.testing import strategies as evst
 
 FEATURES = ("F0", "F1")
@@ -178,10 +176,7 @@ class TestFeaturesContractInSmallBatches(TestFeaturesContract):
     the rows earlier batches wrote (a component created in one batch, started in the
     next, its phase reopened in a third)."""
 
-    @pytest.fixture(autouse=True)
-    def _small_batches(self) -> Iterator[None]:
-        with replay_batches_of(3):
-            yield
+    replay_batch_size = 3
 
     # Checks that replay nothing, or nothing the other class does not already cover.
     test_migrations_apply_twice_cleanly = None

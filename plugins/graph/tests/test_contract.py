@@ -12,18 +12,17 @@ which replay the same way into any empty store (the graph plugin has no reactor)
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evstore_graph
 from evstore import EventStore, NewEvent
-from evstore.testing import ProjectionContract, replay_batches_of, snapshot_tables
+from evstore.testing import ProjectionContract, snapshot_tables
 from evstore_graph import GraphEngine, InvalidTransitionError
 
 GRAPHS: dict[str, dict[str, Any]] = {
@@ -232,10 +231,7 @@ class TestGraphContractInSmallBatches(TestGraphContract):
     histories fit in one batch of the usual size, and the batch handler must also find
     the executions, nodes and loop counters earlier batches wrote."""
 
-    @pytest.fixture(autouse=True)
-    def _small_batches(self) -> Iterator[None]:
-        with replay_batches_of(3):
-            yield
+    replay_batch_size = 3
 
     # Checks that replay nothing, or nothing the other class does not already cover.
     test_migrations_apply_twice_cleanly = None

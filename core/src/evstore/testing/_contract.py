@@ -65,6 +65,9 @@ class ProjectionContract:
       :meth:`make_previous_plugins`), for the upgrade check: a store they built, opened
       with today's plugins, must hold what a rebuild gives. Left unset, that check is
       skipped and says so.
+    - ``replay_batch_size`` (default None: the kernel's own): replays (rebuild, catch-up)
+      read this many events at a time in every check, so a subclass with a small size
+      runs the checks again across batch boundaries.
 
     To leave a check out, set it to ``None`` in the subclass (``test_... = None``) and
     say why in a comment.
@@ -77,6 +80,7 @@ class ProjectionContract:
     max_examples: ClassVar[int] = 25
     store_options: ClassVar[Mapping[str, Any]] = {}
     previous_plugins: ClassVar[Sequence[object] | None] = None
+    replay_batch_size: ClassVar[int | None] = None
 
     @pytest.fixture(autouse=True)
     def _evstore_targets(self, evstore_target_factory: TargetFactory) -> Iterator[None]:
@@ -486,7 +490,11 @@ class ProjectionContract:
         )
         @given(history=self.events, data=st.data())
         def run(history: list[NewEvent], data: st.DataObject) -> None:
-            check(list(history), data)
+            if self.replay_batch_size is None:
+                check(list(history), data)
+                return
+            with replay_batches_of(self.replay_batch_size):
+                check(list(history), data)
 
         run()
 
