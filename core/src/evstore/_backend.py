@@ -42,12 +42,18 @@ class StatementCache(dict[str, Any]):
     translation). A plugin that puts values into its SQL text (an ``IN`` list of ids,
     literals) makes a new text per call: without a bound, a long-running worker's cache
     would grow for the life of the store. Past ``LIMIT`` texts it starts over; checking
-    a statement again costs microseconds."""
+    a statement again costs microseconds. (The PostgreSQL backend's cache of the
+    kernel's own translated SQL is one too, with a larger ``limit``.)"""
 
     LIMIT = 2048
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        super().__init__()
+        self.limit = limit
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if len(self) >= self.LIMIT:
+        if len(self) >= self.limit:
             self.clear()
         super().__setitem__(key, value)
 

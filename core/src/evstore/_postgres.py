@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from . import _pg_guard, _pg_sql
-from ._backend import SAVEPOINT_BATCH, Cursor, Scope, Session
+from ._backend import SAVEPOINT_BATCH, Cursor, Scope, Session, StatementCache
 from ._errors import (
     StorageError,
     StoreBusyError,
@@ -84,7 +84,8 @@ class PostgresBackend:
         self.lock_key = int.from_bytes(digest[:8], "big", signed=True)
         # Where commits that appended say so (LISTEN/NOTIFY); one channel per store.
         self.channel = f"evstore_{self.lock_key & 0xFFFFFFFFFFFF:012x}"
-        self.translations: dict[str, _pg_sql.Translation] = {}
+        # The kernel's own SQL, translated; dynamic texts (IN lists) keep it bounded.
+        self.translations = StatementCache(limit=10_000)
         self._probe()
         self.pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
             url, min_size=0, max_size=pool_size, timeout=pool_timeout, open=True,
@@ -261,10 +262,8 @@ class PostgresSession(CatalogQueries):
     # --- kernel SQL ---------------------------------------------------------------------
 
     def _translated(self, sql: str) -> _pg_sql.Translation:
-        found = self._translations.get(sql)
+        found: _pg_sql.Translation | None = self._translations.get(sql)
         if found is None:
-            if len(self._translations) > 10_000:  # dynamic SQL (IN lists): keep the cache bounded
-                self._translations.clear()
             found = self._translations[sql] = _pg_sql.translate(sql)
         return found
 
