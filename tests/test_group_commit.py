@@ -125,3 +125,52 @@ def test_appends_inside_a_transaction_do_not_go_through_the_group(store: EventSt
             store.append(NewEvent(workflow_id="a", event_type="deposited", payload={"amount": 1}),
                           expected_version=NO_STREAM)
     assert balances(store)[0][1] == 3
+
+
+def test_threads_that_stop_appending_do_not_hold_up_one_that_goes_on(open_store: Any) -> None:
+    # After a shared commit the next leader waits for the threads it finished to come
+    # back; those that never do must cost at most that wait, never a stall.
+    store = open_store(LedgerPlugin())
+
+    def work(index: int) -> list[int]:
+        rounds = 200 if index == 0 else 1
+        return [store.append(deposit(f"s{index}", 1)) for _n in range(rounds)]
+
+    results = _run_threads(8, work)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sorted(p for r in results for p in r) == list(range(1, 208))
+    assert store.version("s0") == 200
+
+
+def test_a_leader_interrupted_before_it_takes_the_batch_hands_the_lead_on(
+    open_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wherever the leader's thread is stopped (here while it waits for the others to
+    # come back), the appends waiting for it get another leader.
+    from evstore import _group
+
+    store = open_store(LedgerPlugin())
+    gather = _group.GroupCommit._gather
+    fired: list[str] = []
+
+    def interrupted_once(self: Any) -> None:
+        if not fired and len(self._pending) > 1:
+            fired.append(threading.current_thread().name)
+            raise KeyboardInterrupt
+        gather(self)
+
+    monkeypatch.setattr(_group.GroupCommit, "_gather", interrupted_once)
+
+    acknowledged: list[int] = []
+
+    def work(index: int) -> None:
+        for _n in range(20):
+            acknowledged.append(store.append(deposit(f"g{index}", 1)))
+
+    results = _run_threads(6, work)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert fired and [type(r) for r in failed] == [KeyboardInterrupt], results
+    # the interrupted append was not stored; every acknowledged one is, once
+    assert sorted(acknowledged) == [e.id for e in store.read_all()] == list(range(1, len(acknowledged) + 1))
+    assert len(acknowledged) >= 5 * 20
+    assert store.append(deposit("after", 1)) == len(acknowledged) + 1
