@@ -32,7 +32,9 @@ _SAVEPOINT = "evstore_group"
 class _Request:
     __slots__ = ("error", "events", "expected", "finished", "positions", "prepared")
 
-    def __init__(self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int) -> None:
+    def __init__(
+        self, events: Sequence[NewEvent], prepared: Sequence[Prepared], expected: ExpectedVersion | int
+    ) -> None:
         self.events, self.prepared, self.expected = events, prepared, expected
         self.positions: list[int] = []
         self.error: BaseException | None = None
@@ -55,7 +57,8 @@ class GroupCommit:
         self._leading = False
 
     def append(
-        self, state: _ThreadState, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int
+        self, state: _ThreadState, events: Sequence[NewEvent], prepared: Sequence[Prepared],
+        expected: ExpectedVersion | int,
     ) -> list[int]:
         request = _Request(events, prepared, expected)
         with self._lock:
