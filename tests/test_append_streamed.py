@@ -5,6 +5,7 @@ the bad event in a later chunk than the first."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -114,3 +115,25 @@ def test_before_append_sees_a_large_batch_only_once_every_event_is_valid(open_st
     assert seen == []
     store.append_many(large_batch())
     assert seen == [LARGE] and store.head() == LARGE
+
+
+def test_large_batches_of_worker_threads_fail_alone(store: EventStore) -> None:
+    # Off the main thread appends share commits (group commit), where a streamed batch
+    # is prepared inside the shared transaction: a bad one must fail only itself.
+    good, bad = large_batch(), [*large_batch(), bad_deposit()]
+    outcomes: dict[str, Any] = {}
+
+    def append(name: str, events: list[NewEvent]) -> None:
+        try:
+            outcomes[name] = store.append_many(events)
+        except Exception as error:
+            outcomes[name] = error
+
+    threads = [threading.Thread(target=append, args=(name, events)) for name, events in (("good", good), ("bad", bad))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert isinstance(outcomes["bad"], PayloadValidationError)
+    assert len(outcomes["good"]) == LARGE and store.head() == LARGE
+    assert [e.event_id for e in store.read_all()] == [e.event_id for e in good]
