@@ -527,10 +527,13 @@ class PostgresSession(CatalogQueries):
         except RowRefused as refused:
             # A bad event of a streamed batch: the COPY was aborted, and the rows sent
             # before it are undone with the savepoint, so the transaction stays usable,
-            # as when the batch was refused before anything was sent.
-            conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}")
-            conn.execute(f"RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
-            raise refused.error from None
+            # as when the batch was refused before anything was sent. Aborting leaves
+            # the transaction failed; in any other state the connection goes.
+            if conn.info.transaction_status != TransactionStatus.INERROR:
+                conn.close()
+            else:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}; RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            raise refused.error from refused.error.__cause__  # as raised, without the wrapper
         except BaseException:
             # Interrupted with the pipeline in flight: its state is unknown, so the
             # connection goes (the server ends the transaction and frees the lock).
