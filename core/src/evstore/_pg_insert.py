@@ -46,6 +46,8 @@ COPY_FROM = 64
 _COPY = f"COPY events (id, {INSERT_COLUMNS}) FROM STDIN"
 # Every batch that goes by COPY is handed over streamed (``Registry.stream``): psycopg
 # sends the rows every 32 KB, so the server stores them while Python prepares the next.
+# Never below COPY_FROM: only ``copy_rows`` turns a bad event met while reading the rows
+# into an aborted insert (``RowRefused``); the INSERT paths read them before sending.
 STREAM_FROM = COPY_FROM
 
 
