@@ -262,10 +262,13 @@ class EventStore:
     # --- writing --------------------------------------------------------------------
 
     def _prepare_batch(self, events: Sequence[Any], expected_version: Any) -> Sequence[Prepared]:
+        # Prepared while the backend sends it (see Registry.stream), unless something
+        # needs the whole batch first: an expected version's checks, before_append hooks
+        # (promised validated events).
         stream_from = self._backend.stream_from
         if (
             stream_from is not None and len(events) >= stream_from and expected_version is ANY
-            and not self._hooks.has_before_append  # it is promised the batch validated whole
+            and not self._hooks.has_before_append
         ):
             return self._registry.stream(events)
         prepare = self._registry.prepare
