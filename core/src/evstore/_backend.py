@@ -119,10 +119,12 @@ class Session(Protocol):
         """Undo everything since ``savepoint(name)`` and release it."""
 
     # --- the log ----------------------------------------------------------------------
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
+    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
         """Insert rows (``INSERT_COLUMNS`` order) inside the write transaction, all or
         none; returns the position of the first (positions are consecutive) and, if the
-        session ``fills_versions``, the rows' stored versions (else None: as given)."""
+        session ``fills_versions``, the rows' stored versions (else None: as given).
+        A streamed batch (see ``Backend.stream_from``) may raise the error of a bad event
+        while its rows are read: nothing of it must then stay inserted."""
 
     def head(self) -> int:
         """The newest position (0 for an empty log)."""
@@ -196,6 +198,9 @@ class Backend(Protocol):
     """A database the store lives in: opens sessions and owns the kernel schema."""
 
     dialect: str
+    # Batches of at least this many events reach ``insert_events`` prepared lazily
+    # (``Registry.stream``), for a session that sends rows as it reads them; None: never.
+    stream_from: int | None
 
     @property
     def target(self) -> str:

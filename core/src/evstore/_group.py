@@ -35,7 +35,9 @@ _SAVEPOINT = "evstore_group"
 class _Request:
     __slots__ = ("error", "events", "expected", "finished", "positions", "prepared", "wake")
 
-    def __init__(self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int) -> None:
+    def __init__(
+        self, events: Sequence[NewEvent], prepared: Sequence[Prepared], expected: ExpectedVersion | int
+    ) -> None:
         self.events, self.prepared, self.expected = events, prepared, expected
         self.positions: list[int] = []
         self.error: BaseException | None = None
@@ -66,7 +68,8 @@ class GroupCommit:
         self._gather_until = 0.0  # the time after which a leader no longer waits for them
 
     def append(
-        self, state: _ThreadState, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int
+        self, state: _ThreadState, events: Sequence[NewEvent], prepared: Sequence[Prepared],
+        expected: ExpectedVersion | int,
     ) -> list[int]:
         request = _Request(events, prepared, expected)
         with self._lock:

@@ -44,6 +44,11 @@ _VERSION, _EVENT_ID = 8, 9  # a row's version and event id, in INSERT_COLUMNS or
 # checks each is the next one.
 COPY_FROM = 64
 _COPY = f"COPY events (id, {INSERT_COLUMNS}) FROM STDIN"
+# Every batch that goes by COPY is handed over streamed (``Registry.stream``): psycopg
+# sends the rows every 32 KB, so the server stores them while Python prepares the next.
+# Never below COPY_FROM: only ``copy_rows`` turns a bad event met while reading the rows
+# into an aborted insert (``RowRefused``); the INSERT paths read them before sending.
+STREAM_FROM = COPY_FROM
 
 
 # Parameter types whose client-side literal means exactly what the bound value would.
@@ -118,13 +123,22 @@ def run_together(conn: psycopg.Connection[Any], before: Sequence[str], sql: str,
     return cursor
 
 
+class RowRefused(Exception):
+    """Reading the next row of a streamed batch raised ``error`` (a bad event): the COPY
+    was aborted, and the caller undoes what it sent by rolling back to the savepoint."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 class EventIdTaken(Exception):
     """The single row's event id is stored already (its INSERT did nothing): for the
     kernel, the same as a unique violation on ``event_id``, without the aborted
     transaction."""
 
 
-def needs_savepoint(rows: list[tuple[Any, ...]]) -> bool:
+def needs_savepoint(rows: Sequence[tuple[Any, ...]]) -> bool:
     """Whether inserting ``rows`` can fail on the server for a reason the caller
     recovers from (a version of their own that is not the next, an event id of a batch
     that is taken), which then must undo only this insert: a single row whose version
@@ -133,7 +147,7 @@ def needs_savepoint(rows: list[tuple[Any, ...]]) -> bool:
 
 
 def insert_returning(
-    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]],
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: Sequence[tuple[Any, ...]],
     cursor: psycopg.Cursor[Any] | None = None,
 ) -> tuple[int, list[int]]:
     """Insert the rows; returns the first position and each row's version (the trigger
@@ -214,21 +228,31 @@ def run_first(
 
 
 def copy_rows(
-    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: list[tuple[Any, ...]]
+    conn: psycopg.Connection[Any], begin: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> tuple[int, list[int]]:
     """COPY the rows at the positions after the head: we hold the write lock, so no
     one else can take them, and the trigger refuses any row whose id is not the next.
     Returns the first position and each row's version: COPY returns nothing, so the
-    versions the trigger filled in are read back, in one query for the batch."""
+    versions the trigger filled in are read back, in one query for the batch.
+
+    ``rows`` may be streamed (made as they are read): an error making one aborts the
+    COPY and is raised as ``RowRefused``, inside the savepoint, which the caller then
+    rolls back to."""
     with conn.pipeline():
         for statement in begin:
             conn.execute(statement, prepare=False)
         conn.execute(f"SAVEPOINT {SAVEPOINT_BATCH}")
         cursor = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events")
     first = int(cursor.fetchone()[0]) + 1  # type: ignore[index]
-    with conn.cursor().copy(_COPY) as copy:
-        for position, row in enumerate(rows, first):
-            copy.write_row((position, *row))
+    try:
+        with conn.cursor().copy(_COPY) as copy:
+            write = copy.write_row
+            for position, row in enumerate(rows, first):
+                write((position, *row))
+    except psycopg.Error:
+        raise
+    except Exception as error:  # not the driver's: making a row failed
+        raise RowRefused(error) from error
     versions = [row[_VERSION] for row in rows]
     if None in versions:
         versions = [found[0] for found in conn.execute(

@@ -44,7 +44,9 @@ from ._pg_insert import (
     COPY_FROM,
     INSERT_PREPARABLE,
     PREPARED,
+    STREAM_FROM,
     EventIdTaken,
+    RowRefused,
     bindable,
     copy_rows,
     insert_returning,
@@ -61,6 +63,7 @@ class PostgresBackend:
     """A store in one schema of a PostgreSQL database."""
 
     dialect = "postgresql"
+    stream_from: int | None = STREAM_FROM
 
     def __init__(
         self, url: str, *, durability: str, busy_timeout: float, read_only: bool, schema: str | None,
@@ -480,11 +483,11 @@ class PostgresSession(CatalogQueries):
 
     # --- the log ----------------------------------------------------------------------
 
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
+    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
         self._notify = True
         return self._insert(rows)
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> tuple[int, list[int]]:
+    def _insert(self, rows: Sequence[tuple[Any, ...]]) -> tuple[int, list[int]]:
         """A conflict the kernel recovers from (a retried event id, a version another
         statement took) must leave the transaction usable, as it does on SQLite: a
         single row whose version the trigger fills in cannot fail that way (a taken
@@ -521,6 +524,16 @@ class PostgresSession(CatalogQueries):
             raise
         except EventIdTaken:
             raise  # the INSERT did nothing: the transaction is as it was
+        except RowRefused as refused:
+            # A bad event of a streamed batch: the COPY was aborted, and the rows sent
+            # before it are undone with the savepoint, so the transaction stays usable,
+            # as when the batch was refused before anything was sent. Aborting leaves
+            # the transaction failed; in any other state the connection goes.
+            if conn.info.transaction_status != TransactionStatus.INERROR:
+                conn.close()
+            else:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT_BATCH}; RELEASE SAVEPOINT {SAVEPOINT_BATCH}")
+            raise refused.error from refused.error.__cause__  # as raised, without the wrapper
         except BaseException:
             # Interrupted with the pipeline in flight: its state is unknown, so the
             # connection goes (the server ends the transaction and frees the lock).

@@ -153,6 +153,7 @@ class SqliteBackend:
     """A store in one SQLite file."""
 
     dialect = "sqlite"
+    stream_from: int | None = None  # inserting is an in-process call: there is no server to keep busy
 
     def __init__(self, path: Path, *, durability: str, busy_timeout: float, read_only: bool) -> None:
         self.path = path
@@ -366,7 +367,7 @@ class SqliteSession:
 
     # --- the log ----------------------------------------------------------------------
 
-    def insert_events(self, rows: list[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
+    def insert_events(self, rows: Sequence[tuple[Any, ...]]) -> tuple[int, Sequence[int] | None]:
         """SQLite gives each new row max(rowid) + 1 (the log is never deleted from, the
         triggers refuse explicit ids, and we hold the write lock), so the rows of one
         executemany get consecutive positions ending at last_insert_rowid(). Reading them

@@ -261,7 +261,16 @@ class EventStore:
 
     # --- writing --------------------------------------------------------------------
 
-    def _prepare_batch(self, events: Sequence[Any], expected_version: Any) -> list[Prepared]:
+    def _prepare_batch(self, events: Sequence[Any], expected_version: Any) -> Sequence[Prepared]:
+        # Prepared while the backend sends it (see Registry.stream), unless something
+        # needs the whole batch first: an expected version's checks, before_append hooks
+        # (promised validated events).
+        stream_from = self._backend.stream_from
+        if (
+            stream_from is not None and len(events) >= stream_from and expected_version is ANY
+            and not self._hooks.has_before_append
+        ):
+            return self._registry.stream(events)
         prepare = self._registry.prepare
         prepared = [prepare(event) for event in events]
         if len(prepared) > 1:
@@ -286,7 +295,7 @@ class EventStore:
         batch = events if isinstance(events, list) else list(events)
         expected = expected_version if expected_version is ANY else check_expected(expected_version)
         if len(batch) == 1:  # store.append: no batch to check against itself
-            prepared = [self._registry.prepare(batch[0])]
+            prepared: Sequence[Prepared] = [self._registry.prepare(batch[0])]
         else:
             prepared = self._prepare_batch(batch, expected)
             if not prepared:
@@ -360,7 +369,7 @@ class EventStore:
         self._after_write(state, tx, committed)
 
     def _append_alone(
-        self, state: _ThreadState, batch: Sequence[NewEvent], prepared: list[Prepared],
+        self, state: _ThreadState, batch: Sequence[NewEvent], prepared: Sequence[Prepared],
         expected: ExpectedVersion | int,
     ) -> list[int]:
         """``_write`` around one ``append_prepared``, without a generator and contextlib

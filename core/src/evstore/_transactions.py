@@ -23,7 +23,7 @@ from ._errors import (
     describe,
 )
 from ._projector import ConnectionScopes, Live
-from ._registry import Prepared
+from ._registry import Prepared, Streamed
 
 if TYPE_CHECKING:
     from ._store import EventStore
@@ -173,7 +173,7 @@ class Transaction:
             raise self._store._backend.storage_error(error) or error from error
 
     def append_prepared(
-        self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int,
+        self, events: Sequence[NewEvent], prepared: Sequence[Prepared], expected: ExpectedVersion | int,
         depth: int = 0,
     ) -> list[int]:
         if not prepared:
@@ -233,7 +233,7 @@ class Transaction:
                 raise
         return list(range(first, first + len(rows)))
 
-    def _assign(self, prepared: list[Prepared], expected: ExpectedVersion | int) -> list[tuple[Any, ...]]:
+    def _assign(self, prepared: Sequence[Prepared], expected: ExpectedVersion | int) -> Sequence[tuple[Any, ...]]:
         """Give each event its version. We hold the write lock (BEGIN IMMEDIATE), so the
         versions read here cannot change before we insert."""
         versions: dict[str, int] = {}
@@ -244,6 +244,8 @@ class Transaction:
         # cost a round trip per workflow, and a row without a version of its own cannot
         # be refused, so it needs no savepoint (see the PostgreSQL session).
         if expected is ANY and self._session.fills_versions:
+            if isinstance(prepared, Streamed):  # still streamed: made as the insert reads them
+                return prepared.map(lambda p: (*p[:8], None, p[8], p[9]))
             return [(*p[:8], None, p[8], p[9]) for p in prepared]
         for p in prepared:
             workflow_id = p[0]
@@ -328,7 +330,7 @@ class Transaction:
 
     # --- idempotency ---------------------------------------------------------------
 
-    def _existing(self, prepared: list[Prepared]) -> list[int] | None:
+    def _existing(self, prepared: Sequence[Prepared]) -> list[int] | None:
         """If these events' ids are already stored, return their positions (a retried
         append) after checking the content matches; ``None`` when none is stored."""
         ids = [p[8] for p in prepared]
