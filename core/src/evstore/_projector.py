@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from . import _json
@@ -25,6 +26,7 @@ from ._registry import Registry
 
 log = logging.getLogger("evstore")
 _SAVEPOINT = "evstore_projections"
+_NO_SKIPS: frozenset[tuple[str, int]] = frozenset()
 
 # (projection name, handler, strict) for one event type
 Targets = list[tuple[str, Handler, bool]]
@@ -202,21 +204,30 @@ class Projector:
         bound = scopes.bound
         if bound is None:
             bound = scopes.bound = self._bind(scopes)
-        work = [(event, targets) for event in events if (targets := bound.get(event.event_type))]
-        if not work:
-            return
+        work: Sequence[tuple[RecordedEvent, list[Bound]]]
+        if len(events) == 1:
+            # tx.append and store.append bring one event: no list of work to build.
+            targets = bound.get(events[0].event_type)
+            if targets is None:
+                return
+            work = ((events[0], targets),)
+        else:
+            work = [(event, targets) for event in events if (targets := bound.get(event.event_type))]
+            if not work:
+                return
         session = scopes.session
-        skips: set[tuple[str, int]] = set()
+        # Only a retry after a failure has events to skip: the first attempt shares one
+        # empty set rather than building its own.
+        skips: AbstractSet[tuple[str, int]] = _NO_SKIPS
         while True:
             session.savepoint(_SAVEPOINT)
             try:
-                for event, targets in work:
-                    self._apply_one(session, state.live, event, targets, skips)
+                self._apply_all(session, state.live, work, skips)
             except _HandlerFailed as failure:
                 session.rollback_to(_SAVEPOINT)
                 name, event = failure.name, failure.event
                 if not self.registry.conforms(event):
-                    skips.add((name, event.id))
+                    skips = {*skips, (name, event.id)}
                     state.skipped.append((name, event.id, self.skip_message(name, event, failure.error)))
                     continue
                 state.live.discard(name)
@@ -242,33 +253,36 @@ class Projector:
             for event_type, targets in self.dispatch.items()
         }
 
-    def _apply_one(
-        self, session: Session, live: set[str], event: RecordedEvent, targets: list[Bound],
-        skips: set[tuple[str, int]],
+    def _apply_all(
+        self, session: Session, live: set[str], work: Sequence[tuple[RecordedEvent, list[Bound]]],
+        skips: AbstractSet[tuple[str, int]],
     ) -> None:
+        """Every handler call of one attempt, in one frame: this loop runs for every
+        appended event and each of its handlers, so it keeps to locals."""
         enter, leave = session.enter, session.leave
-        for name, handler, strict, scoped, scope, budget in targets:
-            if name not in live or (skips and (name, event.id) in skips):
-                continue
-            try:
-                if budget is None:
-                    # What ``with scoped:`` does, without its two method calls per handler.
-                    enter(scope)
-                    try:
-                        handler(scoped, event.copy())
-                    finally:
-                        leave()
-                else:
-                    run_within(session, budget, scoped, handler, event.copy())
-            except Exception as error:
-                if not strict or not self.registry.conforms(event):
-                    raise _HandlerFailed(name, event, error) from error
-                raise ProjectionFailedError(
-                    self.failure_message(
-                        name, event, error,
-                        f"{name!r} is strict, so the append was rejected and nothing was written.",
-                    )
-                ) from error
+        for event, targets in work:
+            for name, handler, strict, scoped, scope, budget in targets:
+                if name not in live or (skips and (name, event.id) in skips):
+                    continue
+                try:
+                    if budget is None:
+                        # What ``with scoped:`` does, without its two method calls per handler.
+                        enter(scope)
+                        try:
+                            handler(scoped, event.copy())
+                        finally:
+                            leave()
+                    else:
+                        run_within(session, budget, scoped, handler, event.copy())
+                except Exception as error:
+                    if not strict or not self.registry.conforms(event):
+                        raise _HandlerFailed(name, event, error) from error
+                    raise ProjectionFailedError(
+                        self.failure_message(
+                            name, event, error,
+                            f"{name!r} is strict, so the append was rejected and nothing was written.",
+                        )
+                    ) from error
 
     def committed(self, scopes: ConnectionScopes, state: Live) -> None:
         """After COMMIT: log what failed and remember the state so the next transaction
