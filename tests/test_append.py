@@ -348,6 +348,38 @@ def test_raw_sql_inside_a_transaction_without_projections(open_store) -> None:  
     assert [e.version for e in store.read("a")] == [1, 2, 3, 4]
 
 
+def test_raw_sql_on_the_connection_in_an_earlier_transaction(open_store, ledger: LedgerPlugin) -> None:  # type: ignore[no-untyped-def]
+    """A connection carries workflows' versions from one committed transaction to the
+    next; raw SQL on tx.connection appending to a workflow in between makes the carried
+    version stale, which costs the next append a lookup, never the append itself (nor a
+    second before_append call)."""
+    seen: list[int] = []
+
+    class Counter:
+        evstore_plugin_name = "counter"
+
+        @hookimpl
+        def evstore_before_append(self, store: EventStore, events: object) -> None:
+            seen.append(1)
+
+    store = open_store(ledger, Counter())
+    raw = "INSERT INTO events (workflow_id, event_type, payload) VALUES ('a', 'deposited', '{\"amount\": 10}')"
+    store.append(deposit("a", 1))
+    with store.transaction() as tx:
+        tx.connection.execute(raw)
+    store.append(deposit("a", 100))
+    with store.transaction() as tx:
+        tx.connection.execute(raw)
+    assert store.append(deposit("a", 1000), expected_version=4) == 5
+    with store.transaction() as tx:
+        tx.connection.execute(raw)
+    with pytest.raises(ConcurrencyError):
+        store.append(deposit("a", 1), expected_version=5)
+    assert [(e.id, e.version) for e in store.read("a")] == [(n, n) for n in range(1, 7)]
+    assert len(seen) == 4
+    assert balances(store)[0][1] == 1131
+
+
 def test_raw_only_transaction_is_projected_at_commit(store: EventStore) -> None:
     with store.transaction() as tx:
         tx.connection.execute(

@@ -27,6 +27,8 @@ from ._registry import Registry
 log = logging.getLogger("evstore")
 _SAVEPOINT = "evstore_projections"
 _NO_SKIPS: frozenset[tuple[str, int]] = frozenset()
+# Workflows whose versions a connection carries from one transaction to the next.
+_KEPT_VERSIONS = 256
 
 # (projection name, handler, strict) for one event type
 Targets = list[tuple[str, Handler, bool]]
@@ -51,6 +53,10 @@ class Live:
     # (projection, position) of events skipped because their payload does not match
     # the declared model, and the message for each, recorded at commit.
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
+    # Each workflow's latest version as this connection last saw it, carried from the
+    # last transaction it committed when nobody else has committed since (None: start
+    # from nothing). The transaction appends with it and updates it in place.
+    versions: dict[str, int] | None = None
 
 
 class ConnectionScopes:
@@ -90,9 +96,10 @@ class ConnectionScopes:
             session, Scope("reader", frozenset(), "a read-only query", owners), standalone=standalone
         )
         # What the last transaction committed on this connection left behind: (the
-        # backend's change marker then, the live projections, the head). Valid while no
-        # other connection has committed, which the marker tells us for free.
-        self.known: tuple[int, frozenset[str], int] | None = None
+        # backend's change marker then, the live projections, the head, the workflows'
+        # versions). Valid while no other connection has committed, which the marker
+        # tells us for free.
+        self.known: tuple[int, frozenset[str], int, dict[str, int]] | None = None
         # The projector's live dispatch bound to these scoped connections (built on the
         # first append: the dispatch is fixed once the store is open).
         self.bound: dict[str, list[Bound]] | None = None
@@ -150,9 +157,14 @@ class Projector:
         known, scopes.known = scopes.known, None
         if known is not None and marker is not None and known[0] == marker:
             # Nothing was committed by anyone else since our last commit: the positions
-            # are as we left them, so skip reading them (two queries per transaction).
+            # are as we left them, so skip reading them (two queries per transaction),
+            # and so are the versions of the workflows we appended to or looked up (a
+            # query per workflow and transaction). Raw SQL on tx.connection may have
+            # appended since, but it can only have made a version newer than ours, which
+            # the insert refuses (the unique version) and the transaction then looks up.
             state.live = set(known[1])
             state.start = state.head = known[2]
+            state.versions = known[3]
             return state
         current_head = session.head()
         state.start = state.head = current_head
@@ -292,7 +304,11 @@ class Projector:
         for _name, _position, message in state.skipped:
             log.warning("%s", message)
         if state.marker is not None and state.head is not None:
-            scopes.known = (state.marker, frozenset(state.live), state.head)
+            versions = state.versions
+            if versions is None or len(versions) > _KEPT_VERSIONS:
+                # Bounded, since every nested block and group-commit request copies it.
+                versions = {}
+            scopes.known = (state.marker, frozenset(state.live), state.head, versions)
 
     def apply_foreign(self, scopes: ConnectionScopes, state: Live, upto: int) -> None:
         """Apply rows that raw SQL inserted into ``events`` inside this transaction (on

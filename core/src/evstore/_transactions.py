@@ -101,7 +101,13 @@ class Transaction:
 
     def start(self) -> None:
         scopes, maintenance = self._scopes, self._store._maintenance
-        self._live = self._projector.begin(scopes, lambda names: maintenance.catch_up(scopes, names))
+        self._live = live = self._projector.begin(scopes, lambda names: maintenance.catch_up(scopes, names))
+        # The versions the last commit on this connection left, if still valid; either
+        # way the state holds the dict this transaction appends with, for the next one.
+        if live.versions is None:
+            live.versions = self._versions
+        else:
+            self._versions = live.versions
 
     def finish(self) -> list[RecordedEvent]:
         if self._failed is not None:
@@ -121,7 +127,7 @@ class Transaction:
     def restore(self, saved: tuple[Any, ...]) -> None:
         versions, kept, live, self._live.head, failures = saved
         del self._live.failures[failures:]
-        self._versions = versions
+        self._versions = self._live.versions = versions
         del self._committed[kept:]
         self._live.live = live
 
@@ -174,12 +180,12 @@ class Transaction:
 
     def append_prepared(
         self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int,
-        depth: int = 0,
+        depth: int = 0, *, retry: bool = False,
     ) -> list[int]:
         if not prepared:
             return []
         store = self._store
-        if store._hooks.has_before_append:
+        if store._hooks.has_before_append and not retry:  # a retry is the same append
             store._hooks.before_append(store, events)
         session = self._session
         if len(prepared) > 1 and not session.refuses_stored_ids:
@@ -198,10 +204,13 @@ class Transaction:
                 raise
             if violated == "version" and self._versions:
                 # Raw SQL on tx.connection appended to a workflow whose version we had
-                # cached (the failed statement wrote nothing; a batch rolled back to its
-                # savepoint): forget the cache and decide again from the stored versions.
+                # cached, in this transaction or an earlier one on this connection (the
+                # cache is carried over, see Projector.begin). The failed statement wrote
+                # nothing (a batch rolled back to its savepoint): forget the cache and
+                # decide again from the stored versions, without calling the
+                # before_append hooks a second time.
                 self._versions.clear()
-                return self.append_prepared(events, prepared, expected, depth)
+                return self.append_prepared(events, prepared, expected, depth, retry=True)
             # A failed insert leaves nothing behind (a batch rolls back to its savepoint),
             # so the transaction stays usable; a batch gets here only where the insert is
             # what finds a retry (``refuses_stored_ids``).
