@@ -251,6 +251,9 @@ def test_nested_transaction_is_a_savepoint(store: EventStore) -> None:
     assert [(e.version, e.payload["amount"]) for e in events] == [(1, 1), (2, 2)]
     assert [e.id for e in events] == [1, 2]
     assert balances(store)[0][1] == 3
+    # The next transaction appends with the versions this one left (rolled-back block
+    # included): still the next version.
+    assert store.append(deposit("a", 4)) == 3 and store.read("a")[-1].version == 3
 
 
 def test_transaction_cannot_be_used_after_it_ended(store: EventStore) -> None:

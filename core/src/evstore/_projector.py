@@ -28,7 +28,7 @@ log = logging.getLogger("evstore")
 _SAVEPOINT = "evstore_projections"
 _NO_SKIPS: frozenset[tuple[str, int]] = frozenset()
 # Workflows whose versions a connection carries from one transaction to the next.
-_KEPT_VERSIONS = 256
+_KEPT_VERSIONS = 4096
 
 # (projection name, handler, strict) for one event type
 Targets = list[tuple[str, Handler, bool]]
@@ -306,7 +306,8 @@ class Projector:
         if state.marker is not None and state.head is not None:
             versions = state.versions
             if versions is None or len(versions) > _KEPT_VERSIONS:
-                # Bounded, since every nested block and group-commit request copies it.
+                # Bounded: a long-lived connection appending to ever new workflows
+                # would otherwise keep every one of them.
                 versions = {}
             scopes.known = (state.marker, frozenset(state.live), state.head, versions)
 

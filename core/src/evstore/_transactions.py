@@ -122,12 +122,15 @@ class Transaction:
 
     def snapshot(self) -> tuple[Any, ...]:
         live = self._live
-        return (dict(self._versions), len(self._committed), set(live.live), live.head, len(live.failures))
+        return (len(self._committed), set(live.live), live.head, len(live.failures))
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        versions, kept, live, self._live.head, failures = saved
+        kept, live, self._live.head, failures = saved
         del self._live.failures[failures:]
-        self._versions = self._live.versions = versions
+        # Versions are not saved (every nested block and group-commit request would copy
+        # a dict that the connection carries across transactions): forgetting them all
+        # costs a lookup per workflow after a rolled-back block, and is always right.
+        self._versions.clear()
         del self._committed[kept:]
         self._live.live = live
 
