@@ -183,46 +183,48 @@ class Transaction:
 
     def append_prepared(
         self, events: Sequence[NewEvent], prepared: list[Prepared], expected: ExpectedVersion | int,
-        depth: int = 0, *, retry: bool = False,
+        depth: int = 0,
     ) -> list[int]:
         if not prepared:
             return []
         store = self._store
-        if store._hooks.has_before_append and not retry:  # a retry is the same append
+        if store._hooks.has_before_append:
             store._hooks.before_append(store, events)
         session = self._session
-        if len(prepared) > 1 and not session.refuses_stored_ids:
-            existing = self._existing(prepared)
-            if existing is not None:
+        while True:  # once, or twice when the versions kept were stale (below)
+            if len(prepared) > 1 and not session.refuses_stored_ids:
+                existing = self._existing(prepared)
+                if existing is not None:
+                    return existing
+            try:
+                values = self._assign(prepared, expected)
+            except _AlreadyStored as retried:
+                return retried.positions
+            try:
+                first, stored = session.insert_events(values)
+                break
+            except BaseException as error:
+                violated = session.violated_constraint(error)
+                if violated is None:
+                    raise
+                if violated == "version" and self._versions:
+                    # Raw SQL on tx.connection appended to a workflow whose version we
+                    # kept, in this transaction or an earlier one on this connection (the
+                    # versions are carried over, see Projector.begin). The failed
+                    # statement wrote nothing (a batch rolled back to its savepoint):
+                    # forget the versions and decide again from the stored ones, without
+                    # calling the before_append hooks a second time for the same append.
+                    self._versions.clear()
+                    continue
+                # A failed insert leaves nothing behind (a batch rolls back to its
+                # savepoint), so the transaction stays usable; a batch gets here only
+                # where the insert is what finds a retry (``refuses_stored_ids``).
+                if violated != "event_id":
+                    raise
+                existing = self._existing(prepared)
+                if existing is None:
+                    raise
                 return existing
-        try:
-            values = self._assign(prepared, expected)
-        except _AlreadyStored as retried:
-            return retried.positions
-        try:
-            first, stored = session.insert_events(values)
-        except BaseException as error:
-            violated = session.violated_constraint(error)
-            if violated is None:
-                raise
-            if violated == "version" and self._versions:
-                # Raw SQL on tx.connection appended to a workflow whose version we had
-                # cached, in this transaction or an earlier one on this connection (the
-                # cache is carried over, see Projector.begin). The failed statement wrote
-                # nothing (a batch rolled back to its savepoint): forget the cache and
-                # decide again from the stored versions, without calling the
-                # before_append hooks a second time.
-                self._versions.clear()
-                return self.append_prepared(events, prepared, expected, depth, retry=True)
-            # A failed insert leaves nothing behind (a batch rolls back to its savepoint),
-            # so the transaction stays usable; a batch gets here only where the insert is
-            # what finds a retry (``refuses_stored_ids``).
-            if violated != "event_id":
-                raise
-            existing = self._existing(prepared)
-            if existing is None:
-                raise
-            return existing
         if stored is not None:  # the versions the server filled in (or checked)
             values = [(*value[:8], version, *value[9:]) for value, version in zip(values, stored, strict=True)]
         if len(values) == 1:
