@@ -251,6 +251,9 @@ def test_nested_transaction_is_a_savepoint(store: EventStore) -> None:
     assert [(e.version, e.payload["amount"]) for e in events] == [(1, 1), (2, 2)]
     assert [e.id for e in events] == [1, 2]
     assert balances(store)[0][1] == 3
+    # The next transaction appends with the versions this one left (rolled-back block
+    # included): still the next version.
+    assert store.append(deposit("a", 4)) == 3 and store.read("a")[-1].version == 3
 
 
 def test_transaction_cannot_be_used_after_it_ended(store: EventStore) -> None:
@@ -346,6 +349,38 @@ def test_raw_sql_inside_a_transaction_without_projections(open_store) -> None:  
         tx.connection.execute("INSERT INTO events (workflow_id, event_type) VALUES ('a', 'raw')")
         assert tx.append(NewEvent(workflow_id="a", event_type="x"), expected_version=3) == 4
     assert [e.version for e in store.read("a")] == [1, 2, 3, 4]
+
+
+def test_raw_sql_on_the_connection_in_an_earlier_transaction(open_store, ledger: LedgerPlugin) -> None:  # type: ignore[no-untyped-def]
+    """A connection carries workflows' versions from one committed transaction to the
+    next; raw SQL on tx.connection appending to a workflow in between makes the carried
+    version stale, which costs the next append a lookup, never the append itself (nor a
+    second before_append call)."""
+    seen: list[int] = []
+
+    class Counter:
+        evstore_plugin_name = "counter"
+
+        @hookimpl
+        def evstore_before_append(self, store: EventStore, events: object) -> None:
+            seen.append(1)
+
+    store = open_store(ledger, Counter())
+    raw = "INSERT INTO events (workflow_id, event_type, payload) VALUES ('a', 'deposited', '{\"amount\": 10}')"
+    store.append(deposit("a", 1))
+    with store.transaction() as tx:
+        tx.connection.execute(raw)
+    store.append(deposit("a", 100))
+    with store.transaction() as tx:
+        tx.connection.execute(raw)
+    assert store.append(deposit("a", 1000), expected_version=4) == 5
+    with store.transaction() as tx:
+        tx.connection.execute(raw)
+    with pytest.raises(ConcurrencyError):
+        store.append(deposit("a", 1), expected_version=5)
+    assert [(e.id, e.version) for e in store.read("a")] == [(n, n) for n in range(1, 7)]
+    assert len(seen) == 4
+    assert balances(store)[0][1] == 1131
 
 
 def test_raw_only_transaction_is_projected_at_commit(store: EventStore) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from . import _json
@@ -25,6 +26,9 @@ from ._registry import Registry
 
 log = logging.getLogger("evstore")
 _SAVEPOINT = "evstore_projections"
+_NO_SKIPS: frozenset[tuple[str, int]] = frozenset()
+# Workflows whose versions a connection carries from one transaction to the next.
+_KEPT_VERSIONS = 4096
 
 # (projection name, handler, strict) for one event type
 Targets = list[tuple[str, Handler, bool]]
@@ -49,6 +53,10 @@ class Live:
     # (projection, position) of events skipped because their payload does not match
     # the declared model, and the message for each, recorded at commit.
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
+    # Each workflow's latest version as this connection last saw it, carried from the
+    # last transaction it committed when nobody else has committed since (None: start
+    # from nothing). The transaction appends with it and updates it in place.
+    versions: dict[str, int] | None = None
 
 
 class ConnectionScopes:
@@ -88,9 +96,10 @@ class ConnectionScopes:
             session, Scope("reader", frozenset(), "a read-only query", owners), standalone=standalone
         )
         # What the last transaction committed on this connection left behind: (the
-        # backend's change marker then, the live projections, the head). Valid while no
-        # other connection has committed, which the marker tells us for free.
-        self.known: tuple[int, frozenset[str], int] | None = None
+        # backend's change marker then, the live projections, the head, the workflows'
+        # versions). Valid while no other connection has committed, which the marker
+        # tells us for free.
+        self.known: tuple[int, frozenset[str], int, dict[str, int]] | None = None
         # The projector's live dispatch bound to these scoped connections (built on the
         # first append: the dispatch is fixed once the store is open).
         self.bound: dict[str, list[Bound]] | None = None
@@ -148,9 +157,14 @@ class Projector:
         known, scopes.known = scopes.known, None
         if known is not None and marker is not None and known[0] == marker:
             # Nothing was committed by anyone else since our last commit: the positions
-            # are as we left them, so skip reading them (two queries per transaction).
+            # are as we left them, so skip reading them (two queries per transaction),
+            # and so are the versions of the workflows we appended to or looked up (a
+            # query per workflow and transaction). Raw SQL on tx.connection may have
+            # appended since, but it can only have made a version newer than ours, which
+            # the insert refuses (the unique version) and the transaction then looks up.
             state.live = set(known[1])
             state.start = state.head = known[2]
+            state.versions = known[3]
             return state
         current_head = session.head()
         state.start = state.head = current_head
@@ -202,21 +216,30 @@ class Projector:
         bound = scopes.bound
         if bound is None:
             bound = scopes.bound = self._bind(scopes)
-        work = [(event, targets) for event in events if (targets := bound.get(event.event_type))]
-        if not work:
-            return
+        work: Sequence[tuple[RecordedEvent, list[Bound]]]
+        if len(events) == 1:
+            # tx.append and store.append bring one event: no list of work to build.
+            targets = bound.get(events[0].event_type)
+            if targets is None:
+                return
+            work = ((events[0], targets),)
+        else:
+            work = [(event, targets) for event in events if (targets := bound.get(event.event_type))]
+            if not work:
+                return
         session = scopes.session
-        skips: set[tuple[str, int]] = set()
+        # Only a retry after a failure has events to skip: the first attempt shares one
+        # empty set rather than building its own.
+        skips: AbstractSet[tuple[str, int]] = _NO_SKIPS
         while True:
             session.savepoint(_SAVEPOINT)
             try:
-                for event, targets in work:
-                    self._apply_one(session, state.live, event, targets, skips)
+                self._apply_all(session, state.live, work, skips)
             except _HandlerFailed as failure:
                 session.rollback_to(_SAVEPOINT)
                 name, event = failure.name, failure.event
                 if not self.registry.conforms(event):
-                    skips.add((name, event.id))
+                    skips = {*skips, (name, event.id)}
                     state.skipped.append((name, event.id, self.skip_message(name, event, failure.error)))
                     continue
                 state.live.discard(name)
@@ -242,33 +265,36 @@ class Projector:
             for event_type, targets in self.dispatch.items()
         }
 
-    def _apply_one(
-        self, session: Session, live: set[str], event: RecordedEvent, targets: list[Bound],
-        skips: set[tuple[str, int]],
+    def _apply_all(
+        self, session: Session, live: set[str], work: Sequence[tuple[RecordedEvent, list[Bound]]],
+        skips: AbstractSet[tuple[str, int]],
     ) -> None:
+        """Every handler call of one attempt, in one frame: this loop runs for every
+        appended event and each of its handlers, so it keeps to locals."""
         enter, leave = session.enter, session.leave
-        for name, handler, strict, scoped, scope, budget in targets:
-            if name not in live or (skips and (name, event.id) in skips):
-                continue
-            try:
-                if budget is None:
-                    # What ``with scoped:`` does, without its two method calls per handler.
-                    enter(scope)
-                    try:
-                        handler(scoped, event.copy())
-                    finally:
-                        leave()
-                else:
-                    run_within(session, budget, scoped, handler, event.copy())
-            except Exception as error:
-                if not strict or not self.registry.conforms(event):
-                    raise _HandlerFailed(name, event, error) from error
-                raise ProjectionFailedError(
-                    self.failure_message(
-                        name, event, error,
-                        f"{name!r} is strict, so the append was rejected and nothing was written.",
-                    )
-                ) from error
+        for event, targets in work:
+            for name, handler, strict, scoped, scope, budget in targets:
+                if name not in live or (skips and (name, event.id) in skips):
+                    continue
+                try:
+                    if budget is None:
+                        # What ``with scoped:`` does, without its two method calls per handler.
+                        enter(scope)
+                        try:
+                            handler(scoped, event.copy())
+                        finally:
+                            leave()
+                    else:
+                        run_within(session, budget, scoped, handler, event.copy())
+                except Exception as error:
+                    if not strict or not self.registry.conforms(event):
+                        raise _HandlerFailed(name, event, error) from error
+                    raise ProjectionFailedError(
+                        self.failure_message(
+                            name, event, error,
+                            f"{name!r} is strict, so the append was rejected and nothing was written.",
+                        )
+                    ) from error
 
     def committed(self, scopes: ConnectionScopes, state: Live) -> None:
         """After COMMIT: log what failed and remember the state so the next transaction
@@ -278,7 +304,12 @@ class Projector:
         for _name, _position, message in state.skipped:
             log.warning("%s", message)
         if state.marker is not None and state.head is not None:
-            scopes.known = (state.marker, frozenset(state.live), state.head)
+            versions = state.versions
+            if versions is None or len(versions) > _KEPT_VERSIONS:
+                # Bounded: a long-lived connection appending to ever new workflows
+                # would otherwise keep every one of them.
+                versions = {}
+            scopes.known = (state.marker, frozenset(state.live), state.head, versions)
 
     def apply_foreign(self, scopes: ConnectionScopes, state: Live, upto: int) -> None:
         """Apply rows that raw SQL inserted into ``events`` inside this transaction (on

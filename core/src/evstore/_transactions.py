@@ -101,7 +101,13 @@ class Transaction:
 
     def start(self) -> None:
         scopes, maintenance = self._scopes, self._store._maintenance
-        self._live = self._projector.begin(scopes, lambda names: maintenance.catch_up(scopes, names))
+        self._live = live = self._projector.begin(scopes, lambda names: maintenance.catch_up(scopes, names))
+        # The versions the last commit on this connection left, if still valid; either
+        # way the state holds the dict this transaction appends with, for the next one.
+        if live.versions is None:
+            live.versions = self._versions
+        else:
+            self._versions = live.versions
 
     def finish(self) -> list[RecordedEvent]:
         if self._failed is not None:
@@ -116,12 +122,15 @@ class Transaction:
 
     def snapshot(self) -> tuple[Any, ...]:
         live = self._live
-        return (dict(self._versions), len(self._committed), set(live.live), live.head, len(live.failures))
+        return (len(self._committed), set(live.live), live.head, len(live.failures))
 
     def restore(self, saved: tuple[Any, ...]) -> None:
-        versions, kept, live, self._live.head, failures = saved
+        kept, live, self._live.head, failures = saved
         del self._live.failures[failures:]
-        self._versions = versions
+        # Versions are not saved (every nested block and group-commit request would copy
+        # a dict that the connection carries across transactions): forgetting them all
+        # costs a lookup per workflow after a rolled-back block, and is always right.
+        self._versions.clear()
         del self._committed[kept:]
         self._live.live = live
 
@@ -182,35 +191,40 @@ class Transaction:
         if store._hooks.has_before_append:
             store._hooks.before_append(store, events)
         session = self._session
-        if len(prepared) > 1 and not session.refuses_stored_ids:
-            existing = self._existing(prepared)
-            if existing is not None:
+        while True:  # once, or twice when the versions kept were stale (below)
+            if len(prepared) > 1 and not session.refuses_stored_ids:
+                existing = self._existing(prepared)
+                if existing is not None:
+                    return existing
+            try:
+                values = self._assign(prepared, expected)
+            except _AlreadyStored as retried:
+                return retried.positions
+            try:
+                first, stored = session.insert_events(values)
+                break
+            except BaseException as error:
+                violated = session.violated_constraint(error)
+                if violated is None:
+                    raise
+                if violated == "version" and self._versions:
+                    # Raw SQL on tx.connection appended to a workflow whose version we
+                    # kept, in this transaction or an earlier one on this connection (the
+                    # versions are carried over, see Projector.begin). The failed
+                    # statement wrote nothing (a batch rolled back to its savepoint):
+                    # forget the versions and decide again from the stored ones, without
+                    # calling the before_append hooks a second time for the same append.
+                    self._versions.clear()
+                    continue
+                # A failed insert leaves nothing behind (a batch rolls back to its
+                # savepoint), so the transaction stays usable; a batch gets here only
+                # where the insert is what finds a retry (``refuses_stored_ids``).
+                if violated != "event_id":
+                    raise
+                existing = self._existing(prepared)
+                if existing is None:
+                    raise
                 return existing
-        try:
-            values = self._assign(prepared, expected)
-        except _AlreadyStored as retried:
-            return retried.positions
-        try:
-            first, stored = session.insert_events(values)
-        except BaseException as error:
-            violated = session.violated_constraint(error)
-            if violated is None:
-                raise
-            if violated == "version" and self._versions:
-                # Raw SQL on tx.connection appended to a workflow whose version we had
-                # cached (the failed statement wrote nothing; a batch rolled back to its
-                # savepoint): forget the cache and decide again from the stored versions.
-                self._versions.clear()
-                return self.append_prepared(events, prepared, expected, depth)
-            # A failed insert leaves nothing behind (a batch rolls back to its savepoint),
-            # so the transaction stays usable; a batch gets here only where the insert is
-            # what finds a retry (``refuses_stored_ids``).
-            if violated != "event_id":
-                raise
-            existing = self._existing(prepared)
-            if existing is None:
-                raise
-            return existing
         if stored is not None:  # the versions the server filled in (or checked)
             values = [(*value[:8], version, *value[9:]) for value, version in zip(values, stored, strict=True)]
         if len(values) == 1:
