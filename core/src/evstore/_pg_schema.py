@@ -8,7 +8,7 @@ import psycopg
 
 from ._errors import SchemaVersionError, StoreOpenError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 KERNEL_SCHEMA = """
 CREATE TABLE events (
     -- The global position: max + 1 under the write lock (see evstore_events_before_insert),
@@ -115,7 +115,53 @@ CREATE TABLE evstore_subscriptions (
     updated_at TEXT NOT NULL
 );
 """,
+    # The next position and version as the newest row of an index, not MAX(): PL/pgSQL
+    # caches its queries' plans, and a plan made while the table was small (a new store)
+    # scanned the whole table, or the whole workflow, for the MAX on every insert ever
+    # after. One workflow of 40,000 events took 9.7 ms a single append (0.6 ms at 1,000);
+    # ORDER BY ... DESC LIMIT 1 is a backward index scan whatever the table's size.
+    4: """
+CREATE OR REPLACE FUNCTION evstore_events_before_insert() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+    next_position BIGINT;
+    next_version BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(%(lock)s);
+    next_position := COALESCE((SELECT id FROM events ORDER BY id DESC LIMIT 1), 0) + 1;
+    IF NEW.id IS NULL THEN
+        NEW.id := next_position;
+    ELSIF NEW.id <> next_position THEN
+        RAISE EXCEPTION 'events.id must be the next position: leave id out and the store assigns it'
+            USING ERRCODE = 'check_violation';
+    END IF;
+    next_version := COALESCE((
+        SELECT version FROM events WHERE workflow_id = NEW.workflow_id ORDER BY version DESC LIMIT 1
+    ), 0) + 1;
+    IF NEW.version IS NULL THEN
+        NEW.version := next_version;
+    ELSIF NEW.version <> next_version THEN
+        RAISE EXCEPTION 'events.version must be the next version of its workflow: leave version out'
+            USING ERRCODE = 'unique_violation', CONSTRAINT = 'events_version_unique';
+    END IF;
+    IF json_typeof(NEW.payload::json) IS DISTINCT FROM 'object'
+       OR json_typeof(NEW.metadata::json) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'events.payload and events.metadata must be JSON objects'
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$body$;
+""",
 }
+
+
+def kernel_ddl(lock_key: int, after: int | None = None) -> list[str]:
+    """The scripts that make a kernel schema of ``SCHEMA_VERSION`` with this write-lock
+    key: the original schema (``after`` None) and every upgrade after version ``after``."""
+    start = 2 if after is None else after
+    scripts = [KERNEL_SCHEMA] if after is None else []
+    scripts += [SCHEMA_UPGRADES[v] for v in range(start + 1, SCHEMA_VERSION + 1)]
+    return [script.replace("%(lock)s", str(lock_key)) for script in scripts]
 
 
 def table_names(conn: psycopg.Connection[Any], schema: str) -> set[str]:

@@ -53,7 +53,7 @@ from ._pg_insert import (
     needs_savepoint,
     run_first,
 )
-from ._pg_schema import KERNEL_SCHEMA, SCHEMA_UPGRADES, SCHEMA_VERSION, check_schema_version, table_names
+from ._pg_schema import KERNEL_SCHEMA, SCHEMA_VERSION, check_schema_version, kernel_ddl, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
 _CONNECT_TIMEOUT = 10
@@ -187,8 +187,8 @@ class PostgresBackend:
                     conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.lock_key)))
                     conn.execute("INSERT INTO evstore_meta (key, value) VALUES ('schema_version', '2')")
                 version = check_schema_version(conn, self.schema, self.target)
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    conn.execute(SCHEMA_UPGRADES[target])
+                for script in kernel_ddl(self.lock_key, after=version):
+                    conn.execute(script)
                 if version < SCHEMA_VERSION:
                     conn.execute(
                         "UPDATE evstore_meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)

@@ -1,6 +1,6 @@
 """The PostgreSQL baseline: what a competent hand-written event log on psycopg must do.
 
-It keeps the kernel's invariants with the kernel's own DDL (``KERNEL_SCHEMA`` of
+It keeps the kernel's invariants with the kernel's own DDL (``kernel_ddl`` of
 ``_pg_schema``: the same ``events`` table, unique constraints and triggers, in a schema
 of its own with its own advisory lock key) and the kernel's ordering: every write
 transaction is ``BEGIN ISOLATION LEVEL READ COMMITTED`` and
@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .._envelope import COLUMNS, new_event_id
 from .._errors import StoreConnectionError
-from .._pg_schema import KERNEL_SCHEMA
+from .._pg_schema import kernel_ddl
 from .._pg_support import redact
 from ._raw import RawReads, Spec
 
@@ -119,7 +119,8 @@ class RawPgLog(RawReads):
             if create:
                 self.conn.execute(f'CREATE SCHEMA "{schema}"')
                 self.conn.execute(f'SET search_path TO "{schema}"')
-                self.conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.key)))
+                for script in kernel_ddl(self.key):
+                    self.conn.execute(script)
             self.conn.execute(f'SET search_path TO "{schema}"')
             self.conn.execute(f"SET synchronous_commit TO {'on' if durability == 'full' else 'off'}")
         except BaseException:
