@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from . import _json
 from ._envelope import COLUMNS, RecordedEvent
-from ._errors import ProjectionError
+from ._errors import ProjectionError, ProjectionFailedError, WaitTimeoutError
 from ._projector import record_skips
 from ._replay import Skipped, _ReplayError
 
@@ -207,3 +207,29 @@ def check_async(store: EventStore, names: Iterable[str] | None) -> list[str]:
                 f"make it async with EVSTORE_ASYNC_PROJECTIONS={name}"
             )
     return chosen
+
+
+def wait_for_projections(store: EventStore, position: int, names: list[str], timeout: float) -> None:
+    """``EventStore.wait_for``: poll the projections' positions, backing off from 2 ms to
+    100 ms, until ``names`` have all applied ``position``; a failing one ends the wait at
+    once (it will not get there by itself)."""
+    deadline = time.monotonic() + timeout
+    pause = 0.002
+    while True:
+        behind = {s.name: s for s in store.projection_status() if s.name in names and s.position < position}
+        failing = [s for s in behind.values() if s.status != "ok"]
+        if failing:
+            raise ProjectionFailedError(
+                f"projection {failing[0].name!r} is {failing[0].status} at position {failing[0].position}, "
+                f"before {position}: {failing[0].error or ''}".rstrip(": ")
+            )
+        if not behind:
+            return
+        if time.monotonic() >= deadline:
+            described = ", ".join(f"{n} at {s.position}" for n, s in sorted(behind.items()))
+            raise WaitTimeoutError(
+                f"waited {timeout:g} s for position {position}, but {described}. Is an `evstore worker` "
+                "running for them? `evstore status` shows who applies each."
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,17 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from ._access import ScopedConnection
+from ._async import wait_for_projections
 from ._backend import Backend
 from ._declarations import Reactor
 from ._envelope import ANY, COLUMNS, ExpectedVersion, NewEvent, RecordedEvent
 from ._errors import (
     InvalidArgumentError,
     InvalidEventError,
-    ProjectionFailedError,
     StoreClosedError,
     TransactionError,
     UnknownProjectionError,
-    WaitTimeoutError,
 )
 from ._group import GroupCommit
 from ._plugins import Hooks, PluginInfo, PluginSet, load_plugins
@@ -569,27 +567,7 @@ class EventStore:
         ``ProjectionFailedError`` if one of them is failing before reaching it."""
         check_int("position", position, minimum=0)
         check_number("timeout", timeout, minimum=0.0)
-        names = self._names(projections)
-        deadline = time.monotonic() + timeout
-        pause = 0.002
-        while True:
-            behind = {s.name: s for s in self.projection_status() if s.name in names and s.position < position}
-            failing = [s for s in behind.values() if s.status != "ok"]
-            if failing:
-                raise ProjectionFailedError(
-                    f"projection {failing[0].name!r} is {failing[0].status} at position {failing[0].position}, "
-                    f"before {position}: {failing[0].error or ''}".rstrip(": ")
-                )
-            if not behind:
-                return
-            if time.monotonic() >= deadline:
-                described = ", ".join(f"{n} at {s.position}" for n, s in sorted(behind.items()))
-                raise WaitTimeoutError(
-                    f"waited {timeout:g} s for position {position}, but {described}. Is an `evstore worker` "
-                    "running for them? `evstore status` shows who applies each."
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+        wait_for_projections(self, position, self._names(projections), timeout)
 
     def subscribe(
         self, name: str, *, types: Iterable[str] | None = None, after: int = 0, batch_size: int = 100
