@@ -7,6 +7,7 @@ reactors (their follow-ups are already in the log).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -243,12 +244,17 @@ class Maintenance:
         if not targets:
             return 0
         count = 0
-        for batch in _batches_after(scopes.session, after, sorted(targets)):
-            self.apply_chunk(scopes, targets, batch, skipped)
+        batches = _batches_after(scopes.session, after, sorted(targets))
+        while True:
+            # Reading a batch makes the objects that live until it is applied.
+            with collection_paused():
+                batch = next(batches, None)
+                if batch is None:
+                    return count
+                self.apply_chunk(scopes, targets, batch, skipped)
             count += len(batch)
             if progress is not None:
                 progress(batch[-1].id)
-        return count
 
     def targets(self, names: Sequence[str]) -> Targets:
         """event type -> [(projection, handler)] for the projections ``names``."""
@@ -268,6 +274,12 @@ class Maintenance:
         append makes); one raising on a conforming event raises ``_ReplayError``. A
         projection's batch handler that raises is replaced by its per-event handlers for
         this batch, so the failing event is found exactly."""
+        with collection_paused():
+            self._apply_chunk(scopes, targets, batch, skipped)
+
+    def _apply_chunk(
+        self, scopes: ConnectionScopes, targets: Targets, batch: list[RecordedEvent], skipped: Skipped
+    ) -> None:
         session = scopes.session
         skips: set[tuple[str, int]] = set()
         per_event: set[str] = set()
@@ -301,25 +313,31 @@ class Maintenance:
     ) -> None:
         projections, budgets, session = scopes.projections, self.projector.budgets, scopes.session
         batched = self._batch_handlers(targets, per_event)
+        # The per-event handlers of the projections without a batch handler, by type:
+        # when every projection has one (a rebuild, usually), the loop below sees no
+        # event at all rather than looking up and skipping each event's targets.
+        unbatched = {
+            event_type: kept
+            for event_type, entries in targets.items()
+            if (kept := [(name, handler) for name, handler in entries if name not in batched])
+        }
+        if unbatched:
+            self._apply_per_event(scopes, unbatched, batch, skips)
+        if not batched:
+            return
+        # Each batched projection's own copies of its events, in one pass over the
+        # batch (filtering the whole batch once per projection cost 2% of rebuilding
+        # the six first-party projections).
+        copies: dict[str, list[RecordedEvent]] = {name: [] for name in batched}
+        routes = {
+            event_type: [copies[name] for name, _ in entries if name in copies]
+            for event_type, entries in targets.items()
+        }
         for event in batch:
-            for name, handler in targets[event.event_type]:
-                if name in batched or (skips and (name, event.id) in skips):
-                    continue
-                scoped = projections[name]
-                try:
-                    budget = budgets.get(name)
-                    if budget is None:
-                        with scoped:
-                            handler(scoped, event.copy())
-                    else:
-                        run_within(session, budget, scoped, handler, event.copy())
-                except Exception as error:
-                    raise _ReplayError(name, event, error) from error
+            for mine in routes[event.event_type]:
+                mine.append(event.copy())
         for name, handle_batch in sorted(batched.items()):
-            # The projection's types as a set, looked up once per event: scanning each
-            # event's target list here cost a tenth of a six-projection rebuild.
-            handled = {event_type for event_type, entries in targets.items() if any(n == name for n, _ in entries)}
-            mine = [event.copy() for event in batch if event.event_type in handled]
+            mine = copies[name]
             if not mine:
                 continue
             scoped = projections[name]
@@ -333,6 +351,25 @@ class Maintenance:
             except Exception as error:
                 raise _BatchFailed(name) from error
 
+    def _apply_per_event(
+        self, scopes: ConnectionScopes, targets: Targets, batch: list[RecordedEvent], skips: set[tuple[str, int]]
+    ) -> None:
+        projections, budgets, session = scopes.projections, self.projector.budgets, scopes.session
+        for event in batch:
+            for name, handler in targets.get(event.event_type, ()):
+                if skips and (name, event.id) in skips:
+                    continue
+                scoped = projections[name]
+                try:
+                    budget = budgets.get(name)
+                    if budget is None:
+                        with scoped:
+                            handler(scoped, event.copy())
+                    else:
+                        run_within(session, budget, scoped, handler, event.copy())
+                except Exception as error:
+                    raise _ReplayError(name, event, error) from error
+
     def _batch_handlers(self, targets: Targets, per_event: set[str]) -> dict[str, BatchHandler]:
         names = {name for entries in targets.values() for name, _ in entries}
         found = {}
@@ -341,6 +378,33 @@ class Maintenance:
             if handler is not None:
                 found[name] = handler
         return found
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No automatic garbage collection inside the block (if it was on, it is on again
+    after it, however the block ends); nested blocks leave it to the outermost.
+
+    A replay batch makes tens of thousands of container objects (events, payload
+    dicts, the handlers' rows) that all live until the batch is applied. With the
+    collector on, every 700 of them start a collection that scans them all again; the
+    survivors are promoted, and enough promoted objects start a collection of the whole
+    heap: 10-12% of rebuilding the six first-party projections from 100k events.
+    Nothing a batch makes needs the collector to be freed: reference counting frees it
+    when the batch's lists go, and any cycle a handler leaves behind is found by the
+    first collection after the block, so memory stays bounded by one batch.
+
+    The switch is the process's: while a batch runs, other threads' allocations start
+    no collection either (theirs wait for the end of the batch, at most a few hundred
+    milliseconds), and one that turns the collector off meanwhile finds it on again.
+    """
+    was_enabled = gc.isenabled()
+    try:
+        gc.disable()
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _log_skips(skipped: Skipped) -> None:
