@@ -400,13 +400,15 @@ def collection_paused() -> Iterator[None]:
     heap. Paused, rebuilding the six first-party projections from 100k events through
     their batch handlers took 11-18% less CPU (the same rebuild event by event, which
     keeps fewer objects alive, took as long as before).
+
     Nothing a batch makes needs the collector to be freed: reference counting frees it
     when the batch's lists go, and any cycle a handler leaves behind is found by the
     first collection after the block, so memory stays bounded by one batch.
 
     The switch is the process's: while a batch runs, other threads' allocations start
-    no collection either (theirs wait for the end of the batch, at most a few hundred
-    milliseconds), and one that turns the collector off meanwhile finds it on again.
+    no collection either (their cycles wait for the end of the batch, tens of
+    milliseconds for the first-party projections), and a thread that turns the
+    collector off meanwhile finds it on again afterwards.
     """
     was_enabled = gc.isenabled()
     try:
