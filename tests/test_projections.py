@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -22,6 +23,7 @@ from evstore import (
     UnknownProjectionError,
     hookimpl,
 )
+from evstore._replay import collection_paused
 
 from kernel_support import LedgerPlugin, balances, deposit, raw_connection
 
@@ -117,6 +119,47 @@ def test_rebuild_error_keeps_the_old_tables(store: EventStore, ledger: LedgerPlu
         store.rebuild()
     assert balances(store) == before
 
+
+
+def test_replays_pause_the_garbage_collector_and_restore_it(store: EventStore, ledger: LedgerPlugin) -> None:
+    """A replay batch runs with automatic collection off (see collection_paused); the
+    collector is as it was after every rebuild and catch-up, failed ones included, and
+    one that was off is not turned on."""
+    store.append_many([deposit("a", n) for n in range(1, 5)])
+    seen: list[bool] = []
+
+    class Watching(set[int]):
+        """The handler asks it about every deposit: note the collector's state."""
+
+        def __contains__(self, amount: object) -> bool:
+            seen.append(gc.isenabled())
+            return super().__contains__(amount)
+
+    ledger.fail_on = Watching()
+    assert gc.isenabled()
+    store.rebuild()
+    assert seen and not any(seen), "the handlers ran with the collector on"
+    assert gc.isenabled()
+    ledger.fail_on.add(3)
+    with pytest.raises(ProjectionError):
+        store.rebuild()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        ledger.fail_on.clear()
+        store.rebuild()
+        assert not gc.isenabled(), "a rebuild turned on a collector its caller had turned off"
+    finally:
+        gc.enable()
+
+
+def test_collection_paused_restores_the_collector_on_an_interrupt() -> None:
+    with pytest.raises(KeyboardInterrupt), collection_paused():
+        with collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "a nested pause turned the collector back on early"
+        raise KeyboardInterrupt
+    assert gc.isenabled()
 
 def test_unknown_projection_name(store: EventStore) -> None:
     with pytest.raises(UnknownProjectionError, match="no loaded projection is named 'nope'"):

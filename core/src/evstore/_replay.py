@@ -7,6 +7,7 @@ reactors (their follow-ups are already in the log).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,9 @@ _SAVEPOINT = "evstore_replay"
 Progress = Callable[[int], None]
 Skipped = list[tuple[str, int, str]]
 Targets = dict[str, list[tuple[str, Handler]]]
+# An event's stored row, in ``COLUMNS`` order, and the positions of its id and type.
+Row = tuple[Any, ...]
+_ID, _TYPE = 0, 2
 
 
 class Maintenance:
@@ -243,12 +247,17 @@ class Maintenance:
         if not targets:
             return 0
         count = 0
-        for batch in _batches_after(scopes.session, after, sorted(targets)):
-            self.apply_chunk(scopes, targets, batch, skipped)
-            count += len(batch)
+        batches = _batches_after(scopes.session, after, sorted(targets))
+        while True:
+            # Reading a batch makes the objects that live until it is applied.
+            with collection_paused():
+                rows = next(batches, None)
+                if rows is None:
+                    return count
+                self._apply_rows(scopes, targets, rows, skipped)
+            count += len(rows)
             if progress is not None:
-                progress(batch[-1].id)
-        return count
+                progress(rows[-1][_ID])
 
     def targets(self, names: Sequence[str]) -> Targets:
         """event type -> [(projection, handler)] for the projections ``names``."""
@@ -268,6 +277,15 @@ class Maintenance:
         append makes); one raising on a conforming event raises ``_ReplayError``. A
         projection's batch handler that raises is replaced by its per-event handlers for
         this batch, so the failing event is found exactly."""
+        with collection_paused():
+            self._apply_rows(scopes, targets, [event.row() for event in batch], skipped)
+
+    def _apply_rows(self, scopes: ConnectionScopes, targets: Targets, batch: list[Row], skipped: Skipped) -> None:
+        """:meth:`apply_chunk` on the stored rows of the events (``COLUMNS`` order).
+
+        The kernel keeps the rows, which nothing can change, and hands every consumer a
+        ``RecordedEvent`` of its own made from them: each handler call gets events no
+        other consumer has touched, and failures are reported with pristine ones."""
         session = scopes.session
         skips: set[tuple[str, int]] = set()
         per_event: set[str] = set()
@@ -296,30 +314,36 @@ class Maintenance:
             return
 
     def _apply_batch(
-        self, scopes: ConnectionScopes, targets: Targets, batch: list[RecordedEvent],
+        self, scopes: ConnectionScopes, targets: Targets, batch: list[Row],
         skips: set[tuple[str, int]], per_event: set[str],
     ) -> None:
         projections, budgets, session = scopes.projections, self.projector.budgets, scopes.session
         batched = self._batch_handlers(targets, per_event)
-        for event in batch:
-            for name, handler in targets[event.event_type]:
-                if name in batched or (skips and (name, event.id) in skips):
-                    continue
-                scoped = projections[name]
-                try:
-                    budget = budgets.get(name)
-                    if budget is None:
-                        with scoped:
-                            handler(scoped, event.copy())
-                    else:
-                        run_within(session, budget, scoped, handler, event.copy())
-                except Exception as error:
-                    raise _ReplayError(name, event, error) from error
+        # The per-event handlers of the projections without a batch handler, by type:
+        # when every projection has one (a rebuild, usually), the loop below sees no
+        # event at all rather than looking up and skipping each event's targets.
+        unbatched = {
+            event_type: kept
+            for event_type, entries in targets.items()
+            if (kept := [(name, handler) for name, handler in entries if name not in batched])
+        }
+        if unbatched:
+            self._apply_per_event(scopes, unbatched, batch, skips)
+        if not batched:
+            return
+        # Each batched projection's own events, made in one pass over the batch
+        # (filtering the whole batch once per projection cost 2% of rebuilding the
+        # six first-party projections).
+        copies: dict[str, list[RecordedEvent]] = {name: [] for name in batched}
+        routes = {
+            event_type: [copies[name] for name, _ in entries if name in copies]
+            for event_type, entries in targets.items()
+        }
+        for row in batch:
+            for mine in routes[row[_TYPE]]:
+                mine.append(RecordedEvent(row))
         for name, handle_batch in sorted(batched.items()):
-            # The projection's types as a set, looked up once per event: scanning each
-            # event's target list here cost a tenth of a six-projection rebuild.
-            handled = {event_type for event_type, entries in targets.items() if any(n == name for n, _ in entries)}
-            mine = [event.copy() for event in batch if event.event_type in handled]
+            mine = copies[name]
             if not mine:
                 continue
             scoped = projections[name]
@@ -329,9 +353,30 @@ class Maintenance:
                     with scoped:
                         handle_batch(scoped, mine)
                 else:
-                    run_within(session, budget, scoped, partial(_call_batch, handle_batch, mine), batch[0])
+                    run_within(
+                        session, budget, scoped, partial(_call_batch, handle_batch, mine), RecordedEvent(batch[0])
+                    )
             except Exception as error:
                 raise _BatchFailed(name) from error
+
+    def _apply_per_event(
+        self, scopes: ConnectionScopes, targets: Targets, batch: list[Row], skips: set[tuple[str, int]]
+    ) -> None:
+        projections, budgets, session = scopes.projections, self.projector.budgets, scopes.session
+        for row in batch:
+            for name, handler in targets.get(row[_TYPE], ()):
+                if skips and (name, row[_ID]) in skips:
+                    continue
+                scoped = projections[name]
+                try:
+                    budget = budgets.get(name)
+                    if budget is None:
+                        with scoped:
+                            handler(scoped, RecordedEvent(row))
+                    else:
+                        run_within(session, budget, scoped, handler, RecordedEvent(row))
+                except Exception as error:
+                    raise _ReplayError(name, RecordedEvent(row), error) from error
 
     def _batch_handlers(self, targets: Targets, per_event: set[str]) -> dict[str, BatchHandler]:
         names = {name for entries in targets.values() for name, _ in entries}
@@ -341,6 +386,37 @@ class Maintenance:
             if handler is not None:
                 found[name] = handler
         return found
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No automatic garbage collection inside the block (if it was on, it is on again
+    after it, however the block ends); nested blocks leave it to the outermost.
+
+    A replay batch makes tens of thousands of container objects (events, payload
+    dicts, the handlers' rows) that all live until the batch is applied. With the
+    collector on, every 700 of them start a collection that scans them all again; the
+    survivors are promoted, and enough promoted objects start a collection of the whole
+    heap. Paused, rebuilding the six first-party projections from 100k events through
+    their batch handlers took 11-18% less CPU (the same rebuild event by event, which
+    keeps fewer objects alive, took as long as before).
+
+    Nothing a batch makes needs the collector to be freed: reference counting frees it
+    when the batch's lists go, and any cycle a handler leaves behind is found by the
+    first collection after the block, so memory stays bounded by one batch.
+
+    The switch is the process's: while a batch runs, other threads' allocations start
+    no collection either (their cycles wait for the end of the batch, tens of
+    milliseconds for the first-party projections), and a thread that turns the
+    collector off meanwhile finds it on again afterwards.
+    """
+    was_enabled = gc.isenabled()
+    try:
+        gc.disable()
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _log_skips(skipped: Skipped) -> None:
@@ -380,9 +456,9 @@ class _ReplayError(EvstoreError):
         self.name, self.event, self.error = name, event, error
 
 
-def _batches_after(session: Session, after: int, types: Sequence[str]) -> Iterator[list[RecordedEvent]]:
-    """Stored events of ``types`` after position ``after``, in position order, a batch at
-    a time, so replaying a long log takes constant memory."""
+def _batches_after(session: Session, after: int, types: Sequence[str]) -> Iterator[list[Row]]:
+    """The rows of the stored events of ``types`` after position ``after``, in position
+    order, a batch at a time, so replaying a long log takes constant memory."""
     marks = ",".join("?" * len(types))
     sql = (
         f"SELECT {COLUMNS} FROM events WHERE id > ? AND event_type IN ({marks}) "
@@ -392,5 +468,5 @@ def _batches_after(session: Session, after: int, types: Sequence[str]) -> Iterat
         rows = session.execute(sql, (after, *types)).fetchall()
         if not rows:
             return
-        yield [RecordedEvent(row) for row in rows]
-        after = rows[-1][0]
+        yield rows
+        after = rows[-1][_ID]

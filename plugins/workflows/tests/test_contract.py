@@ -79,6 +79,24 @@ class TestWorkflowsContractOnSupervisorRuns(ProjectionContract):
     max_examples = 10
 
 
+
+class TestWorkflowsContractInSmallBatches(TestWorkflowsContract):
+    """The replaying checks again, with replays three events at a time: the contract's
+    histories fit in one batch of the usual size, and the batch handler must also fold
+    into the rows earlier batches wrote (a workflow started in one batch, its steps
+    started in the next, its ending in a third)."""
+
+    replay_batch_size = 3
+
+    # Checks that replay nothing, or nothing the other class does not already cover.
+    test_migrations_apply_twice_cleanly = None
+    test_redelivered_event_changes_nothing = None
+    test_unknown_event_types_are_ignored = None
+    test_writes_only_its_declared_tables = None
+    test_position_advances_with_its_rows = None
+    test_upgrade_from_the_previous_version_equals_a_rebuild = None
+    test_tables_of_an_unloaded_owner_are_refused = None
+
 @dataclass
 class ExpectedWorkflow:
     created_at: datetime

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json
+from evstore import Migration, Projection, RecordedEvent, ScopedConnection, encode_json, in_list
 
 from ._events import (
     STEP_APPLYING,
@@ -93,26 +93,6 @@ _ON_FAILED = _INSERT + _TOUCH + ", error = excluded.error"
 _ON_RETRIED = _INSERT + _TOUCH + ", retry_count = steps.retry_count + 1"
 _ON_STATUS_CHANGED = _INSERT + _TOUCH + ", output = excluded.output, error = excluded.error"
 
-# The batch handler's one statement: each ``_ON_*`` above, chosen per row by the event
-# type given as a parameter (the CASEs below), so a whole batch is one executemany that
-# runs the rows in order, exactly as the per-event statements would. Keep the two in
-# step: the contract's rebuild-equals-incremental check compares them.
-_ON_ANY = _INSERT + (
-    "workflow_id = CASE WHEN ? = 'step_started' THEN excluded.workflow_id ELSE steps.workflow_id END, "
-    "role = CASE WHEN ? = 'step_started' THEN COALESCE(excluded.role, steps.role) "
-    "ELSE COALESCE(steps.role, excluded.role) END, "
-    "status = excluded.status, "
-    "gates = CASE WHEN ? = 'step_started' THEN excluded.gates ELSE steps.gates END, "
-    "context = CASE WHEN ? = 'step_started' THEN excluded.context ELSE steps.context END, "
-    "output = CASE ? WHEN 'step_started' THEN NULL WHEN 'step_completed' THEN excluded.output "
-    "WHEN 'step_status_changed' THEN excluded.output ELSE steps.output END, "
-    "error = CASE ? WHEN 'step_started' THEN NULL WHEN 'step_failed' THEN excluded.error "
-    "WHEN 'step_status_changed' THEN excluded.error ELSE steps.error END, "
-    "retry_count = CASE WHEN ? = 'step_retried' THEN steps.retry_count + 1 ELSE steps.retry_count END, "
-    "updated_at = excluded.updated_at"
-)
-# How many times ``_ON_ANY`` names the event type, after the row's own parameters.
-_ON_ANY_TYPE_MARKS: Final = 7
 _STATUSES: Final = frozenset(status.value for status in StepStatus)
 
 
@@ -143,14 +123,95 @@ def _on_step_event(db: ScopedConnection, event: RecordedEvent) -> None:
 
 
 def _on_step_events(db: ScopedConnection, events: Sequence[RecordedEvent]) -> None:
-    """Replay (rebuild, catch-up): the batch as one executemany of ``_ON_ANY``."""
-    rows = []
+    """Replay (rebuild, catch-up, workers): the batch folded in memory, by the rules of
+    the per-event statements, then each step's row written once.
+
+    One event at a time, every event is an upsert that finds the step's row and
+    rewrites it; a step is usually started and completed in one batch, so folding
+    halves the statements, and each is a plain INSERT or UPDATE (the one upsert with
+    a CASE per column that this replaced cost more than the per-event statements).
+    Keep ``_fold`` in step with the ``_ON_*`` statements: the contract's
+    replay-equals-incremental checks (also in batches of three events) compare them.
+    """
+    prepared = []
     for event in events:
         row = _ROWS[event.event_type](event)
         if row is not None:
-            rows.append((*row, *(event.event_type,) * _ON_ANY_TYPE_MARKS))
-    if rows:
-        db.executemany(_ON_ANY, rows)
+            prepared.append((event.event_type, row))
+    if not prepared:
+        return
+    rows = _read_rows(db, [row[0] for _, row in prepared])
+    stored = list(rows)  # the steps earlier batches wrote, which this one changes
+    new: dict[str, list[Any]] = {}
+    for kind, row in prepared:
+        error = row[_ERROR]
+        if error is not None and "\x00" in error:
+            # PostgreSQL refuses NUL in text. Folded, a later event could overwrite
+            # the value that makes the per-event statement fail; let those decide.
+            raise _Unusual(f"error {error!r} holds a NUL character")
+        current = rows.get(row[0])
+        if current is None:
+            rows[row[0]] = new[row[0]] = list(row)
+        else:
+            _fold(kind, current, row)
+    if new:
+        db.executemany(_INSERT_ROW, [tuple(row) for row in new.values()])
+    if stored:
+        db.executemany(_UPDATE_ROW, [(*rows[key][1:8], *rows[key][9:11], key) for key in stored])
+
+
+class _Unusual(Exception):
+    """The batch holds a value the fold cannot vouch for: the kernel applies the batch
+    again through the per-event handlers (internal)."""
+
+
+# Positions in the rows of ``_row`` (the columns of ``_INSERT``).
+_WORKFLOW, _ROLE, _STATUS, _GATES, _CONTEXT, _OUTPUT, _ERROR, _UPDATED, _RETRIES = 1, 2, 3, 4, 5, 6, 7, 9, 10
+_COLUMNS: Final = (
+    "id, workflow_id, role, status, gates, context, output, error, created_at, updated_at, "
+    "retry_count, created_position"
+)
+_SELECT_ROWS: Final = f"SELECT {_COLUMNS} FROM steps WHERE id IN "
+_INSERT_ROW: Final = f"INSERT INTO steps ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Every column an event may change; created_at and created_position never do.
+_UPDATE_ROW: Final = (
+    "UPDATE steps SET workflow_id = ?, role = ?, status = ?, gates = ?, context = ?, output = ?, "
+    "error = ?, updated_at = ?, retry_count = ? WHERE id = ?"
+)
+# Ids per IN (...) read: far below every backend's limit on parameters.
+_READ_CHUNK: Final = 512
+
+
+def _read_rows(db: ScopedConnection, ids: list[str]) -> dict[str, list[Any]]:
+    """The stored rows of ``ids`` (those that have one), by id."""
+    wanted = list(dict.fromkeys(ids))
+    rows: dict[str, list[Any]] = {}
+    for start in range(0, len(wanted), _READ_CHUNK):
+        marks, chunk = in_list(wanted[start:start + _READ_CHUNK])
+        for stored in db.fetchall(_SELECT_ROWS + marks, chunk):
+            rows[stored[0]] = list(stored)
+    return rows
+
+
+def _fold(kind: str, current: list[Any], row: Row) -> None:
+    """What the ``_ON_*`` statement of ``kind`` does to an existing row."""
+    current[_STATUS], current[_UPDATED] = row[_STATUS], row[_UPDATED]
+    if kind == STEP_STARTED:
+        current[_WORKFLOW], current[_GATES], current[_CONTEXT] = row[_WORKFLOW], row[_GATES], row[_CONTEXT]
+        if row[_ROLE] is not None:
+            current[_ROLE] = row[_ROLE]
+        current[_OUTPUT] = current[_ERROR] = None
+        return
+    if current[_ROLE] is None:
+        current[_ROLE] = row[_ROLE]
+    if kind == STEP_COMPLETED:
+        current[_OUTPUT] = row[_OUTPUT]
+    elif kind == STEP_FAILED:
+        current[_ERROR] = row[_ERROR]
+    elif kind == STEP_RETRIED:
+        current[_RETRIES] += 1
+    elif kind == STEP_STATUS_CHANGED:
+        current[_OUTPUT], current[_ERROR] = row[_OUTPUT], row[_ERROR]
 
 
 def _started_row(event: RecordedEvent) -> Row | None:
