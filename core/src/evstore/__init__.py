@@ -42,6 +42,7 @@ from ._json import MAX_DEPTH as MAX_PAYLOAD_DEPTH
 from ._json import dumps as encode_json
 from ._json import loads as decode_json
 from ._plugin_spec import Plugin
+from ._replay import collection_paused
 from ._required import require_projection
 from ._store import EventStore
 from ._store_parts import ProjectionStatus
@@ -102,6 +103,7 @@ __all__ = [
     "WaitTimeoutError",
     "Worker",
     "__version__",
+    "collection_paused",
     "decode_json",
     "encode_json",
     "hookimpl",
