@@ -9,8 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from reliability_checks import check_log, check_projections_equal_rebuild
 from reliability_workload import contend, open_store
+
+from reliability_checks import check_log, check_projections_equal_rebuild
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_checks import check_log, check_projections_equal_rebuild
 from reliability_workload import open_store, unit_events
+
+from reliability_checks import check_log, check_projections_equal_rebuild
 
 HERE = Path(__file__).parent
 TRIALS = 24

@@ -28,11 +28,8 @@ from evstore._replay import Maintenance
 from evstore._sqlite import SqliteSession
 from evstore._transactions import Transaction
 
+from interrupt_points import Interrupt, interrupting
 from kernel_support import LedgerPlugin, balances, deposit
-
-
-class Interrupt(KeyboardInterrupt):
-    """The injected interrupt (a KeyboardInterrupt, so nothing may catch it as Exception)."""
 
 
 def _session_class(store: EventStore) -> type:
@@ -354,31 +351,6 @@ def _write_path_code() -> set[Any]:
     }
 
 
-def _interrupting(code: set[Any], at: int | None) -> tuple[Callable[..., Any], list[int]]:
-    """A trace function counting the signal points of calls made from frames of
-    ``code``, raising the interrupt at number ``at`` (None: only count)."""
-    seen = [0]
-
-    def point(where: str) -> None:
-        seen[0] += 1
-        if seen[0] == at:
-            raise Interrupt(f"at point {at}: {where}")
-
-    def callee(frame: Any, event: str, arg: Any) -> Any:
-        if event == "return":
-            point(f"return from {frame.f_code.co_name}")
-        return callee
-
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        caller = frame.f_back
-        if event != "call" or caller is None or caller.f_code not in code:
-            return None
-        point(f"start of {frame.f_code.co_name}")
-        return callee
-
-    return tracer, seen
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["append", "transaction"])
 def test_interrupt_at_every_bytecode_of_the_store_write_path(
@@ -394,7 +366,7 @@ def test_interrupt_at_every_bytecode_of_the_store_write_path(
             with store.transaction() as tx:
                 tx.append(deposit("a", 5))
 
-    tracer, seen = _interrupting(code, None)
+    tracer, seen = interrupting(code, None)
     sys.settrace(tracer)
     try:
         write()
@@ -404,7 +376,7 @@ def test_interrupt_at_every_bytecode_of_the_store_write_path(
     assert total > 10
     for at in range(1, total + 1):
         before = store.head()
-        tracer, seen = _interrupting(code, at)
+        tracer, seen = interrupting(code, at)
         sys.settrace(tracer)
         where = "no interrupt"
         try:

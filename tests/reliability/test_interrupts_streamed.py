@@ -7,7 +7,6 @@ signal's KeyboardInterrupt lands where a call starts or returns."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,15 +16,12 @@ from evstore._pg_insert import copy_rows
 from evstore._postgres import PostgresSession
 from evstore._registry import Registry, Streamed
 
+from interrupt_points import Interrupt, interrupting
 from kernel_support import LedgerPlugin, balances, deposit
 
 pytestmark = pytest.mark.evstore_backends("postgresql")
 
 BATCH = 70  # events: just over the COPY threshold (64), so one chunk; the points grow with it
-
-
-class Interrupt(KeyboardInterrupt):
-    """The injected interrupt."""
 
 
 def _streaming_code() -> set[Any]:
@@ -36,29 +32,6 @@ def _streaming_code() -> set[Any]:
             Streamed._make_next, Streamed.__iter__,
         )
     }
-
-
-def _interrupting(code: set[Any], at: int | None) -> tuple[Callable[..., Any], list[int]]:
-    seen = [0]
-
-    def point(where: str) -> None:
-        seen[0] += 1
-        if seen[0] == at:
-            raise Interrupt(f"at point {at}: {where}")
-
-    def callee(frame: Any, event: str, arg: Any) -> Any:
-        if event == "return":
-            point(f"return from {frame.f_code.co_name}")
-        return callee
-
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        caller = frame.f_back
-        if event != "call" or caller is None or caller.f_code not in code:
-            return None
-        point(f"start of {frame.f_code.co_name}")
-        return callee
-
-    return tracer, seen
 
 
 def _healthy(store: EventStore, other: EventStore) -> None:
@@ -91,7 +64,7 @@ def test_interrupt_at_every_point_of_a_streamed_insert(open_store: Any, how: str
                 tx.append(deposit("c", 1))
                 tx.append_many(batch)
 
-    tracer, seen = _interrupting(code, None)
+    tracer, seen = interrupting(code, None)
     sys.settrace(tracer)
     try:
         write()
@@ -102,7 +75,7 @@ def test_interrupt_at_every_point_of_a_streamed_insert(open_store: Any, how: str
     whole = BATCH + (how == "transaction")
     for at in range(1, total + 1):
         before = store.head()
-        tracer, seen = _interrupting(code, at)
+        tracer, seen = interrupting(code, at)
         sys.settrace(tracer)
         where = "no interrupt"
         try:

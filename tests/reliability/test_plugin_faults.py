@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_checks import check_log, projection_tables, table_rows
 from reliability_workload import open_store, plugins, unit_events
 
 from evstore import (
@@ -23,6 +22,8 @@ from evstore import (
     Projection,
     hookimpl,
 )
+
+from reliability_checks import check_log, projection_tables, table_rows
 
 
 def faulty(projection: Projection) -> object:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_checks import check_log, check_projections_equal_rebuild
 from reliability_workload import open_store, unit_events
 
 from evstore import NewEvent
+
+from reliability_checks import check_log, check_projections_equal_rebuild
 
 
 class Abort(Exception):
