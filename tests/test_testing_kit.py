@@ -279,6 +279,26 @@ class TestStrictLedgerContract(ProjectionContract):
         return [LedgerPlugin(strict=True)]
 
 
+def test_replay_checks_only_leaves_out_exactly_the_checks_that_replay_nothing() -> None:
+    class InSmallBatches(TestLedgerContract):
+        replay_batch_size = 3
+        replay_checks_only = True
+
+    def checks(cls: type) -> set[str]:
+        return {name for name in dir(cls) if name.startswith("test_") and callable(getattr(cls, name))}
+
+    every, replaying = checks(TestLedgerContract), checks(InSmallBatches)
+    assert replaying < every
+    assert every - replaying == {
+        "test_migrations_apply_twice_cleanly", "test_redelivered_event_changes_nothing",
+        "test_unknown_event_types_are_ignored", "test_writes_only_its_declared_tables",
+        "test_position_advances_with_its_rows", "test_upgrade_from_the_previous_version_equals_a_rebuild",
+        "test_tables_of_an_unloaded_owner_are_refused",
+    }
+    assert {"test_rebuild_from_zero_equals_incremental", "test_handler_error_leaves_no_partial_rows"} <= replaying
+    assert checks(TestLedgerContract) == every  # the class it extends keeps all of them
+
+
 # --- the contract catches projections that break it ----------------------------------------
 
 

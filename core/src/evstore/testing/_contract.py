@@ -40,6 +40,19 @@ class _RollBack(Exception):
     """Leaves a ``store.transaction()`` block so that it rolls back."""
 
 
+# The checks whose outcome no replay batch size changes: they replay nothing, or nothing
+# the others do not cover (see ``replay_checks_only``).
+_CHECKS_THAT_REPLAY_NOTHING = (
+    "test_migrations_apply_twice_cleanly",
+    "test_redelivered_event_changes_nothing",
+    "test_unknown_event_types_are_ignored",
+    "test_writes_only_its_declared_tables",
+    "test_position_advances_with_its_rows",
+    "test_upgrade_from_the_previous_version_equals_a_rebuild",
+    "test_tables_of_an_unloaded_owner_are_refused",
+)
+
+
 class ProjectionContract:
     """Inherit the checks every projection must pass.
 
@@ -68,6 +81,8 @@ class ProjectionContract:
     - ``replay_batch_size`` (default None: the kernel's own): replays (rebuild, catch-up)
       read this many events at a time in every check, so a subclass with a small size
       runs the checks again across batch boundaries.
+    - ``replay_checks_only`` (default False): set in such a subclass, it leaves out the
+      checks that replay nothing (they run once, in the class it extends).
 
     To leave a check out, set it to ``None`` in the subclass (``test_... = None``) and
     say why in a comment.
@@ -81,6 +96,13 @@ class ProjectionContract:
     store_options: ClassVar[Mapping[str, Any]] = {}
     previous_plugins: ClassVar[Sequence[object] | None] = None
     replay_batch_size: ClassVar[int | None] = None
+    replay_checks_only: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("replay_checks_only"):
+            for name in _CHECKS_THAT_REPLAY_NOTHING:
+                setattr(cls, name, None)
 
     @pytest.fixture(autouse=True)
     def _evstore_targets(self, evstore_target_factory: TargetFactory) -> Iterator[None]:
