@@ -8,6 +8,7 @@ count the points of an operation once, then run it again raising at each in turn
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -40,3 +41,28 @@ def interrupting(code: set[Any], at: int | None) -> tuple[Callable[..., Any], li
         return callee
 
     return tracer, seen
+
+
+def count_points(code: set[Any], run: Callable[[], object]) -> int:
+    """The signal points of calls made from frames of ``code`` while ``run()`` runs."""
+    tracer, seen = interrupting(code, None)
+    sys.settrace(tracer)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return seen[0]
+
+
+def run_interrupted(code: set[Any], run: Callable[[], object], at: int) -> str:
+    """``run()`` with the interrupt raised at point ``at``; returns where it was raised
+    ("no interrupt" if ``run`` did not get that far)."""
+    tracer, _seen = interrupting(code, at)
+    sys.settrace(tracer)
+    try:
+        run()
+    except Interrupt as interrupt:
+        return str(interrupt)
+    finally:
+        sys.settrace(None)
+    return "no interrupt"

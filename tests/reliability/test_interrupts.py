@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from evstore._replay import Maintenance
 from evstore._sqlite import SqliteSession
 from evstore._transactions import Transaction
 
-from interrupt_points import Interrupt, interrupting
+from interrupt_points import Interrupt, count_points, run_interrupted
 from kernel_support import LedgerPlugin, balances, deposit
 
 
@@ -366,25 +365,11 @@ def test_interrupt_at_every_bytecode_of_the_store_write_path(
             with store.transaction() as tx:
                 tx.append(deposit("a", 5))
 
-    tracer, seen = interrupting(code, None)
-    sys.settrace(tracer)
-    try:
-        write()
-    finally:
-        sys.settrace(None)
-    total = seen[0]
+    total = count_points(code, write)
     assert total > 10
     for at in range(1, total + 1):
         before = store.head()
-        tracer, seen = interrupting(code, at)
-        sys.settrace(tracer)
-        where = "no interrupt"
-        try:
-            write()
-        except Interrupt as interrupt:
-            where = str(interrupt)
-        finally:
-            sys.settrace(None)
+        where = run_interrupted(code, write, at)
         # All of the append or none of it (a deposit and its echo), whatever the outcome
         # said: an interrupt after COMMIT may report a write that did commit.
         written = store.head() - before

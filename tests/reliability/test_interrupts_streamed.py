@@ -6,7 +6,6 @@ signal's KeyboardInterrupt lands where a call starts or returns."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from evstore._pg_insert import copy_rows
 from evstore._postgres import PostgresSession
 from evstore._registry import Registry, Streamed
 
-from interrupt_points import Interrupt, interrupting
+from interrupt_points import count_points, run_interrupted
 from kernel_support import LedgerPlugin, balances, deposit
 
 pytestmark = pytest.mark.evstore_backends("postgresql")
@@ -64,26 +63,12 @@ def test_interrupt_at_every_point_of_a_streamed_insert(open_store: Any, how: str
                 tx.append(deposit("c", 1))
                 tx.append_many(batch)
 
-    tracer, seen = interrupting(code, None)
-    sys.settrace(tracer)
-    try:
-        write()
-    finally:
-        sys.settrace(None)
-    total = seen[0]
+    total = count_points(code, write)
     assert total > 2 * BATCH  # a write per row at least: the batch was streamed
     whole = BATCH + (how == "transaction")
     for at in range(1, total + 1):
         before = store.head()
-        tracer, seen = interrupting(code, at)
-        sys.settrace(tracer)
-        where = "no interrupt"
-        try:
-            write()
-        except Interrupt as interrupt:
-            where = str(interrupt)
-        finally:
-            sys.settrace(None)
+        where = run_interrupted(code, write, at)
         written = store.head() - before
         assert written in (0, whole), f"{where}: {written} events"
         assert where != "no interrupt" or written == whole, where
