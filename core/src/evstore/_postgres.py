@@ -53,7 +53,7 @@ from ._pg_insert import (
     needs_savepoint,
     run_first,
 )
-from ._pg_schema import KERNEL_SCHEMA, SCHEMA_VERSION, check_schema_version, kernel_ddl, table_names
+from ._pg_schema import SCHEMA_VERSION, check_schema_version, kernel_ddl, table_names
 from ._pg_support import SEARCH_PATH, BoolAsInteger, choose_schema, in_pipeline, redact, shielded
 
 _CONNECT_TIMEOUT = 10
@@ -184,8 +184,11 @@ class PostgresBackend:
                             f"({', '.join(sorted(tables)[:5])}) but is not an evstore store; choose "
                             "another schema (schema= or ?options=-csearch_path%3Dname)."
                         )
-                    conn.execute(KERNEL_SCHEMA.replace("%(lock)s", str(self.lock_key)))
-                    conn.execute("INSERT INTO evstore_meta (key, value) VALUES ('schema_version', '2')")
+                    for script in kernel_ddl(self.lock_key):  # the first schema and every upgrade
+                        conn.execute(script)
+                    conn.execute(
+                        "INSERT INTO evstore_meta (key, value) VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),)
+                    )
                 version = check_schema_version(conn, self.schema, self.target)
                 for script in kernel_ddl(self.lock_key, after=version):
                     conn.execute(script)
