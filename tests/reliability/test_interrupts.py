@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from evstore import EventStore, NewEvent, Reactor, StoreBusyError, StoreConnectionError, hookimpl
-from evstore._postgres import PostgresSession
+from evstore._pg_session import PostgresSession
 from evstore._projector import Projector
 from evstore._replay import Maintenance
 from evstore._sqlite import SqliteSession

@@ -12,7 +12,7 @@ import pytest
 
 from evstore import EventStore
 from evstore._pg_insert import copy_rows
-from evstore._postgres import PostgresSession
+from evstore._pg_session import PostgresSession
 from evstore._registry import Registry, Streamed
 
 from interrupt_points import count_points, run_interrupted
