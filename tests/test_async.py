@@ -10,6 +10,7 @@ import pytest
 from evstore import (
     EventStore,
     EventType,
+    InvalidArgumentError,
     Migration,
     NewEvent,
     PluginError,
@@ -235,6 +236,26 @@ def test_bad_subscription_arguments(open_store: Any) -> None:
             store.subscribe(bad)
     with pytest.raises(Exception, match="types"):
         store.subscribe("ok", types=[""])
+
+
+def test_a_subscription_filter_that_could_match_nothing_is_refused(open_store: Any) -> None:
+    """An empty or misspelt filter would pass over every event while the checkpoint
+    advances: the consumer would lose them all without a sign."""
+    store = open_store(LedgerPlugin())
+    store.append(deposit("a", 1))
+    with pytest.raises(InvalidArgumentError, match="empty list of types"):
+        store.subscribe("none", types=[])
+    with pytest.raises(InvalidArgumentError, match="Did you mean 'deposited'"):
+        store.subscribe("typo", types=["deposit", "deposited"])
+    # Nothing was recorded for the refused ones; a right filter works.
+    assert store.reader.fetchall("SELECT name FROM evstore_subscriptions") == []
+    assert [e.event_type for e in store.subscribe("ok", types="deposited")] == ["deposited"]
+    # A permissive store stores any type, so it filters on any name.
+    loose = open_store(permissive=True)
+    loose.append(NewEvent(workflow_id="w", event_type="anything"))
+    assert [e.event_type for e in loose.subscribe("any", types=["anything"])] == ["anything"]
+    with pytest.raises(InvalidArgumentError, match="empty list of types"):
+        loose.subscribe("none", types=())
 
 
 def test_async_status_needs_no_worker_to_read(open_store: Any, store_target: str) -> None:

@@ -11,6 +11,7 @@ rare type does not leave it re-scanning the whole log.
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -49,8 +50,7 @@ class Subscription:
             )
         self.store = store
         self.name = name
-        chosen = None if types is None else ([types] if isinstance(types, str) else list(types))
-        self.types = None if chosen is None else sorted({_type(t) for t in chosen})
+        self.types = None if types is None else _types(store, name, types)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.checkpoint = self._open(check_int("after", after, minimum=0))
         self.cursor = self.checkpoint  # how far has been handed out (>= checkpoint)
@@ -149,7 +149,32 @@ class Subscription:
         return max(0, self.store.head() - self.checkpoint)
 
 
-def _type(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidArgumentError(f"types must be non-empty event type names, got {value!r}")
-    return value
+def _types(store: EventStore, name: str, types: Iterable[str]) -> list[str]:
+    """The filter's type names, sorted, refused unless each could match an event."""
+    chosen = [types] if isinstance(types, str) else list(types)
+    if not chosen:
+        # An empty filter would match nothing and pass over every event for good; on
+        # PostgreSQL its SQL (IN ()) would not even parse.
+        raise InvalidArgumentError(
+            f"subscription {name!r} was given an empty list of types, which no event matches; "
+            "pass types=None for every type, or name at least one"
+        )
+    for value in chosen:
+        if not isinstance(value, str) or not value:
+            raise InvalidArgumentError(f"types must be non-empty event type names, got {value!r}")
+    registry = store.registry
+    if not registry.permissive:
+        # A misspelt type would match nothing while the checkpoint advances past every
+        # event: the consumer would lose them without a sign. A store that is not
+        # permissive stores only declared types, so any other name is a mistake.
+        declared = list(registry.event_types)
+        for value in chosen:
+            if value not in registry.event_types:
+                close = difflib.get_close_matches(value, declared, n=3)
+                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise InvalidArgumentError(
+                    f"subscription {name!r} filters on event type {value!r}, which no loaded plugin "
+                    f"declares, so it would match nothing and pass over every event.{hint} Load the "
+                    "plugin that declares it, or open the store with permissive=True."
+                )
+    return sorted(set(chosen))
