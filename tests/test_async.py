@@ -258,6 +258,27 @@ def test_a_subscription_filter_that_could_match_nothing_is_refused(open_store: A
         loose.subscribe("none", types=())
 
 
+def test_a_subscription_never_counts_undelivered_events_as_processed(open_store: Any) -> None:
+    """Committing past the cursor, or starting past the head, would pass over events that
+    were never delivered: each is refused and changes nothing."""
+    store = open_store(permissive=True)
+    store.append_many([NewEvent(workflow_id="w", event_type="x") for _ in range(5)])
+    with pytest.raises(InvalidArgumentError, match="the log's head is 5"):
+        store.subscribe("late", after=6)
+    assert store.reader.fetchall("SELECT name FROM evstore_subscriptions") == []
+    feed = store.subscribe("feed")
+    assert [e.id for e in feed.fetch(2)] == [1, 2]
+    for beyond in (3, 10**6):
+        with pytest.raises(InvalidArgumentError, match="at most position 2"):
+            feed.commit(beyond)
+    assert store.subscribe("feed").checkpoint == 0
+    feed.commit(2)
+    assert [e.id for e in store.subscribe("feed")] == [3, 4, 5]
+    at_head = store.subscribe("at-head", after=5)
+    store.append(NewEvent(workflow_id="w", event_type="x"))
+    assert [e.id for e in at_head] == [6]
+
+
 def test_async_status_needs_no_worker_to_read(open_store: Any, store_target: str) -> None:
     store = open_store(BatchLedger())
     store.append(deposit("a", 1))

@@ -572,9 +572,9 @@ class EventStore:
     def subscribe(
         self, name: str, *, types: Iterable[str] | None = None, after: int = 0, batch_size: int = 100
     ) -> Subscription:
-        """The durable consumer ``name`` (created at ``after`` if new), reading events of
-        ``types`` (default: all; unless the store is permissive, each must be declared by
-        a loaded plugin); see :class:`evstore.Subscription`."""
+        """The durable consumer ``name`` (created at ``after``, at most the head, if new),
+        reading events of ``types`` (default: all; unless the store is permissive, each
+        must be declared by a loaded plugin); see :class:`evstore.Subscription`."""
         return Subscription(self, name, types=types, after=after, batch_size=batch_size)
 
     def _names(self, names: Iterable[str] | None) -> list[str]:

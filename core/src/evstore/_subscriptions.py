@@ -65,6 +65,14 @@ class Subscription:
             ).fetchone()
             now = _json.utc_now()
             if found is None:
+                head = int(session.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+                if after > head:
+                    # It would pass over the next events appended, never delivering them.
+                    raise InvalidArgumentError(
+                        f"subscription {self.name!r} cannot start after position {after}: the log's "
+                        f"head is {head}, so the next {after - head} events appended would be "
+                        "passed over. Start at most at the head (after=store.head())."
+                    )
                 session.execute(
                     "INSERT INTO evstore_subscriptions (name, position, types, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -100,10 +108,18 @@ class Subscription:
 
     def commit(self, position: int | None = None) -> None:
         """Record that everything up to ``position`` (default: the cursor) is processed.
-        Idempotent, and never moves the checkpoint back."""
+        Idempotent, and never moves the checkpoint back; a position past the cursor (not
+        handed out yet) is refused."""
         target = self.cursor if position is None else check_int("position", position, minimum=0)
         if target <= self.checkpoint:
             return
+        if target > self.cursor:
+            # Past what was handed out: events never delivered would count as processed
+            # (past the head, every event appended until then would be passed over).
+            raise InvalidArgumentError(
+                f"subscription {self.name!r} can commit at most position {self.cursor}, how far "
+                f"it has handed out events, not {target}: fetch (or iterate) further first"
+            )
         with self.store.transaction() as tx:
             tx._session.execute(
                 "UPDATE evstore_subscriptions SET position = ?, updated_at = ? WHERE name = ? AND position < ?",
