@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from evstore import (
     ProjectionError,
     ProjectionFailedError,
     Reactor,
+    TransactionError,
     WaitTimeoutError,
     Worker,
     hookimpl,
@@ -62,6 +64,21 @@ def test_async_projections_are_not_applied_by_appends(open_store: Any) -> None:
     worker = Worker(store)
     worker.run(until_caught_up=True)
     store.wait_for(position, timeout=1)
+    assert balances(store)[0][1] == 5
+
+
+def test_wait_for_inside_a_transaction_is_refused_at_once(open_store: Any) -> None:
+    """Inside the block nothing it appended is committed or recorded as applied, and its
+    write lock keeps a worker out: waiting could only run out the whole timeout."""
+    store = open_store(BatchLedger())
+    with store.transaction() as tx:
+        position = tx.append(deposit("a", 5))
+        started = time.monotonic()
+        with pytest.raises(TransactionError, match="after the `with` block"):
+            store.wait_for(position, timeout=30)
+        assert time.monotonic() - started < 10
+    Worker(store).run(until_caught_up=True)
+    store.wait_for(position, timeout=5)  # after the block it works
     assert balances(store)[0][1] == 5
 
 

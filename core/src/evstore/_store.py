@@ -564,10 +564,20 @@ class EventStore:
         """Return once the projections (default: all loaded) have applied every event up
         to ``position`` (what an append returned): read-your-writes for async ones.
         Raises ``WaitTimeoutError`` after ``timeout`` seconds, or at once
-        ``ProjectionFailedError`` if one of them is failing before reaching it."""
+        ``ProjectionFailedError`` if one of them is failing before reaching it, and
+        ``TransactionError`` inside ``store.transaction()`` (nothing in it is committed)."""
         check_int("position", position, minimum=0)
         check_number("timeout", timeout, minimum=0.0)
-        wait_for_projections(self, position, self._names(projections), timeout)
+        names = self._names(projections)
+        with _Call(self) as state:
+            if state.transaction is not None:
+                # Positions are recorded at commit, and this transaction holds the write
+                # lock a worker's batch needs: the wait could only run out its timeout.
+                raise TransactionError(
+                    "wait_for cannot run inside store.transaction(): what was appended in it is not "
+                    "committed (nor applied) until the block ends. Call it after the `with` block."
+                )
+        wait_for_projections(self, position, names, timeout)
 
     def subscribe(
         self, name: str, *, types: Iterable[str] | None = None, after: int = 0, batch_size: int = 100
