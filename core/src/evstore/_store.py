@@ -30,15 +30,14 @@ from ._registry import DEFAULT_MAX_PAYLOAD_BYTES, Prepared, Registry
 from ._replay import Maintenance
 from ._store_parts import (
     ProjectionStatus,
-    _age,
     _Call,
     _check_workflow,
     _close_quietly,
-    _leaders,
     _limit,
     _names_or_env,
     _ThreadState,
     _type_filter,
+    statuses,
 )
 from ._subscriptions import Subscription
 from ._transactions import Transaction, check_expected
@@ -529,34 +528,7 @@ class EventStore:
         """Every projection recorded in the store: version, position, lag (in events
         and seconds), status, lifecycle here, and the worker leading an async one."""
         with _Call(self) as state:
-            session = state.session
-            current = session.head()
-            rows = session.execute(
-                "SELECT name, version, position, status, error, skipped, last_skip FROM evstore_projections "
-                "ORDER BY name"
-            ).fetchall()
-            leaders = _leaders(session)
-            oldest = {
-                row[0]: _age(session, int(row[2])) for row in rows if int(row[2]) < current
-            }
-        result = []
-        for name, version, position, status, error, skipped, last_skip in rows:
-            registered = self._registry.projections.get(name)
-            if registered is None:
-                status = "not loaded"
-            elif version != registered.projection.version:
-                self._projector.note_version(name, version)
-                if version > registered.projection.version:
-                    status, error = "outdated", self._projector.outdated_message(name, version)
-            result.append(
-                ProjectionStatus(
-                    name, version, position, current - position, status, error,
-                    registered.plugin.name if registered else None, skipped, last_skip,
-                    self._registry.lifecycles.get(name, "inline"), leaders.get(f"projection:{name}"),
-                    oldest.get(name, 0.0),
-                )
-            )
-        return result
+            return statuses(state.session, self._registry, self._projector)
 
     def wait_for(
         self, position: int, *, projections: Iterable[str] | None = None, timeout: float = 30.0

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from . import _json
 from ._backend import Session
 from ._errors import EvstoreError, InvalidArgumentError
-from ._projector import ConnectionScopes
+from ._projector import ConnectionScopes, Projector
 from ._validate import check_int
 
 if TYPE_CHECKING:
+    from ._registry import Registry
     from ._store import EventStore
     from ._transactions import Transaction
 
@@ -141,3 +142,32 @@ def _type_filter(types: Iterable[str] | None, clauses: list[str], params: list[A
         raise InvalidArgumentError(f"types must be a non-empty list of event type names, got {names!r}")
     clauses.append(f"event_type IN ({','.join('?' * len(names))})")
     params.extend(names)
+
+
+def statuses(session: Session, registry: Registry, projector: Projector) -> list[ProjectionStatus]:
+    """``EventStore.projection_status`` on the caller's session."""
+    current = session.head()
+    rows = session.execute(
+        "SELECT name, version, position, status, error, skipped, last_skip FROM evstore_projections "
+        "ORDER BY name"
+    ).fetchall()
+    leaders = _leaders(session)
+    oldest = {row[0]: _age(session, int(row[2])) for row in rows if int(row[2]) < current}
+    result = []
+    for name, version, position, status, error, skipped, last_skip in rows:
+        registered = registry.projections.get(name)
+        if registered is None:
+            status = "not loaded"
+        elif version != registered.projection.version:
+            projector.note_version(name, version)
+            if version > registered.projection.version:
+                status, error = "outdated", projector.outdated_message(name, version)
+        result.append(
+            ProjectionStatus(
+                name, version, position, current - position, status, error,
+                registered.plugin.name if registered else None, skipped, last_skip,
+                registry.lifecycles.get(name, "inline"), leaders.get(f"projection:{name}"),
+                oldest.get(name, 0.0),
+            )
+        )
+    return result
