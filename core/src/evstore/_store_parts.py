@@ -3,6 +3,7 @@ the call guard every public method runs in, the status record, and small query h
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 import time
@@ -110,6 +111,23 @@ def _names_or_env(names: Iterable[str] | None, variable: str) -> list[str]:
             raise InvalidArgumentError(f"projection names must be strings, got {chosen!r}")
         return chosen
     return [name.strip() for name in os.environ.get(variable, "").split(",") if name.strip()]
+
+
+def unmatched_lifecycle_names(registry: Registry, variables: Iterable[str]) -> list[str]:
+    """For each of ``variables`` (EVSTORE_ASYNC_PROJECTIONS, EVSTORE_INLINE_PROJECTIONS)
+    naming projections this process has not loaded, a sentence saying so, with close
+    matches. A store ignores such names (the same variables reach processes with other
+    plugins), so the commands that read them say so, or a misspelt name would leave its
+    projection silently in its default lifecycle."""
+    loaded = sorted(registry.projections)
+    found = []
+    for variable in variables:
+        for name in _names_or_env(None, variable):
+            if name not in registry.projections:
+                close = difflib.get_close_matches(name, loaded, n=3)
+                hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+                found.append(f"{variable} names {name!r}, which no loaded projection has{hint}; ignored here")
+    return found
 
 
 def _close_quietly(session: Session) -> None:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import EventStore
+from .._store import ENV_ASYNC, ENV_INLINE
+from .._store_parts import unmatched_lifecycle_names
 from ._console import cell, print_table, stdout_console, table, whole_column
 from ._shared import EXIT_PROBLEMS, _redacted, database_target, db_option, echo_json, open_store, sqlite_path
 
@@ -34,10 +36,13 @@ def status_command(db: Path | str | None, as_json: bool, check: bool) -> None:
     target = database_target(db)
     with open_store(db, read_only=True) as store:
         report = describe(store, target)
+        unmatched = unmatched_lifecycle_names(store.registry, (ENV_ASYNC, ENV_INLINE))
     if as_json:
         echo_json(report)
     else:
         _print(report, stdout_console())
+        for line in unmatched:
+            stdout_console().print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
     if check and any(p["status"] == "failing" for p in report["projections"]):
         click.get_current_context().exit(EXIT_PROBLEMS)
 

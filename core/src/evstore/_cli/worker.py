@@ -8,11 +8,14 @@ from types import FrameType
 from typing import Any
 
 import click
+from rich.text import Text
 
 from .. import Worker
 from .._async import BatchOutcome
+from .._store import ENV_ASYNC, ENV_INLINE
+from .._store_parts import unmatched_lifecycle_names
 from ._console import stderr_console
-from ._shared import CommandError, FiniteFloat, db_option, echo_json, open_store
+from ._shared import CommandError, FiniteFloat, db_option, echo_json, events_text, open_store
 
 
 @click.command("worker", short_help="Apply async projections (any number of workers, on any hosts).")
@@ -56,12 +59,16 @@ def worker_command(
             )
         except Exception as error:
             raise CommandError(str(error)) from error
+        unmatched = unmatched_lifecycle_names(store.registry, (ENV_ASYNC, ENV_INLINE))
         if not worker.names:
             raise CommandError(
                 "no async projection is loaded: every projection here is inline (applied by the appends "
                 "themselves). Make one async with EVSTORE_ASYNC_PROJECTIONS=NAME, or see `evstore status`."
+                + "".join(f" {line}." for line in unmatched)
             )
         console = stderr_console()
+        for line in unmatched:
+            console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
         if not as_json:
             console.print(f"worker {worker.holder}: applying {', '.join(worker.names)} (Ctrl-C stops)")
 
@@ -90,6 +97,6 @@ def _reporter(as_json: bool) -> Any:
         elif outcome.failing:
             console.print(f"[red]{outcome.failing}[/red]", soft_wrap=True)
         else:
-            console.print(f"{outcome.name}: {outcome.applied:,} events, at position {outcome.position:,}")
+            console.print(f"{outcome.name}: {events_text(outcome.applied)}, at position {outcome.position:,}")
 
     return report
