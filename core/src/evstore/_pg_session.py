@@ -88,7 +88,9 @@ class PostgresSession(CatalogQueries):
         return self._run(self._translated(sql), parameters)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
-        translation = self._translated(sql)
+        return self._run_many(self._translated(sql), rows)
+
+    def _run_many(self, translation: _pg_sql.Translation, rows: Iterable[Any]) -> Cursor:
         self._send_begin()
         cursor = self._usable().cursor()
         try:
@@ -418,14 +420,7 @@ class PostgresSession(CatalogQueries):
         return self._run(translation, parameters)
 
     def run_many(self, scope: Scope, sql: str, rows: Iterable[Any]) -> Cursor:
-        translation = self._checked(scope, sql)
-        self._send_begin()
-        cursor = self._usable().cursor()
-        try:
-            cursor.executemany(translation.driver, list(rows))
-        except psycopg.OperationalError as error:
-            raise self._lost(error) from None
-        return cursor
+        return self._run_many(self._checked(scope, sql), rows)
 
     def split_script(self, script: str) -> list[str]:
         return _pg_sql.split(script)
