@@ -296,6 +296,35 @@ def test_a_subscription_never_counts_undelivered_events_as_processed(open_store:
     assert [e.id for e in at_head] == [6]
 
 
+def test_a_subscription_commit_joins_the_callers_transaction(open_store: Any) -> None:
+    """Results written to the store and the checkpoint commit together; a block that
+    rolls back takes its checkpoint with it, and the batch comes again."""
+    store = open_store(permissive=True)
+    store.append_many([NewEvent(workflow_id="w", event_type="x") for _ in range(4)])
+    feed = store.subscribe("copier", batch_size=2)
+
+    def copy_batch(fail: bool) -> list[int]:
+        with store.transaction() as tx:
+            batch = feed.fetch()
+            for event in batch:
+                tx.append(NewEvent(workflow_id="copies", event_type="copy", payload={"of": event.id}))
+            feed.commit()
+            if fail:
+                raise RuntimeError("the consumer failed after committing its checkpoint")
+        return [e.id for e in batch]
+
+    assert copy_batch(fail=False) == [1, 2]
+    assert store.subscribe("copier").checkpoint == 2
+    with pytest.raises(RuntimeError):
+        copy_batch(fail=True)  # 3 and 4: rolled back, copies and checkpoint alike
+    assert store.subscribe("copier").checkpoint == 2
+    feed.rewind()
+    assert copy_batch(fail=False) == [3, 4]  # handed out again, not skipped
+    assert store.subscribe("copier").checkpoint == 4
+    copies = [e.payload["of"] for e in store.read("copies")]
+    assert copies == [1, 2, 3, 4]
+
+
 def test_async_status_needs_no_worker_to_read(open_store: Any, store_target: str) -> None:
     store = open_store(BatchLedger())
     store.append(deposit("a", 1))

@@ -600,6 +600,11 @@ class EventStore:
         with _Call(self) as state:
             return state.session.change_marker()
 
+    def _in_transaction(self) -> bool:
+        """Whether the calling thread is inside ``store.transaction()``."""
+        with _Call(self) as state:
+            return state.transaction is not None
+
     @staticmethod
     def _no_transaction(state: _ThreadState) -> None:
         if state.transaction is not None:

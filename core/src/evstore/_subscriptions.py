@@ -38,6 +38,10 @@ class Subscription:
             index(event)
         # iterating commits each batch once the next is asked for; commit() the last one
         feed.commit()
+
+    A commit inside ``store.transaction()`` joins it: the checkpoint and what the block
+    wrote to the store commit together, or roll back together (then :meth:`rewind`
+    hands the batch out again).
     """
 
     def __init__(
@@ -120,15 +124,26 @@ class Subscription:
                 f"subscription {self.name!r} can commit at most position {self.cursor}, how far "
                 f"it has handed out events, not {target}: fetch (or iterate) further first"
             )
+        joined = self.store._in_transaction()
         with self.store.transaction() as tx:
             tx._session.execute(
                 "UPDATE evstore_subscriptions SET position = ?, updated_at = ? WHERE name = ? AND position < ?",
                 (target, _json.utc_now(), self.name, target),
             )
-        self.checkpoint = target
+        if not joined:
+            # Inside the caller's store.transaction() the update commits or rolls back
+            # with the block. Kept here at once, a rolled-back batch would be skipped:
+            # rewind() would not hand it out again, and the next commit would write a
+            # checkpoint past it.
+            self.checkpoint = target
 
     def rewind(self) -> None:
-        """Hand out again everything after the checkpoint (after a failed batch)."""
+        """Hand out again everything after the stored checkpoint (after a failed batch,
+        or a ``store.transaction()`` holding a commit that rolled back)."""
+        with self.store.snapshot() as reader:
+            stored = reader.fetchvalue("SELECT position FROM evstore_subscriptions WHERE name = ?", (self.name,))
+        if stored is not None:
+            self.checkpoint = max(self.checkpoint, int(stored))
         self.cursor = self.checkpoint
 
     def __iter__(self) -> Iterator[RecordedEvent]:
