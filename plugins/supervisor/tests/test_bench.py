@@ -4,6 +4,8 @@ their timings (machines are too noisy for those)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -283,3 +285,16 @@ def test_async_rows_measure_appends_and_the_workers_lag(bench_json: dict[str, An
     assert 0 <= lag["raw"]["median"] <= lag["evstore"]["median"]
     assert lag["size"]["events"] == Sizes.choose(quick=True, scale=0.01).count(*LAG_EVENTS)
     assert lag["size"]["batches"] >= 1 and lag["size"]["events_per_second"] > 0
+
+
+def test_the_inline_breakdown_script_measures_its_five_sides() -> None:
+    """``benchmarks/inline_breakdown.py`` (where an inline append's time goes) still runs
+    against the bench's code it borrows; the figures themselves are not checked."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "inline_breakdown.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--events", "40", "--per-transaction", "10", "--rounds", "1"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    sides = [line.split("min")[0].strip() for line in done.stdout.splitlines()[1:]]
+    assert sides == ["floor", "same work", "kernel", "no-op handlers", "evstore"]
