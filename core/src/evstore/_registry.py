@@ -273,6 +273,10 @@ class Registry:
                 raise InvalidEventError("two events of this batch have the same event_id")
             yield chunk
 
+    def similar_event_types(self, name: str) -> list[str]:
+        """Up to three declared event types spelt like ``name``, for "did you mean"."""
+        return difflib.get_close_matches(name, list(self.event_types), n=3)
+
     def prepare(self, event: Any) -> Prepared:
         """Validate ``event`` and encode it; raises before anything is written."""
         if not isinstance(event, NewEvent):
@@ -297,7 +301,7 @@ class Registry:
         declared = self.event_types.get(event_type)
         if declared is None and not self.permissive:
             raise UnknownEventTypeError(
-                event_type, difflib.get_close_matches(event_type, list(self.event_types), n=3)
+                event_type, self.similar_event_types(event_type)
             )
         role, step_id, component_id, status = event.role, event.step_id, event.component_id, event.status
         # The same for the optional fields (None, or a short plain string).

@@ -541,14 +541,13 @@ class EventStore:
         check_int("position", position, minimum=0)
         check_number("timeout", timeout, minimum=0.0)
         names = self._names(projections)
-        with _Call(self) as state:
-            if state.transaction is not None:
-                # Positions are recorded at commit, and this transaction holds the write
-                # lock a worker's batch needs: the wait could only run out its timeout.
-                raise TransactionError(
-                    "wait_for cannot run inside store.transaction(): what was appended in it is not "
-                    "committed (nor applied) until the block ends. Call it after the `with` block."
-                )
+        if self._in_transaction():
+            # Positions are recorded at commit, and this transaction holds the write
+            # lock a worker's batch needs: the wait could only run out its timeout.
+            raise TransactionError(
+                "wait_for cannot run inside store.transaction(): what was appended in it is not "
+                "committed (nor applied) until the block ends. Call it after the `with` block."
+            )
         wait_for_projections(self, position, names, timeout)
 
     def subscribe(

@@ -150,14 +150,19 @@ def _limit(limit: int | None, params: list[Any]) -> str:
     return " LIMIT ?"
 
 
+def type_names(types: Iterable[str]) -> list[str]:
+    """A filter's event type names (one name alone, or several), refused unless they
+    are a non-empty list of non-empty strings."""
+    names = [types] if isinstance(types, str) else list(types)
+    if not names or not all(isinstance(t, str) and t for t in names):
+        raise InvalidArgumentError(f"types must be a non-empty list of event type names, got {names!r}")
+    return names
+
+
 def _type_filter(types: Iterable[str] | None, clauses: list[str], params: list[Any]) -> None:
     if types is None:
         return
-    if isinstance(types, str):
-        types = [types]
-    names = list(types)
-    if not names or not all(isinstance(t, str) and t for t in names):
-        raise InvalidArgumentError(f"types must be a non-empty list of event type names, got {names!r}")
+    names = type_names(types)
     clauses.append(f"event_type IN ({','.join('?' * len(names))})")
     params.extend(names)
 

@@ -11,7 +11,6 @@ rare type does not leave it re-scanning the whole log.
 
 from __future__ import annotations
 
-import difflib
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import _json
 from ._envelope import COLUMNS, RecordedEvent
 from ._errors import InvalidArgumentError
+from ._store_parts import _type_filter, type_names
 from ._validate import check_int, check_number
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Subscription:
             ).fetchone()
             now = _json.utc_now()
             if found is None:
-                head = int(session.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+                head = session.head()
                 if after > head:
                     # It would pass over the next events appended, never delivering them.
                     raise InvalidArgumentError(
@@ -99,9 +99,7 @@ class Subscription:
             head = int(reader.fetchvalue("SELECT COALESCE(MAX(id), 0) FROM events"))
             clauses = ["id > ?", "id <= ?"]
             parameters: list[Any] = [self.cursor, head]
-            if self.types is not None:
-                clauses.append(f"event_type IN ({','.join('?' * len(self.types))})")
-                parameters.extend(self.types)
+            _type_filter(self.types, clauses, parameters)
             rows = reader.fetchall(
                 f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
                 (*parameters, limit),
@@ -182,7 +180,7 @@ class Subscription:
 
 def _types(store: EventStore, name: str, types: Iterable[str]) -> list[str]:
     """The filter's type names, sorted, refused unless each could match an event."""
-    chosen = [types] if isinstance(types, str) else list(types)
+    chosen = [types] if isinstance(types, str) else list(types)  # once: it may be an iterator
     if not chosen:
         # An empty filter would match nothing and pass over every event for good; on
         # PostgreSQL its SQL (IN ()) would not even parse.
@@ -190,18 +188,15 @@ def _types(store: EventStore, name: str, types: Iterable[str]) -> list[str]:
             f"subscription {name!r} was given an empty list of types, which no event matches; "
             "pass types=None for every type, or name at least one"
         )
-    for value in chosen:
-        if not isinstance(value, str) or not value:
-            raise InvalidArgumentError(f"types must be non-empty event type names, got {value!r}")
+    chosen = type_names(chosen)
     registry = store.registry
     if not registry.permissive:
         # A misspelt type would match nothing while the checkpoint advances past every
         # event: the consumer would lose them without a sign. A store that is not
         # permissive stores only declared types, so any other name is a mistake.
-        declared = list(registry.event_types)
         for value in chosen:
             if value not in registry.event_types:
-                close = difflib.get_close_matches(value, declared, n=3)
+                close = registry.similar_event_types(value)
                 hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise InvalidArgumentError(
                     f"subscription {name!r} filters on event type {value!r}, which no loaded plugin "

@@ -40,9 +40,10 @@ def status_command(db: Path | str | None, as_json: bool, check: bool) -> None:
     if as_json:
         echo_json(report)
     else:
-        _print(report, stdout_console())
+        console = stdout_console()
+        _print(report, console)
         for line in unmatched:
-            stdout_console().print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
+            console.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
     if check and any(p["status"] == "failing" for p in report["projections"]):
         click.get_current_context().exit(EXIT_PROBLEMS)
 
